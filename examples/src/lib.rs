@@ -1,0 +1,1 @@
+//! Example binaries of intercloud. See `src/bin/`.

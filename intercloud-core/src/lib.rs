@@ -1,0 +1,35 @@
+//! # intercloud-core
+//!
+//! The federation's vocabulary and machinery, independent of any middleware:
+//!
+//! - [`model`]: sites, service levels, VMs, tags, topology, cluster requests;
+//! - [`CloudProvider`] and [`VpnFabric`]: the two traits backends implement;
+//! - [`Error`] / [`ErrorKind`]: one error type whose kinds callers act on;
+//! - [`Credentials`] and the [`vault`]: API keys held as secrets, stored encrypted;
+//! - [`wrap`]: retry, rate limit and timeout around any provider;
+//! - [`MemoryProvider`]: an in-memory cloud for tests and examples;
+//! - `testkit` (feature): the conformance scenarios every provider must pass.
+//!
+//! Core never names a backend: CloudStack, OpenNebula and EC2 live in their own crates
+//! and depend on this one.
+
+pub mod credentials;
+pub mod error;
+pub mod memory;
+pub mod model;
+pub mod provider;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+pub mod vault;
+pub mod vpn;
+pub mod wrap;
+
+pub use credentials::Credentials;
+pub use error::{Error, ErrorKind, Result};
+pub use memory::{FaultTiming, MemoryProvider, MemoryProviderBuilder, Method};
+pub use model::*;
+pub use provider::{CloudProvider, CloudProviderExt};
+pub use vpn::{
+    BootFile, Bootstrap, FabricKind, LinkId, LinkSpec, LinkState, Member, SiteContext,
+    SiteEndpoint, VpnFabric,
+};

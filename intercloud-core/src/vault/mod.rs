@@ -1,0 +1,1 @@
+//! Encrypted credential storage (not implemented yet; see issue 2).
