@@ -135,6 +135,13 @@ impl MemoryProviderBuilder {
         self
     }
 
+    /// Whether the provider declares the idempotent-create contract (default true);
+    /// false models a third-party provider that cannot find its creates by key.
+    pub fn idempotent_create(mut self, yes: bool) -> Self {
+        self.capabilities.idempotent_create = yes;
+        self
+    }
+
     /// Builds the provider.
     pub fn build(self) -> MemoryProvider {
         MemoryProvider {
@@ -170,6 +177,7 @@ impl MemoryProvider {
             capabilities: Capabilities {
                 batch_create: true,
                 max_batch: 1000,
+                idempotent_create: true,
                 server_idempotency: true,
                 server_tag_filter: true,
                 native_vpn: false,

@@ -67,6 +67,10 @@ pub struct Capabilities {
     pub batch_create: bool,
     /// The largest `count` one `create_vms` call accepts.
     pub max_batch: u32,
+    /// The provider keeps the idempotent-create contract of
+    /// [`crate::CloudProvider`]; the retry wrapper retries a create whose outcome is
+    /// unknown only when this is true. Every intercloud backend sets it.
+    pub idempotent_create: bool,
     /// The server honours an idempotency token (EC2 `ClientToken`); otherwise the
     /// backend looks the key tag up before creating.
     pub server_idempotency: bool,
@@ -85,6 +89,7 @@ impl Default for Capabilities {
         Self {
             batch_create: false,
             max_batch: 1,
+            idempotent_create: true,
             server_idempotency: false,
             server_tag_filter: false,
             native_vpn: false,
