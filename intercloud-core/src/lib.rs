@@ -13,6 +13,7 @@
 //! Core never names a backend: CloudStack, OpenNebula and EC2 live in their own crates
 //! and depend on this one.
 
+pub mod bootstrap;
 pub mod config;
 pub mod credentials;
 pub mod error;

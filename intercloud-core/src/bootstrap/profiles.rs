@@ -1,0 +1,165 @@
+//! The profile files: hosts, MPI, Hadoop, Slurm.
+
+use std::fmt::Write as _;
+
+use super::ClusterLayout;
+
+/// `/etc/hosts` lines for the cluster: `IP NAME NAME.CLUSTER`, after a marker comment.
+pub fn hosts_file(layout: &ClusterLayout) -> String {
+    let mut out = format!("# intercloud cluster {}\n", layout.cluster);
+    for n in &layout.nodes {
+        let _ = writeln!(
+            out,
+            "{} {} {}.{}",
+            n.overlay_ip, n.name, n.name, layout.cluster
+        );
+    }
+    out
+}
+
+/// An Open MPI / MPICH hostfile: `NAME slots=N` per node.
+pub fn mpi_hostfile(layout: &ClusterLayout) -> String {
+    layout
+        .nodes
+        .iter()
+        .map(|n| format!("{} slots={}\n", n.name, n.slots.max(1)))
+        .collect()
+}
+
+/// Hadoop's `etc/hadoop/workers`: one worker host name per line.
+pub fn hadoop_workers(layout: &ClusterLayout) -> String {
+    layout.workers().map(|n| format!("{}\n", n.name)).collect()
+}
+
+/// Hadoop's `core-site.xml`: `fs.defaultFS` on the head node's overlay address and the
+/// rack topology script.
+pub fn core_site_xml(layout: &ClusterLayout) -> String {
+    let head = layout.head().map_or("localhost", |h| h.overlay_ip.as_str());
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<configuration>
+  <property>
+    <name>fs.defaultFS</name>
+    <value>hdfs://{head}:9000</value>
+  </property>
+  <property>
+    <name>net.topology.script.file.name</name>
+    <value>/etc/hadoop/intercloud-rack.sh</value>
+  </property>
+</configuration>
+"#
+    )
+}
+
+/// A rack topology script (`net.topology.script.file.name`): maps each host name or
+/// overlay address given as an argument to `/SITE`, unknown ones to
+/// `/default-rack`, one answer per argument, as Hadoop expects.
+pub fn rack_script(layout: &ClusterLayout) -> String {
+    let mut out = String::from(
+        "#!/bin/sh\n# intercloud: rack = site\nfor h in \"$@\"; do\n  case \"$h\" in\n",
+    );
+    for n in &layout.nodes {
+        let _ = writeln!(out, "    {}|{}) echo /{} ;;", n.name, n.overlay_ip, n.site);
+    }
+    out.push_str("    *) echo /default-rack ;;\n  esac\ndone\n");
+    out
+}
+
+/// Slurm's `slurm.conf`: the head node as controller, one `NodeName` line per worker
+/// and one partition holding them all.
+pub fn slurm_conf(layout: &ClusterLayout) -> String {
+    let head = layout.head();
+    let mut out = format!(
+        "# intercloud cluster {}\nClusterName={}\nSlurmctldHost={}({})\nSlurmUser=slurm\n\
+         AuthType=auth/munge\nSelectType=select/cons_tres\nReturnToService=2\n",
+        layout.cluster,
+        layout.cluster,
+        head.map_or("localhost", |h| h.name.as_str()),
+        head.map_or("127.0.0.1", |h| h.overlay_ip.as_str()),
+    );
+    let workers: Vec<_> = layout.workers().collect();
+    for n in &workers {
+        let _ = writeln!(
+            out,
+            "NodeName={} NodeAddr={} CPUs={} Feature=site-{} State=UNKNOWN",
+            n.name,
+            n.overlay_ip,
+            n.slots.max(1),
+            n.site
+        );
+    }
+    let names: Vec<&str> = workers.iter().map(|n| n.name.as_str()).collect();
+    let _ = writeln!(
+        out,
+        "PartitionName=all Nodes={} Default=YES MaxTime=INFINITE State=UP",
+        if names.is_empty() {
+            "ALL".to_owned()
+        } else {
+            names.join(",")
+        }
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::sample;
+    use super::*;
+
+    #[test]
+    fn hosts_and_mpi_golden() {
+        let l = sample();
+        assert_eq!(
+            hosts_file(&l),
+            "# intercloud cluster hadoop-demo\n10.77.0.10 master-1 master-1.hadoop-demo\n\
+             10.77.0.11 worker-1 worker-1.hadoop-demo\n10.77.1.10 worker-2 worker-2.hadoop-demo\n"
+        );
+        assert_eq!(
+            mpi_hostfile(&l),
+            "master-1 slots=4\nworker-1 slots=1\nworker-2 slots=1\n"
+        );
+    }
+
+    #[test]
+    fn hadoop_files_golden() {
+        let l = sample();
+        assert_eq!(hadoop_workers(&l), "worker-1\nworker-2\n");
+        assert!(core_site_xml(&l).contains("<value>hdfs://10.77.0.10:9000</value>"));
+        let rack = rack_script(&l);
+        assert!(
+            rack.contains("    worker-2|10.77.1.10) echo /nii ;;\n"),
+            "{rack}"
+        );
+        assert!(rack.contains("    master-1|10.77.0.10) echo /hokkaido ;;\n"));
+    }
+
+    #[test]
+    fn rack_script_answers_like_hadoop_expects() {
+        // Run the rendered script with sh, as Hadoop would, when sh exists.
+        let script = rack_script(&sample());
+        let dir = std::env::temp_dir().join(format!("ic-rack-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("rack.sh");
+        std::fs::write(&path, script).unwrap();
+        let out = std::process::Command::new("sh")
+            .arg(&path)
+            .args(["worker-2", "10.77.0.10", "stranger"])
+            .output()
+            .expect("sh runs");
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "/nii\n/hokkaido\n/default-rack\n"
+        );
+    }
+
+    #[test]
+    fn slurm_conf_golden() {
+        let c = slurm_conf(&sample());
+        assert!(c.contains("SlurmctldHost=master-1(10.77.0.10)\n"), "{c}");
+        assert!(c.contains(
+            "NodeName=worker-2 NodeAddr=10.77.1.10 CPUs=1 Feature=site-nii State=UNKNOWN\n"
+        ));
+        assert!(c.contains("PartitionName=all Nodes=worker-1,worker-2 Default=YES"));
+    }
+}
