@@ -3,10 +3,13 @@
 //! Middleware-neutral pieces of the overlay that links a cluster's sites:
 //!
 //! - [`ipam`]: deterministic overlay addresses from a private CIDR, a subnet per site,
-//!   assigned at plan time and never reused while an old configuration may be live.
-//!
-//! The WireGuard, strongSwan and L2TP/IPsec fabrics (issue 9) will live here too.
+//!   assigned at plan time and never reused while an old configuration may be live;
+//! - [`wireguard`]: locally generated keys, wg-quick files for site gateways (fully
+//!   meshed) and members (one peer: their gateway), incremental peer changes and key
+//!   rotation as `wg set` commands, and [`WireGuardFabric`], the `VpnFabric` over it.
 
 pub mod ipam;
+pub mod wireguard;
 
 pub use ipam::{Ipam, SiteSubnet, DEFAULT_OVERLAY_CIDR};
+pub use wireguard::{Mesh, WireGuardFabric};

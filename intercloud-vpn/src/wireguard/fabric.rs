@@ -1,0 +1,254 @@
+//! [`WireGuardFabric`]: the [`VpnFabric`] over a [`Mesh`].
+//!
+//! WireGuard needs no cloud resource: a site's endpoint is its gateway node (a VM the
+//! deployer creates with [`WireGuardFabric::gateway_bootstrap`] as user data), and a
+//! link is a pair of gateway peer entries. `prepare_site` reads the gateway's
+//! addresses from the context hints `public_address` and `private_address` once the
+//! gateway VM is known.
+
+use std::collections::BTreeSet;
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use intercloud_core::{
+    BootFile, Bootstrap, Error, FabricKind, LinkId, LinkSpec, LinkState, Member, Result,
+    SiteContext, SiteEndpoint, SiteId, VpnFabric,
+};
+
+use super::mesh::Mesh;
+
+/// A WireGuard overlay for one cluster.
+#[derive(Debug)]
+pub struct WireGuardFabric {
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    mesh: Mesh,
+    links: BTreeSet<(SiteId, SiteId)>,
+}
+
+impl WireGuardFabric {
+    /// A fabric over `mesh` (which holds the cluster's address plan).
+    pub fn new(mesh: Mesh) -> Self {
+        Self {
+            state: Mutex::new(State {
+                mesh,
+                links: BTreeSet::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A copy of the current mesh (addresses, keys, endpoints).
+    pub fn mesh(&self) -> Mesh {
+        self.lock().mesh.clone()
+    }
+
+    /// The boot configuration of `site`'s gateway node.
+    ///
+    /// # Errors
+    /// `Config` when the site was not prepared.
+    pub fn gateway_bootstrap(&self, site: &SiteId) -> Result<Bootstrap> {
+        let st = self.lock();
+        let conf = st.mesh.gateway_config(site)?;
+        Ok(bootstrap(st.mesh.iface(), conf))
+    }
+}
+
+fn bootstrap(iface: &str, conf: String) -> Bootstrap {
+    Bootstrap {
+        packages: vec!["wireguard-tools".into()],
+        files: vec![BootFile {
+            path: format!("/etc/wireguard/{iface}.conf"),
+            mode: "0600".into(),
+            content: conf,
+        }],
+        commands: vec![format!("wg-quick up {iface}")],
+    }
+}
+
+fn link_id(a: &SiteId, b: &SiteId) -> LinkId {
+    LinkId(format!("wg:{a}~{b}"))
+}
+
+fn parse_link(link: &LinkId) -> Result<(SiteId, SiteId)> {
+    link.0
+        .strip_prefix("wg:")
+        .and_then(|r| r.split_once('~'))
+        .map(|(a, b)| (SiteId::from(a), SiteId::from(b)))
+        .ok_or_else(|| Error::invalid(format!("{link} is not a WireGuard link id")))
+}
+
+#[async_trait]
+impl VpnFabric for WireGuardFabric {
+    fn kind(&self) -> FabricKind {
+        FabricKind::WireGuard
+    }
+
+    async fn prepare_site(&self, ctx: &SiteContext) -> Result<SiteEndpoint> {
+        let mut st = self.lock();
+        let public_key = st.mesh.add_site(&ctx.site)?.to_owned();
+        let public = ctx.hints.get("public_address").map(String::as_str);
+        let private = ctx.hints.get("private_address").map(String::as_str);
+        if public.is_some() || private.is_some() {
+            st.mesh
+                .set_gateway_address(&ctx.site, public.or(private), private)?;
+        }
+        let sub = st
+            .mesh
+            .ipam()
+            .site(&ctx.site)
+            .ok_or_else(|| Error::config("no overlay subnet").with_site(&ctx.site))?;
+        let mut ep = SiteEndpoint {
+            site: ctx.site.clone(),
+            kind: FabricKind::WireGuard,
+            public_address: public.map(str::to_owned),
+            overlay_subnet: sub.subnet.to_string(),
+            resources: Default::default(),
+            attributes: Default::default(),
+        };
+        ep.attributes.insert("public_key".into(), public_key);
+        ep.attributes
+            .insert("overlay_gateway".into(), sub.gateway.to_string());
+        Ok(ep)
+    }
+
+    async fn connect(
+        &self,
+        a: &SiteEndpoint,
+        b: &SiteEndpoint,
+        _link: &LinkSpec,
+    ) -> Result<LinkId> {
+        let mut st = self.lock();
+        for s in [&a.site, &b.site] {
+            st.mesh.add_site(s)?;
+        }
+        let pair = if a.site <= b.site {
+            (a.site.clone(), b.site.clone())
+        } else {
+            (b.site.clone(), a.site.clone())
+        };
+        let id = link_id(&pair.0, &pair.1);
+        st.links.insert(pair);
+        Ok(id)
+    }
+
+    fn member_bootstrap(&self, member: &Member) -> Result<Bootstrap> {
+        let mut st = self.lock();
+        let ip = st.mesh.add_member(&member.name, &member.site)?;
+        if ip.to_string() != member.overlay_ip {
+            return Err(Error::config(format!(
+                "member {} was planned with overlay address {} but the mesh holds {ip}",
+                member.name, member.overlay_ip
+            ))
+            .with_site(&member.site));
+        }
+        let conf = st.mesh.member_config(&member.name)?;
+        Ok(bootstrap(st.mesh.iface(), conf))
+    }
+
+    async fn link_status(&self, link: &LinkId) -> Result<LinkState> {
+        let (a, b) = parse_link(link)?;
+        let st = self.lock();
+        if !st.links.contains(&(a.clone(), b.clone())) {
+            return Err(Error::not_found(format!("no link {link}")));
+        }
+        // Configuration-level state: both gateways known and addressed. Handshakes are
+        // observed on the nodes (`wg show`), not from here.
+        Ok(if st.mesh.gateway_ready(&a) && st.mesh.gateway_ready(&b) {
+            LinkState::Up
+        } else {
+            LinkState::Pending
+        })
+    }
+
+    async fn disconnect(&self, link: &LinkId) -> Result<()> {
+        let pair = parse_link(link)?;
+        self.lock().links.remove(&pair);
+        Ok(())
+    }
+
+    async fn release_site(&self, endpoint: &SiteEndpoint) -> Result<()> {
+        let mut st = self.lock();
+        st.links
+            .retain(|(a, b)| a != &endpoint.site && b != &endpoint.site);
+        st.mesh.remove_site(&endpoint.site);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ipam::Ipam;
+    use crate::wireguard::DEFAULT_PORT;
+
+    fn ctx(site: &str, public: &str) -> SiteContext {
+        SiteContext {
+            site: site.into(),
+            cluster: "c".into(),
+            overlay_subnet: String::new(),
+            local_cidrs: vec![],
+            hints: [("public_address".to_owned(), public.to_owned())]
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn prepare_connect_bootstrap_and_tear_down() {
+        let counts = [("a", 1u32), ("b", 1)]
+            .iter()
+            .map(|(s, n)| (SiteId::from(*s), *n))
+            .collect();
+        let f = WireGuardFabric::new(Mesh::new(
+            Ipam::plan("10.77.0.0/16", &counts).unwrap(),
+            "ic0",
+            DEFAULT_PORT,
+        ));
+        let a = f.prepare_site(&ctx("a", "198.51.100.1")).await.unwrap();
+        let b = f.prepare_site(&ctx("b", "198.51.100.2")).await.unwrap();
+        assert_eq!(a.overlay_subnet, "10.77.0.0/24");
+        assert_eq!(a.attributes["overlay_gateway"], "10.77.0.1");
+        let link = f.connect(&b, &a, &LinkSpec::default()).await.unwrap();
+        assert_eq!(link.0, "wg:a~b");
+        assert_eq!(f.link_status(&link).await.unwrap(), LinkState::Up);
+
+        let member = Member {
+            name: "w-1".into(),
+            role: "worker".into(),
+            site: "b".into(),
+            overlay_ip: "10.77.1.10".into(),
+        };
+        let boot = f.member_bootstrap(&member).unwrap();
+        assert_eq!(boot.files[0].path, "/etc/wireguard/ic0.conf");
+        assert_eq!(boot.files[0].mode, "0600");
+        assert!(boot.files[0]
+            .content
+            .contains("Endpoint = 198.51.100.2:51820"));
+        assert!(
+            !format!("{boot:?}").contains("PrivateKey"),
+            "Debug hides file contents"
+        );
+        let gw = f.gateway_bootstrap(&"b".into()).unwrap();
+        assert!(gw.files[0].content.contains("AllowedIPs = 10.77.1.10/32"));
+
+        let wrong = Member {
+            overlay_ip: "10.77.1.99".into(),
+            name: "w-2".into(),
+            ..member
+        };
+        assert!(f.member_bootstrap(&wrong).is_err());
+
+        f.disconnect(&link).await.unwrap();
+        assert!(f.link_status(&link).await.is_err());
+        f.release_site(&a).await.unwrap();
+        assert!(f.gateway_bootstrap(&"a".into()).is_err());
+    }
+}
