@@ -306,7 +306,9 @@ impl std::str::FromStr for CredentialRef {
                 }
             }
             other => {
-                let short = other.len() <= 12 && other.chars().all(|c| c.is_ascii_alphabetic());
+                // Echo only what looks like a mistyped scheme (short, lowercase), never
+                // something that may be a pasted key.
+                let short = other.len() <= 8 && other.chars().all(|c| c.is_ascii_lowercase());
                 Err(crate::Error::config(if short {
                     format!("{EXPECTED}; unknown scheme '{other}'")
                 } else {
@@ -465,9 +467,11 @@ mod tests {
         }
     }
 
+    type EnvCase<'a> = (Middleware, &'a [(&'a str, &'a str)], &'a str);
+
     #[test]
     fn from_env_names_the_missing_variable_never_a_value() {
-        let cases: [(Middleware, &[(&str, &str)], &str); 6] = [
+        let cases: [EnvCase<'_>; 6] = [
             (
                 Middleware::CloudStack,
                 &[("P_API_KEY", "S3CRET-a")],
