@@ -494,3 +494,50 @@ async fn changing_the_passphrase_re_keys_the_file() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidRequest);
 }
+
+#[tokio::test]
+async fn the_production_kdf_default_round_trips() {
+    // One real-cost derivation per open (64 MiB, 3 passes): the default path works.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("prod.vault");
+    let started = std::time::Instant::now();
+    let v = EncryptedFileVault::options()
+        .create(true)
+        .open(&path, &passphrase())
+        .await
+        .unwrap();
+    eprintln!(
+        "create with KdfParams::production(): {:?}",
+        started.elapsed()
+    );
+    assert_eq!(v.kdf().await, KdfParams::production());
+    v.put("u", &"s".into(), creds_for(2, 0)).await.unwrap();
+    drop(v);
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(&bytes[11..15], &(64u32 * 1024).to_be_bytes());
+    let v = EncryptedFileVault::open(&path, &passphrase())
+        .await
+        .unwrap();
+    assert!(v
+        .get("u", &"s".into())
+        .await
+        .unwrap()
+        .unwrap()
+        .same_as(&creds_for(2, 0)));
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_vault_file_readable_by_others_is_private_again_after_the_next_write() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.vault");
+    drop(create(&path).await);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let v = EncryptedFileVault::open(&path, &passphrase())
+        .await
+        .unwrap();
+    v.put("u", &"s".into(), creds_for(0, 1)).await.unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
