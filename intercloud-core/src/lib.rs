@@ -26,11 +26,12 @@ pub mod vault;
 pub mod vpn;
 pub mod wrap;
 
-pub use credentials::Credentials;
+pub use credentials::{CredentialRef, Credentials};
 pub use error::{Error, ErrorKind, Result};
 pub use memory::{FaultTiming, MemoryProvider, MemoryProviderBuilder, Method};
 pub use model::*;
 pub use provider::{CloudProvider, CloudProviderExt};
+pub use vault::{EncryptedFileVault, KdfParams, MemoryVault, Vault, VaultError, VaultOptions};
 pub use vpn::{
     BootFile, Bootstrap, FabricKind, LinkId, LinkSpec, LinkState, Member, SiteContext,
     SiteEndpoint, VpnFabric,
