@@ -26,7 +26,7 @@ pub struct SiteConfig {
     /// CloudStack zone, EC2 region; unused for OpenNebula.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone: Option<String>,
-    /// `vault:NAME` or `env:PREFIX`.
+    /// `vault:NAME` or `env:PREFIX` (see [`crate::CredentialRef`]).
     pub credentials: String,
     /// API calls per second.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -120,15 +120,8 @@ impl FederationConfig {
                     s.endpoint
                 )));
             }
-            if !(s.credentials.starts_with("vault:") || s.credentials.starts_with("env:"))
-                || s.credentials
-                    .split_once(':')
-                    .is_some_and(|(_, n)| n.is_empty())
-            {
-                return Err(site(format!(
-                    "credentials {:?} must be \"vault:NAME\" or \"env:PREFIX\"",
-                    s.credentials
-                )));
+            if let Err(e) = s.credentials.parse::<crate::CredentialRef>() {
+                return Err(site(e.message().to_owned()));
             }
             if matches!(s.middleware, Middleware::CloudStack | Middleware::Ec2) && s.zone.is_none()
             {
