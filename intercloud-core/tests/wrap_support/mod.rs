@@ -16,16 +16,16 @@ use tokio::time::Instant;
 
 /// One recorded call.
 #[derive(Debug, Clone)]
-pub struct Call {
-    pub method: &'static str,
+pub(crate) struct Call {
+    pub(crate) method: &'static str,
     /// A label: the VM id of a delete, the key of a create, the cluster tag of a list.
-    pub label: String,
-    pub start: Instant,
+    pub(crate) label: String,
+    pub(crate) start: Instant,
 }
 
 /// A provider that sleeps `delay` in every call and fails as scripted.
 #[derive(Debug)]
-pub struct Probe {
+pub(crate) struct Probe {
     site: SiteId,
     caps: Capabilities,
     delay: Duration,
@@ -45,7 +45,7 @@ impl Drop for InFlight<'_> {
 }
 
 impl Probe {
-    pub fn new(site: &str) -> Self {
+    pub(crate) fn new(site: &str) -> Self {
         Self {
             site: SiteId::new(site),
             caps: Capabilities::default(),
@@ -59,37 +59,37 @@ impl Probe {
     }
 
     /// Every call takes `delay` (on tokio's clock).
-    pub fn delay(mut self, delay: Duration) -> Self {
+    pub(crate) fn delay(mut self, delay: Duration) -> Self {
         self.delay = delay;
         self
     }
 
     /// Every call fails with `kind` (after any scripted errors).
-    pub fn always_fail(mut self, kind: ErrorKind) -> Self {
+    pub(crate) fn always_fail(mut self, kind: ErrorKind) -> Self {
         self.always = Some(kind);
         self
     }
 
     /// The next calls fail with these kinds, in order.
-    pub fn script(self, kinds: &[ErrorKind]) -> Self {
+    pub(crate) fn script(self, kinds: &[ErrorKind]) -> Self {
         self.script.lock().unwrap().extend(kinds.iter().copied());
         self
     }
 
-    pub fn idempotent_create(mut self, yes: bool) -> Self {
+    pub(crate) fn idempotent_create(mut self, yes: bool) -> Self {
         self.caps.idempotent_create = yes;
         self
     }
 
-    pub fn calls(&self) -> Vec<Call> {
+    pub(crate) fn calls(&self) -> Vec<Call> {
         self.calls.lock().unwrap().clone()
     }
 
-    pub fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.calls.lock().unwrap().len()
     }
 
-    pub fn max_in_flight(&self) -> usize {
+    pub(crate) fn max_in_flight(&self) -> usize {
         self.max_in_flight.load(Ordering::SeqCst)
     }
 
@@ -149,7 +149,7 @@ impl CloudProvider for Probe {
 }
 
 /// A spec with the given key.
-pub fn spec(key: &str) -> VmSpec {
+pub(crate) fn spec(key: &str) -> VmSpec {
     VmSpec::new(
         "c1",
         "worker",
@@ -161,7 +161,7 @@ pub fn spec(key: &str) -> VmSpec {
 
 /// Asserts that over every window between two call starts, at most
 /// `rate × window + burst` calls started.
-pub fn assert_rate_respected(starts: &[Instant], rate: f64, burst: u32) {
+pub(crate) fn assert_rate_respected(starts: &[Instant], rate: f64, burst: u32) {
     let mut s = starts.to_vec();
     s.sort();
     for i in 0..s.len() {
