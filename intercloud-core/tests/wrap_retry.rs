@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use intercloud_core::wrap::{Retry, RetryEvent, RetryHook, RetryPolicy};
 use intercloud_core::{
-    CloudProvider, ErrorKind, FaultTiming, MemoryProvider, Method, VmFilter, VmId,
-    TAG_KEY,
+    CloudProvider, ErrorKind, FaultTiming, MemoryProvider, Method, VmFilter, VmId, TAG_KEY,
 };
 use tokio::time::Instant;
 use wrap_support::{spec, Probe};
@@ -60,7 +59,10 @@ async fn retries_stop_at_the_attempt_cap() {
     assert_eq!(err.kind(), ErrorKind::Unavailable);
     assert!(err.is_temporary());
     assert_eq!(err.site().map(|s| s.as_str()), Some("hokkaido"));
-    assert!(err.to_string().contains("gave up after 4 attempts"), "{err}");
+    assert!(
+        err.to_string().contains("gave up after 4 attempts"),
+        "{err}"
+    );
     let seen = seen.lock().unwrap().clone();
     assert_eq!(
         seen.iter().map(|s| s.1).collect::<Vec<_>>(),
@@ -100,11 +102,14 @@ async fn retries_stop_at_the_time_cap() {
         assert_eq!(err.kind(), ErrorKind::Timeout);
         // No attempt started after the cap; each wait is at most 1 s, so giving up
         // means the next wait would have crossed it: more than 9 s have passed.
-        assert!(elapsed <= Duration::from_secs(10), "seed {seed}: {elapsed:?}");
+        assert!(
+            elapsed <= Duration::from_secs(10),
+            "seed {seed}: {elapsed:?}"
+        );
         assert!(elapsed > Duration::from_secs(9), "seed {seed}: {elapsed:?}");
         let last_start = probe.calls().last().unwrap().start - t0;
         assert!(last_start <= Duration::from_secs(10));
-        assert!(attempts >= 11 && attempts < 1000, "seed {seed}: {attempts}");
+        assert!((11..1000).contains(&attempts), "seed {seed}: {attempts}");
         assert_eq!(seen.lock().unwrap().len(), attempts - 1);
     }
 }
@@ -150,8 +155,10 @@ async fn an_error_marked_permanent_is_not_retried_whatever_its_kind() {
             intercloud_core::Capabilities::default()
         }
         async fn offerings(&self) -> intercloud_core::Result<Vec<intercloud_core::Offering>> {
-            Err(intercloud_core::Error::unavailable("maintenance until Monday")
-                .with_temporary(false))
+            Err(
+                intercloud_core::Error::unavailable("maintenance until Monday")
+                    .with_temporary(false),
+            )
         }
         async fn capacity(&self) -> intercloud_core::Result<intercloud_core::Capacity> {
             unreachable!()
@@ -163,7 +170,10 @@ async fn an_error_marked_permanent_is_not_retried_whatever_its_kind() {
         ) -> intercloud_core::Result<Vec<VmId>> {
             unreachable!()
         }
-        async fn list_vms(&self, _: &VmFilter) -> intercloud_core::Result<Vec<intercloud_core::Vm>> {
+        async fn list_vms(
+            &self,
+            _: &VmFilter,
+        ) -> intercloud_core::Result<Vec<intercloud_core::Vm>> {
             unreachable!()
         }
         async fn delete_vm(&self, _: &VmId) -> intercloud_core::Result<()> {
@@ -195,7 +205,11 @@ async fn temporary_failures_are_retried_until_success() {
     let kinds: Vec<ErrorKind> = seen.lock().unwrap().iter().map(|s| s.3).collect();
     assert_eq!(
         kinds,
-        vec![ErrorKind::Unavailable, ErrorKind::Timeout, ErrorKind::RateLimited]
+        vec![
+            ErrorKind::Unavailable,
+            ErrorKind::Timeout,
+            ErrorKind::RateLimited
+        ]
     );
 }
 
@@ -213,7 +227,9 @@ async fn rate_limited_errors_wait_longer() {
         };
         let mut total = Duration::ZERO;
         for seed in 0..50 {
-            let retry = Retry::new(probe.clone(), p).with_seed(seed).on_retry(hook.clone());
+            let retry = Retry::new(probe.clone(), p)
+                .with_seed(seed)
+                .on_retry(hook.clone());
             let t0 = Instant::now();
             let _ = retry.list_vms(&VmFilter::default()).await;
             total += t0.elapsed();
@@ -249,12 +265,19 @@ async fn ambiguous_create_is_retried_into_exactly_one_set_of_vms() {
     made_ids.sort();
     let mut got = ids.clone();
     got.sort();
-    assert_eq!(got, made_ids, "the retry returns the VMs the first call made");
+    assert_eq!(
+        got, made_ids,
+        "the retry returns the VMs the first call made"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn ambiguous_create_is_not_retried_without_idempotent_create() {
-    let mem = Arc::new(MemoryProvider::builder("legacy").idempotent_create(false).build());
+    let mem = Arc::new(
+        MemoryProvider::builder("legacy")
+            .idempotent_create(false)
+            .build(),
+    );
     mem.fail_next(Method::Create, ErrorKind::Unavailable, FaultTiming::After);
     let (seen, hook) = recorder();
     let retry = Retry::new(mem.clone(), RetryPolicy::default()).on_retry(hook);

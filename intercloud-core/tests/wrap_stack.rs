@@ -58,7 +58,9 @@ async fn every_attempt_takes_a_token_and_has_its_own_deadline() {
         .unwrap()
         .with_seed(5)
         .on_retry(Arc::new(move |e: &RetryEvent<'_>| {
-            ev.lock().unwrap().push((e.error.kind(), e.method_name().to_owned()));
+            ev.lock()
+                .unwrap()
+                .push((e.error.kind(), e.method_name().to_owned()));
         }));
     let specs: Vec<_> = (0..3).map(|i| spec(&format!("stack-{i}"))).collect();
     let results = join_all(specs.iter().map(|s| stacked.create_vms(s, 1))).await;
@@ -67,7 +69,10 @@ async fn every_attempt_takes_a_token_and_has_its_own_deadline() {
         assert_eq!(err.kind(), ErrorKind::Timeout);
         assert_eq!(err.site().map(|s| s.as_str()), Some("slow"));
         assert!(err.resource().is_some_and(|k| k.starts_with("stack-")));
-        assert!(err.to_string().contains("gave up after 4 attempts"), "{err}");
+        assert!(
+            err.to_string().contains("gave up after 4 attempts"),
+            "{err}"
+        );
     }
     assert_eq!(probe.count(), 12, "3 calls x 4 attempts");
     assert!(probe.max_in_flight() <= 2);
@@ -104,7 +109,11 @@ async fn the_stack_passes_the_conformance_suite_over_arc_dyn() {
     let stacked: Arc<dyn CloudProvider> =
         Arc::new(stack(mem, &SitePolicy::default()).unwrap().with_seed(1));
     testkit::run_all(&*stacked, &Fixture::new("Small")).await;
-    assert!(stacked.list_vms(&VmFilter::default()).await.unwrap().is_empty());
+    assert!(stacked
+        .list_vms(&VmFilter::default())
+        .await
+        .unwrap()
+        .is_empty());
     let debug = format!("{stacked:?}");
     for layer in ["Retry", "RateLimit", "Timeout", "MemoryProvider"] {
         assert!(debug.contains(layer), "{debug}");
@@ -138,7 +147,10 @@ async fn the_suite_passes_with_random_faults_below_the_stack() {
     testkit::create_list_delete(&stacked, &Fixture::new("Small")).await;
     testkit::retried_create_is_idempotent(&stacked, &Fixture::new("Small")).await;
     assert!(mem.all_vms().iter().all(|v| !v.state.is_alive()));
-    assert!(retries.load(std::sync::atomic::Ordering::SeqCst) > 0, "faults were injected");
+    assert!(
+        retries.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "faults were injected"
+    );
 }
 
 #[test]

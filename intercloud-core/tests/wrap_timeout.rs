@@ -29,7 +29,10 @@ async fn a_slow_call_times_out_naming_site_and_method() {
     assert_eq!(err.site().map(|s| s.as_str()), Some("hokkaido"));
     assert_eq!(err.resource(), None);
     let text = err.to_string();
-    assert!(text.starts_with("site hokkaido: list_vms did not answer within 2.0 s"), "{text}");
+    assert!(
+        text.starts_with("site hokkaido: list_vms did not answer within 2.0 s"),
+        "{text}"
+    );
 
     for (method, result) in [
         ("offerings", timed.offerings().await.map(drop)),
@@ -46,7 +49,14 @@ async fn a_slow_create_times_out_with_its_key_as_resource() {
     let probe = Arc::new(Probe::new("nii").delay(Duration::from_secs(4)));
     let timed = Timeout::new(probe.clone(), policy());
     // 4 s is within the create deadline (5 s) though beyond the call deadline (2 s).
-    assert_eq!(timed.create_vms(&spec("fast-enough"), 2).await.unwrap().len(), 2);
+    assert_eq!(
+        timed
+            .create_vms(&spec("fast-enough"), 2)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 
     let slow = Arc::new(Probe::new("nii").delay(Duration::from_secs(6)));
     let timed = Timeout::new(slow, policy());

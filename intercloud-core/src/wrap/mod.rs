@@ -1,4 +1,4 @@
-//! Cross-cutting behaviour as wrappers around any [`CloudProvider`]: retry with
+//! Cross-cutting behaviour as wrappers around any [`CloudProvider`](crate::CloudProvider): retry with
 //! jittered backoff, a per-site rate limit and concurrency cap, and a per-call timeout.
 //!
 //! Each wrapper is a `CloudProvider` holding another one (`W<P: CloudProvider>`), so they
