@@ -1,5 +1,7 @@
 //! Cross-cutting behaviour as wrappers around any [`CloudProvider`](crate::CloudProvider): retry with
-//! jittered backoff, a per-site rate limit and concurrency cap, and a per-call timeout.
+//! jittered backoff ([`Retry`]), a per-site rate limit and concurrency cap
+//! ([`RateLimit`]), a per-call timeout ([`Timeout`]) and a tracing span per call
+//! ([`Traced`]).
 //!
 //! Each wrapper is a `CloudProvider` holding another one (`W<P: CloudProvider>`), so they
 //! nest in any order and work over `Arc<dyn CloudProvider>` as well as concrete backends.
@@ -45,11 +47,13 @@ mod rate_limit;
 mod retry;
 mod stack;
 mod timeout;
+mod traced;
 
 pub use rate_limit::{RateLimit, RateLimitPolicy};
 pub use retry::{backoff, Retry, RetryEvent, RetryHook, RetryPolicy};
 pub use stack::{stack, SitePolicy, Stacked};
 pub use timeout::{Timeout, TimeoutPolicy};
+pub use traced::Traced;
 
 use crate::Method;
 
