@@ -36,3 +36,8 @@ pub use vpn::{
     BootFile, Bootstrap, FabricKind, LinkId, LinkSpec, LinkState, Member, SiteContext,
     SiteEndpoint, VpnFabric,
 };
+
+/// The README's library example, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
