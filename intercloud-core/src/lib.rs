@@ -3,6 +3,7 @@
 //! The federation's vocabulary and machinery, independent of any middleware:
 //!
 //! - [`model`]: sites, service levels, VMs, tags, topology, cluster requests;
+//! - [`planner`]: where each VM goes, by money, capacity, latency and bandwidth;
 //! - [`CloudProvider`] and [`VpnFabric`]: the two traits backends implement;
 //! - [`Error`] / [`ErrorKind`]: one error type whose kinds callers act on;
 //! - [`Credentials`] and the [`vault`]: API keys held as secrets, stored encrypted;
@@ -19,6 +20,7 @@ pub mod credentials;
 pub mod error;
 pub mod memory;
 pub mod model;
+pub mod planner;
 pub mod provider;
 #[cfg(feature = "testkit")]
 pub mod testkit;

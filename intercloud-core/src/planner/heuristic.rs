@@ -1,0 +1,295 @@
+//! The fast method for large instances.
+//!
+//! 1. **Site sets, diameter first** (after Alicherry & Lakshman, INFOCOM 2012): for
+//!    each site as a centre, add the nearest linked sites until the set can host every
+//!    group and `min_sites` is met; keep that set and the next two larger ones. Under
+//!    the triangle inequality the smallest such set is within twice the optimal
+//!    diameter.
+//! 2. **Fill** each set four times — cheapest or nearest sites first, co-located
+//!    groups first or last — under
+//!    capacities, pins, survive-loss caps, RTT limits and links.
+//! 3. **Local search** on the best fills: move blocks of VMs of one group from one
+//!    site to another (block sizes halving from "all that fits" down to one VM; a
+//!    co-located group moves whole), best improvement first, until no move helps or
+//!    the deadline passes.
+//!
+//! Work depends on sites, groups and log(VMs), never on the number of VMs.
+
+use std::time::Instant;
+
+use super::constraints::feasible;
+use super::cost::score;
+use super::exact::group_order;
+use super::instance::Instance;
+
+/// How many filled candidates go on to local search.
+const POLISHED: usize = 3;
+
+/// The best placement found and its total, or `None` when nothing feasible was found.
+pub(crate) fn solve(inst: &Instance, w: (f64, f64), deadline: Instant) -> Option<(Vec<u32>, f64)> {
+    let mut fills: Vec<(f64, Vec<u32>)> = Vec::new();
+    for (center, set) in candidate_sets(inst) {
+        for (by_distance, colocated_last) in
+            [(false, false), (true, false), (false, true), (true, true)]
+        {
+            if let Some(x) = fill(inst, &set, center, by_distance, colocated_last) {
+                let t = score(inst, &x, w).total;
+                if !fills.iter().any(|(_, y)| *y == x) {
+                    fills.push((t, x));
+                }
+            }
+        }
+    }
+    fills.sort_by(|a, b| a.0.total_cmp(&b.0));
+    fills.truncate(POLISHED);
+    let mut best: Option<(Vec<u32>, f64)> = None;
+    for (_, x) in fills {
+        let (x, t) = local_search(inst, w, x, deadline);
+        if best.as_ref().is_none_or(|(_, b)| t < *b) {
+            best = Some((x, t));
+        }
+    }
+    best
+}
+
+/// Sites any group may use.
+fn usable(inst: &Instance) -> Vec<usize> {
+    (0..inst.n_sites())
+        .filter(|&s| inst.groups.iter().any(|g| g.ub[s] > 0))
+        .collect()
+}
+
+/// Whether the sites in `set` have room for every group (ignoring links and RTT).
+fn coverable(inst: &Instance, set: &[usize]) -> bool {
+    if (set.len() as u32) < inst.min_sites {
+        return false;
+    }
+    for grp in &inst.groups {
+        let room: u64 = set.iter().map(|&s| u64::from(grp.ub[s])).sum();
+        let one = set.iter().map(|&s| grp.ub[s]).max().unwrap_or(0);
+        if room < u64::from(grp.count) || (grp.colocate && one < grp.count) {
+            return false;
+        }
+    }
+    for l in 0..inst.levels.len() {
+        let demand: u64 = inst
+            .groups
+            .iter()
+            .filter(|g| g.level == l)
+            .map(|g| u64::from(g.count))
+            .sum();
+        let room: u64 = set.iter().map(|&s| u64::from(inst.cap[l][s])).sum();
+        if room < demand {
+            return false;
+        }
+    }
+    true
+}
+
+/// Diameter-first site sets: `(centre, sites nearest the centre first)`.
+fn candidate_sets(inst: &Instance) -> Vec<(usize, Vec<usize>)> {
+    let sites = usable(inst);
+    let mut out: Vec<(usize, Vec<usize>)> = Vec::new();
+    for &c in &sites {
+        let mut near: Vec<usize> = sites
+            .iter()
+            .copied()
+            .filter(|&s| inst.linked[inst.pair(c, s)])
+            .collect();
+        near.sort_by(|&a, &b| {
+            inst.rtt_s[inst.pair(c, a)]
+                .total_cmp(&inst.rtt_s[inst.pair(c, b)])
+                .then(a.cmp(&b))
+        });
+        let mut set: Vec<usize> = Vec::new();
+        let mut extra = 0;
+        for s in near {
+            if !set.iter().all(|&t| inst.linked[inst.pair(s, t)]) {
+                continue;
+            }
+            set.push(s);
+            if coverable(inst, &set) {
+                if !out.iter().any(|(oc, o)| *oc == c && *o == set) {
+                    out.push((c, set.clone()));
+                }
+                extra += 1;
+                if extra == 3 {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Fills `set` group by group; `None` when some group does not fit.
+fn fill(
+    inst: &Instance,
+    set: &[usize],
+    center: usize,
+    by_distance: bool,
+    colocated_last: bool,
+) -> Option<Vec<u32>> {
+    let n = inst.n_sites();
+    let mut order = group_order(inst);
+    if colocated_last {
+        order.sort_by_key(|&g| inst.groups[g].colocate);
+    }
+    let mut x = vec![0u32; inst.groups.len() * n];
+    let mut level_used = vec![vec![0u32; n]; inst.levels.len()];
+    let mut cluster = vec![false; n];
+    for g in order {
+        let grp = &inst.groups[g];
+        let hub_site = grp
+            .hub
+            .and_then(|h| (0..n).find(|&s| x[h * n + s] > 0))
+            .unwrap_or(center);
+        let mut order: Vec<usize> = set.iter().copied().filter(|&s| grp.ub[s] > 0).collect();
+        let dist = |s: usize| inst.rtt_s[inst.pair(hub_site, s)];
+        order.sort_by(|&a, &b| {
+            let by_price = grp.price[a].total_cmp(&grp.price[b]);
+            let by_dist = dist(a).total_cmp(&dist(b));
+            let first = if by_distance {
+                by_dist.then(by_price)
+            } else {
+                by_price.then(by_dist)
+            };
+            first.then(a.cmp(&b))
+        });
+        let l = grp.level;
+        let mut r = grp.count;
+        for s in order {
+            let room = grp.ub[s].min(inst.cap[l][s] - level_used[l][s]);
+            if room == 0 || (grp.colocate && room < r) {
+                continue;
+            }
+            let ok = (0..n).all(|t| {
+                t == s
+                    || ((!cluster[t] || inst.linked[inst.pair(s, t)])
+                        && (x[g * n + t] == 0
+                            || inst.rtt_s[inst.pair(s, t)] <= grp.max_rtt_ms / 1000.0 + 1e-12))
+            });
+            if !ok {
+                continue;
+            }
+            let take = r.min(room);
+            x[g * n + s] = take;
+            level_used[l][s] += take;
+            cluster[s] = true;
+            r -= take;
+            if r == 0 {
+                break;
+            }
+        }
+        if r > 0 {
+            return None;
+        }
+    }
+    spread_to_min_sites(inst, set, &mut x)?;
+    feasible(inst, &x).then_some(x)
+}
+
+/// Moves single VMs to unused sites of `set` until `min_sites` is met.
+fn spread_to_min_sites(inst: &Instance, set: &[usize], x: &mut [u32]) -> Option<()> {
+    let n = inst.n_sites();
+    loop {
+        let used: Vec<bool> = (0..n)
+            .map(|s| (0..inst.groups.len()).any(|g| x[g * n + s] > 0))
+            .collect();
+        if used.iter().filter(|&&u| u).count() as u32 >= inst.min_sites {
+            return Some(());
+        }
+        let mut best: Option<(f64, usize, usize, usize)> = None;
+        for (g, grp) in inst.groups.iter().enumerate() {
+            if grp.colocate {
+                continue;
+            }
+            for &to in set {
+                if used[to] || grp.ub[to] == 0 {
+                    continue;
+                }
+                for from in 0..n {
+                    if x[g * n + from] >= 2 {
+                        let key = grp.price[to] - grp.price[from];
+                        if best.is_none_or(|b| key < b.0) {
+                            best = Some((key, g, from, to));
+                        }
+                    }
+                }
+            }
+        }
+        let (_, g, from, to) = best?;
+        x[g * n + from] -= 1;
+        x[g * n + to] += 1;
+    }
+}
+
+/// Block moves, best improvement first, until none helps or the deadline passes.
+pub(crate) fn local_search(
+    inst: &Instance,
+    w: (f64, f64),
+    mut x: Vec<u32>,
+    deadline: Instant,
+) -> (Vec<u32>, f64) {
+    let n = inst.n_sites();
+    let mut cur = score(inst, &x, w).total;
+    loop {
+        if Instant::now() >= deadline {
+            break;
+        }
+        let mut best: Option<(f64, usize, usize, usize, u32)> = None;
+        let margin = 1e-12 * cur.abs().max(1.0);
+        let mut level_used = vec![vec![0u32; n]; inst.levels.len()];
+        for (g, grp) in inst.groups.iter().enumerate() {
+            for s in 0..n {
+                level_used[grp.level][s] += x[g * n + s];
+            }
+        }
+        for (g, grp) in inst.groups.iter().enumerate() {
+            for a in 0..n {
+                let have = x[g * n + a];
+                if have == 0 {
+                    continue;
+                }
+                for b in 0..n {
+                    if b == a || grp.ub[b] == 0 {
+                        continue;
+                    }
+                    let room = grp.ub[b]
+                        .saturating_sub(x[g * n + b])
+                        .min(inst.cap[grp.level][b].saturating_sub(level_used[grp.level][b]));
+                    let q_max = have.min(room);
+                    if q_max == 0 || (grp.colocate && q_max < have) {
+                        continue;
+                    }
+                    let mut q = q_max;
+                    loop {
+                        x[g * n + a] -= q;
+                        x[g * n + b] += q;
+                        if feasible(inst, &x) {
+                            let t = score(inst, &x, w).total;
+                            if t < cur - margin && best.is_none_or(|m| t < m.0) {
+                                best = Some((t, g, a, b, q));
+                            }
+                        }
+                        x[g * n + a] += q;
+                        x[g * n + b] -= q;
+                        if grp.colocate || q == 1 {
+                            break;
+                        }
+                        q /= 2;
+                    }
+                }
+            }
+        }
+        match best {
+            Some((t, g, a, b, q)) => {
+                x[g * n + a] -= q;
+                x[g * n + b] += q;
+                cur = t;
+            }
+            None => break,
+        }
+    }
+    (x, cur)
+}

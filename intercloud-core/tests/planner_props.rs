@@ -1,0 +1,222 @@
+//! Property tests of the planner: every plan satisfies every constraint, and on small
+//! instances its cost equals the brute-force optimum of `evaluate`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use intercloud_core::model::{ClusterRequest, PlacementCounts, SiteId, Topology};
+use intercloud_core::planner::generate::{generate, GenParams};
+use intercloud_core::planner::{check, evaluate, Method, Objective, Planner};
+use intercloud_core::ErrorKind;
+use proptest::prelude::*;
+
+/// Most placements the brute force enumerates per instance.
+const BRUTE_LIMIT: u64 = 6_000;
+
+fn compositions(n: u32, parts: usize) -> Vec<Vec<u32>> {
+    if parts == 1 {
+        return vec![vec![n]];
+    }
+    let mut out = Vec::new();
+    for first in 0..=n {
+        for mut rest in compositions(n - first, parts - 1) {
+            rest.insert(0, first);
+            out.push(rest);
+        }
+    }
+    out
+}
+
+fn binom(n: u64, k: u64) -> u64 {
+    (1..=k).fold(1u64, |acc, i| acc * (n + 1 - i) / i)
+}
+
+fn space(req: &ClusterRequest, sites: usize) -> u64 {
+    req.groups
+        .iter()
+        .map(|g| binom(u64::from(g.count) + sites as u64 - 1, sites as u64 - 1))
+        .product()
+}
+
+/// The best total over every placement `check` accepts, by enumeration.
+fn brute_force(
+    topo: &Topology,
+    req: &ClusterRequest,
+    obj: &Objective,
+) -> Option<(f64, PlacementCounts)> {
+    let sites: Vec<SiteId> = topo.sites.keys().cloned().collect();
+    let per_group: Vec<Vec<Vec<u32>>> = req
+        .groups
+        .iter()
+        .map(|g| compositions(g.count, sites.len()))
+        .collect();
+    let mut idx = vec![0usize; per_group.len()];
+    let mut best: Option<(f64, PlacementCounts)> = None;
+    loop {
+        let placement: PlacementCounts = req
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(g, grp)| {
+                let v = &per_group[g][idx[g]];
+                let per: BTreeMap<SiteId, u32> = sites
+                    .iter()
+                    .zip(v)
+                    .filter(|(_, &c)| c > 0)
+                    .map(|(s, &c)| (s.clone(), c))
+                    .collect();
+                (grp.role.clone(), per)
+            })
+            .collect();
+        if check(topo, req, &placement).unwrap().is_empty() {
+            let total = evaluate(topo, req, &placement, obj).unwrap().total;
+            if best.as_ref().is_none_or(|(b, _)| total < *b) {
+                best = Some((total, placement));
+            }
+        }
+        // Next index vector.
+        let mut g = 0;
+        loop {
+            if g == idx.len() {
+                return best;
+            }
+            idx[g] += 1;
+            if idx[g] < per_group[g].len() {
+                break;
+            }
+            idx[g] = 0;
+            g += 1;
+        }
+    }
+}
+
+fn objective(kind: u8, lambda_exp: i32) -> Objective {
+    match kind {
+        0 => Objective::money(),
+        1 => Objective::time(),
+        _ => Objective::balanced(10f64.powi(lambda_exp)),
+    }
+}
+
+fn small_instance(sites: usize, groups: usize, vms: u32, seed: u64) -> (Topology, ClusterRequest) {
+    let (topo, mut req) = generate(&GenParams {
+        sites,
+        groups,
+        vms,
+        seed,
+        constraints: true,
+    });
+    while space(&req, sites) > BRUTE_LIMIT {
+        let big = (0..req.groups.len())
+            .max_by_key(|&g| req.groups[g].count)
+            .unwrap();
+        req.groups[big].count -= 1;
+    }
+    (topo, req)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn planner_cost_equals_the_brute_force_optimum(
+        sites in 1usize..=4,
+        groups in 1usize..=3,
+        vms in 1u32..=40,
+        seed in any::<u64>(),
+        kind in 0u8..3,
+        lambda_exp in -4i32..=1,
+    ) {
+        let (topo, req) = small_instance(sites, groups, vms, seed);
+        let obj = objective(kind, lambda_exp);
+        let planner = Planner::default().with_budget(Duration::from_secs(60)).with_alternatives(false);
+        let brute = brute_force(&topo, &req, &obj);
+        match (planner.plan(&topo, &req, &obj), brute) {
+            (Ok(plan), Some((best, at))) => {
+                prop_assert!(check(&topo, &req, &plan.placement).unwrap().is_empty());
+                let again = evaluate(&topo, &req, &plan.placement, &obj).unwrap().total;
+                prop_assert!((again - plan.cost.total).abs() <= 1e-12 * again.abs().max(1.0));
+                prop_assert!(
+                    (plan.cost.total - best).abs() <= 1e-8 * best.abs().max(1.0),
+                    "planner {} ({:?}) vs brute force {} ({:?})\n{}",
+                    plan.cost.total, plan.placement, best, at, plan
+                );
+                prop_assert_eq!(plan.method, Method::Optimal);
+                prop_assert_eq!(plan.gap, 0.0);
+                prop_assert!(plan.lower_bound <= best + 1e-9 * best.abs().max(1.0));
+            }
+            (Err(e), None) => {
+                prop_assert!(
+                    matches!(e.kind(), ErrorKind::QuotaExceeded | ErrorKind::InvalidRequest),
+                    "{e}"
+                );
+            }
+            (Ok(plan), None) => prop_assert!(false, "planner found {:?}, brute force nothing", plan.placement),
+            (Err(e), Some((best, at))) => prop_assert!(false, "planner failed ({e}) but {at:?} costs {best}"),
+        }
+    }
+
+    #[test]
+    fn every_plan_and_alternative_satisfies_every_constraint(
+        sites in 1usize..=8,
+        groups in 1usize..=4,
+        vms in 1u32..=300,
+        seed in any::<u64>(),
+        kind in 0u8..3,
+    ) {
+        let (topo, req) = generate(&GenParams { sites, groups, vms, seed, constraints: true });
+        let obj = objective(kind, -2);
+        let planner = Planner::default().with_budget(Duration::from_millis(300));
+        match planner.plan(&topo, &req, &obj) {
+            Ok(plan) => {
+                let v = check(&topo, &req, &plan.placement).unwrap();
+                prop_assert!(v.is_empty(), "{v:?}");
+                let cost = evaluate(&topo, &req, &plan.placement, &obj).unwrap();
+                prop_assert!((cost.total - plan.cost.total).abs() <= 1e-12 * cost.total.abs().max(1.0));
+                prop_assert!(plan.gap >= 0.0 && plan.gap <= 1.0);
+                prop_assert!(plan.lower_bound <= plan.cost.total + 1e-9);
+                for alt in &plan.alternatives {
+                    prop_assert!(check(&topo, &req, &alt.placement).unwrap().is_empty());
+                    prop_assert!(plan.cost.total <= alt.total + 1e-9 * alt.total.abs().max(1.0) || plan.method == Method::Heuristic);
+                }
+            }
+            Err(e) => prop_assert!(
+                matches!(e.kind(), ErrorKind::QuotaExceeded | ErrorKind::InvalidRequest),
+                "{e}"
+            ),
+        }
+    }
+}
+
+#[test]
+fn brute_force_oracle_enumerates_every_composition() {
+    assert_eq!(
+        compositions(3, 2),
+        vec![vec![0, 3], vec![1, 2], vec![2, 1], vec![3, 0]]
+    );
+    assert_eq!(compositions(40, 4).len() as u64, binom(43, 3));
+}
+
+#[test]
+fn forty_vms_on_four_sites_match_the_brute_force() {
+    // One group of 40 on 4 sites: 12,341 placements.
+    for seed in 0..3 {
+        let (topo, req) = generate(&GenParams {
+            sites: 4,
+            groups: 1,
+            vms: 40,
+            seed,
+            constraints: false,
+        });
+        let obj = Objective::balanced(0.01);
+        let plan = Planner::default()
+            .with_budget(Duration::from_secs(60))
+            .plan(&topo, &req, &obj)
+            .unwrap();
+        let (best, _) = brute_force(&topo, &req, &obj).unwrap();
+        assert!(
+            (plan.cost.total - best).abs() <= 1e-8 * best.max(1.0),
+            "{plan}\n{best}"
+        );
+    }
+}
