@@ -147,23 +147,30 @@ async fn a_200_vm_cluster_costs_at_most_1_3_calls_per_vm() {
 
 #[tokio::test(start_paused = true)]
 async fn a_journal_write_failure_stops_creating_and_rolls_back() {
-    let (ps, topo) = federation(&[site("a", false)], 3);
-    let req = request("jfail", vec![group("worker", 6, None)]);
-    let pl = placement(&[("worker", "a", 6)]);
-    let d = deployer(&ps);
-    let plan = d.plan(&req, &topo, &pl).unwrap();
-    let journal = MemoryJournal::new();
-    journal.fail_after(3); // Started + 2 intents, then the disk "fills up"
-    let e = d
-        .deploy(plan, FailurePolicy::AllOrNothing, &journal)
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Journal);
-    assert!(
-        ps[0].calls(Method::Create) <= 2,
-        "no create without a durable intent"
-    );
-    assert_none_left(&ps, "jfail");
+    // 3: Started + 2 of the 6 intents succeed, the third intent fails: nothing may be
+    // created (the first tick's calls never leave). 7: Started + 6 intents succeed,
+    // the 6 creates happen, the first outcome fails: the 6 VMs are rolled back.
+    for (fail_after, creates) in [(3usize, 0u64), (7, 6)] {
+        let (ps, topo) = federation(&[site("a", false)], 3);
+        let req = request("jfail", vec![group("worker", 6, None)]);
+        let pl = placement(&[("worker", "a", 6)]);
+        let d = deployer(&ps);
+        let plan = d.plan(&req, &topo, &pl).unwrap();
+        let journal = MemoryJournal::new();
+        journal.fail_after(fail_after);
+        let e = d
+            .deploy(plan, FailurePolicy::AllOrNothing, &journal)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Journal);
+        assert_eq!(
+            ps[0].calls(Method::Create),
+            creates,
+            "no create without a durable intent, none after the failure"
+        );
+        assert_eq!(ps[0].calls(Method::Delete), creates);
+        assert_none_left(&ps, "jfail");
+    }
 }
 
 #[tokio::test(start_paused = true)]
