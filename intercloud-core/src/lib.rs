@@ -8,6 +8,7 @@
 //! - [`Error`] / [`ErrorKind`]: one error type whose kinds callers act on;
 //! - [`Credentials`] and the [`vault`]: API keys held as secrets, stored encrypted;
 //! - [`wrap`]: retry, rate limit and timeout around any provider;
+//! - [`deploy`]: plans, the deployer, its journal, resume, repair, destroy, status;
 //! - [`MemoryProvider`]: an in-memory cloud for tests and examples;
 //! - `testkit` (feature): the conformance scenarios every provider must pass.
 //!
@@ -17,6 +18,7 @@
 pub mod bootstrap;
 pub mod config;
 pub mod credentials;
+pub mod deploy;
 pub mod error;
 pub mod memory;
 pub mod model;

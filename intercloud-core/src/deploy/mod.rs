@@ -1,0 +1,372 @@
+//! The deployer: one operation that brings a planned cluster up on every site —
+//! overlay endpoints, links, member VMs — with a crash-safe journal, a failure policy,
+//! resume, repair, status and destroy.
+//!
+//! ```ignore
+//! let mut deployer = Deployer::new(providers)        // Arc<dyn CloudProvider> per site,
+//!     .with_fabric(fabric)                            // already wrapped (retry, rate limit)
+//!     .with_configurer(Arc::new(my_cloud_init));
+//! let mut events = deployer.subscribe();
+//! let plan = deployer.plan(&request, &topology, &placement)?;
+//! println!("{}", plan.explain());
+//! let journal = FileJournal::open(state_dir.join("journal.log"))?;
+//! let report = deployer.deploy(plan, FailurePolicy::AllOrNothing, &journal).await?;
+//! // later, from another process, with the journal file alone:
+//! let report = deployer.resume(&FileJournal::open(path)?, ResumeMode::Continue).await?;
+//! let status = deployer.status(&journal).await?;
+//! let repaired = deployer.repair(&journal).await?;
+//! let gone = deployer.destroy("hadoop-demo", Some(&journal)).await?;
+//! ```
+//!
+//! # Guarantees
+//! - Before every create, the journal durably holds its intent (site, key, spec
+//!   without user data, node names); after it, the VM ids. Every delete is journaled.
+//!   A journal write failure stops the pass before any further create.
+//! - VMs are created per (site, role) batch with one idempotency key per batch
+//!   ([`plan::batch_key`]); batch-capable providers get one call per batch of up to
+//!   `max_batch` VMs, others one call (and one key) per VM. A node is VM `index` of
+//!   batch `key`; a retried or resumed create reuses the key, so nothing is created
+//!   twice.
+//! - Progress comes from one `list_vms` by cluster tag per site per poll tick, with an
+//!   interval growing 1.5x per unchanged tick from `poll_min` to `poll_max`.
+//! - Rollback deletes exactly the VMs whose key this deployment journaled; destroy
+//!   deletes every VM carrying the cluster's tag. Neither touches a VM without the
+//!   cluster tag; both verify by listing.
+
+mod cleanup;
+pub mod configure;
+pub mod events;
+mod executor;
+pub mod ipam;
+pub mod journal;
+mod overlay;
+pub mod plan;
+pub mod policy;
+mod repair;
+mod replace;
+pub mod report;
+mod state;
+mod status;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+pub use configure::{ConfigContext, FnConfigurer, NoUserData, NodeConfigurer};
+pub use events::{Event, EventKind, EventSink};
+pub use journal::{FileJournal, Journal, MemoryJournal, Record, Tail};
+pub use plan::{Batch, NodePlan, Plan, PlanOptions, Step, StepId, StepKind};
+pub use policy::{DeployOptions, DeployResult, FailurePolicy};
+pub use report::{DeployReport, LinkReport, Move, NodeReport};
+pub use status::{ClusterStatus, DestroyReport, SiteStatus};
+
+use cleanup::{purge, Scope};
+use executor::Executor;
+use state::State;
+
+use crate::model::{Capabilities, ClusterRequest, PlacementCounts, SiteId, Topology};
+use crate::provider::CloudProvider;
+use crate::vpn::VpnFabric;
+use crate::{Error, Result};
+
+/// What [`Deployer::resume`] does with an interrupted deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResumeMode {
+    /// Adopt what exists, create what is missing, apply the journaled policy.
+    Continue,
+    /// Delete everything the deployment created (verified), as a rollback would.
+    RollBack,
+}
+
+/// Brings clusters up, keeps them up and tears them down, over one provider per site.
+///
+/// Providers are used as given: wrap them (retry, rate limit, concurrency cap) before.
+#[derive(Debug)]
+pub struct Deployer {
+    providers: BTreeMap<SiteId, Arc<dyn CloudProvider>>,
+    fabric: Option<Arc<dyn VpnFabric>>,
+    configurer: Arc<dyn NodeConfigurer>,
+    options: DeployOptions,
+    events: EventSink,
+}
+
+impl Deployer {
+    /// A deployer over these providers, keyed by [`CloudProvider::site`].
+    pub fn new(providers: impl IntoIterator<Item = Arc<dyn CloudProvider>>) -> Self {
+        Self {
+            providers: providers
+                .into_iter()
+                .map(|p| (p.site().clone(), p))
+                .collect(),
+            fabric: None,
+            configurer: Arc::new(NoUserData),
+            options: DeployOptions::default(),
+            events: EventSink::none(),
+        }
+    }
+
+    /// Links the sites with this VPN fabric (plans then have endpoint and link steps).
+    pub fn with_fabric(mut self, fabric: Arc<dyn VpnFabric>) -> Self {
+        self.fabric = Some(fabric);
+        self
+    }
+
+    /// Renders each create call's user data with this hook.
+    pub fn with_configurer(mut self, configurer: Arc<dyn NodeConfigurer>) -> Self {
+        self.configurer = configurer;
+        self
+    }
+
+    /// Sets timings and limits.
+    pub fn with_options(mut self, options: DeployOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Starts delivering events to the returned receiver (replacing an earlier one).
+    pub fn subscribe(&mut self) -> mpsc::UnboundedReceiver<Event> {
+        let (sink, rx) = EventSink::channel();
+        self.events = sink;
+        rx
+    }
+
+    /// Each site's provider capabilities (plain data, no network call).
+    pub fn capabilities(&self) -> BTreeMap<SiteId, Capabilities> {
+        self.providers
+            .iter()
+            .map(|(s, p)| (s.clone(), p.capabilities()))
+            .collect()
+    }
+
+    /// Turns placement counts into a plan using these providers' batch sizes, with VPN
+    /// steps when a fabric is set.
+    ///
+    /// # Errors
+    /// `Config` as [`Plan::build`], or when a placed site has no provider.
+    pub fn plan(
+        &self,
+        request: &ClusterRequest,
+        topology: &Topology,
+        placement: &PlacementCounts,
+    ) -> Result<Plan> {
+        let plan = Plan::build(
+            request,
+            topology,
+            placement,
+            &self.capabilities(),
+            PlanOptions {
+                vpn: self.fabric.is_some(),
+                ..PlanOptions::default()
+            },
+        )?;
+        self.check_providers(plan.sites.iter())?;
+        Ok(plan)
+    }
+
+    fn check_providers<'a>(&self, sites: impl Iterator<Item = &'a SiteId>) -> Result<()> {
+        for s in sites {
+            if !self.providers.contains_key(s) {
+                return Err(Error::config(format!(
+                    "no provider for site {s}: add the site (with credentials) to the federation"
+                ))
+                .with_site(s));
+            }
+        }
+        Ok(())
+    }
+
+    /// Executes `plan` under `policy`, journaling into `journal` (which must be empty).
+    ///
+    /// Returns the report for every outcome the policy handles (`Ok`, `Partial`,
+    /// `RolledBack`, `Failed` with leftovers).
+    ///
+    /// # Errors
+    /// `Config` when the journal already holds a deployment or a site has no provider;
+    /// `Journal` when the journal cannot be written (after rolling back under
+    /// `AllOrNothing`; otherwise resume or destroy later).
+    pub async fn deploy(
+        &self,
+        plan: Plan,
+        policy: FailurePolicy,
+        journal: &dyn Journal,
+    ) -> Result<DeployReport> {
+        if !journal.records()?.is_empty() {
+            return Err(Error::config(format!(
+                "the journal already holds a deployment; resume, repair or destroy cluster {:?} \
+                 instead, or use a new journal",
+                plan.cluster
+            )));
+        }
+        self.check_providers(plan.sites.iter())?;
+        let started = journal::Record::Started {
+            plan: Box::new(plan.clone()),
+            policy,
+        };
+        let mut ex = Executor::new(self, journal, State::from_plan(plan, policy));
+        ex.record(started)?;
+        self.events.emit(
+            None,
+            None,
+            EventKind::PlanStarted {
+                nodes: ex.st.plan.nodes.len(),
+                sites: ex.st.plan.sites.len(),
+                batches: ex.st.plan.batches.len(),
+            },
+        );
+        for site in ex.st.plan.sites.clone() {
+            ex.mark_observed(&site);
+        }
+        self.drive(ex, true).await
+    }
+
+    /// Continues (or rolls back) the deployment recorded in `journal`, e.g. after a
+    /// crash, from the journal and a list-by-tag on every site.
+    ///
+    /// # Errors
+    /// `Journal` when the journal is empty or unreadable; `Config` when a site it
+    /// names has no provider.
+    pub async fn resume(&self, journal: &dyn Journal, mode: ResumeMode) -> Result<DeployReport> {
+        let st = State::replay(&journal.records()?)?;
+        self.check_providers(st.sites_touched().iter())?;
+        let ex = Executor::new(self, journal, st);
+        if ex.st.destroyed {
+            return Ok(self.report(&ex, DeployResult::RolledBack));
+        }
+        self.events.emit(
+            None,
+            None,
+            EventKind::PlanStarted {
+                nodes: ex.st.nodes.len(),
+                sites: ex.st.sites_in_use().len(),
+                batches: ex.st.batches.len(),
+            },
+        );
+        match mode {
+            ResumeMode::Continue => self.drive(ex, true).await,
+            ResumeMode::RollBack => {
+                let mut ex = ex;
+                let result = self.rollback(&mut ex).await;
+                self.close(&mut ex, result)
+            }
+        }
+    }
+
+    /// Overlay, reconcile loop, links, then the policy.
+    async fn drive(&self, mut ex: Executor<'_>, may_roll_back: bool) -> Result<DeployReport> {
+        for site in ex.st.sites_in_use() {
+            if ex.halted.is_some() {
+                break;
+            }
+            if ex.ensure_site_overlay(&site).await.is_err() && ex.halted.is_none() {
+                let e = Error::unavailable("its VPN endpoint could not be prepared");
+                ex.unreachable(&site, &e);
+            }
+        }
+        if ex.halted.is_none() {
+            ex.run().await?;
+        }
+        let links_ok = ex.halted.is_some() || ex.wait_links().await;
+        if let Some(e) = ex.halted.take() {
+            if may_roll_back && ex.st.policy == FailurePolicy::AllOrNothing {
+                let _ = self.rollback(&mut ex).await;
+            }
+            return Err(e);
+        }
+        let wanted = ex.st.nodes.len();
+        let running = ex.st.running();
+        let result = if running == wanted && links_ok {
+            DeployResult::Ok
+        } else {
+            let enough = match ex.st.policy {
+                FailurePolicy::BestEffort { min_fraction } => {
+                    wanted > 0 && running as f64 / wanted as f64 >= min_fraction
+                }
+                FailurePolicy::AllOrNothing => false,
+            };
+            if enough || !may_roll_back {
+                DeployResult::Partial
+            } else {
+                self.rollback(&mut ex).await
+            }
+        };
+        self.close(&mut ex, result)
+    }
+
+    fn close(&self, ex: &mut Executor<'_>, result: DeployResult) -> Result<DeployReport> {
+        ex.record(journal::Record::Finished { result })?;
+        self.events.emit(
+            None,
+            None,
+            EventKind::Finished {
+                result,
+                running: ex.st.running(),
+                wanted: ex.st.nodes.len(),
+            },
+        );
+        Ok(self.report(ex, result))
+    }
+
+    /// Deletes what this deployment made (members, then links, then endpoints) and
+    /// verifies by listing.
+    async fn rollback(&self, ex: &mut Executor<'_>) -> DeployResult {
+        let keys = ex.st.keys.clone();
+        let purged = purge(
+            &self.providers,
+            &ex.st.sites_touched(),
+            &ex.st.plan.cluster,
+            Scope::Keys(&keys),
+            Some(ex.journal),
+            &self.events,
+            self.options.cleanup_timeout,
+            self.options.poll_min,
+        )
+        .await;
+        ex.actions.deleted += purged.deleted;
+        let overlay_left = ex.teardown_overlay().await;
+        for n in ex.st.nodes.values_mut() {
+            n.vm = None;
+        }
+        if purged.remaining.is_empty() && overlay_left == 0 {
+            let _ = ex.journal.append(&journal::Record::Destroyed);
+            ex.st.destroyed = true;
+            self.events.emit(
+                None,
+                None,
+                EventKind::RolledBack {
+                    deleted: purged.deleted,
+                },
+            );
+            DeployResult::RolledBack
+        } else {
+            ex.rollback_leftovers = purged.remaining;
+            DeployResult::Failed
+        }
+    }
+
+    fn report(&self, ex: &Executor<'_>, result: DeployResult) -> DeployReport {
+        let mut leftovers = ex.leftovers();
+        for (s, n) in &ex.rollback_leftovers {
+            *leftovers.entry(s.clone()).or_default() += n;
+        }
+        DeployReport {
+            cluster: ex.st.plan.cluster.clone(),
+            result,
+            nodes: report::node_reports(&ex.st),
+            links: ex
+                .st
+                .links
+                .iter()
+                .map(|(between, link)| LinkReport {
+                    between: between.clone(),
+                    link: link.clone(),
+                    state: "connected".into(),
+                })
+                .collect(),
+            moved: ex.actions.moved.clone(),
+            recreated: ex.actions.recreated.clone(),
+            deleted: ex.actions.deleted,
+            leftovers,
+        }
+    }
+}

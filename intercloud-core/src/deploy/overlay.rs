@@ -1,0 +1,237 @@
+//! The VPN steps of a deployment: endpoints per site, links between sites, waiting for
+//! links to come up, and their teardown (links before endpoints).
+//!
+//! Each call is retried on temporary errors (the fabric contract makes `prepare_site`
+//! and `connect` idempotent), journaled once it succeeded, and reported as an event.
+//! Every site's overlay subnet is the cluster's overlay CIDR: node addresses come from
+//! one address space, so fabrics route the whole CIDR.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::events::EventKind;
+use super::executor::Executor;
+use super::ipam::DEFAULT_OVERLAY_CIDR;
+use super::journal::Record;
+use crate::model::SiteId;
+use crate::vpn::{LinkSpec, LinkState, SiteContext};
+use crate::Result;
+
+/// Calls `f` until it succeeds, fails for good, or `attempts` temporary failures.
+pub(crate) async fn retry<T, F, Fut>(
+    ex: &Executor<'_>,
+    site: Option<&SiteId>,
+    step: &str,
+    attempts: u32,
+    backoff: Duration,
+    mut f: F,
+) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let mut n = 0;
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) if e.is_temporary() && n + 1 < attempts => {
+                n += 1;
+                ex.d.events.emit(
+                    site,
+                    None,
+                    EventKind::Retry {
+                        step: step.to_owned(),
+                        attempt: n,
+                        error: e.to_string(),
+                    },
+                );
+                tokio::time::sleep(backoff * n).await;
+            }
+            Err(e) => {
+                ex.d.events.emit(
+                    site,
+                    None,
+                    EventKind::StepFailed {
+                        step: step.to_owned(),
+                        error: e.to_string(),
+                    },
+                );
+                return Err(e);
+            }
+        }
+    }
+}
+
+impl Executor<'_> {
+    /// Prepares `site`'s endpoint (if missing) and links it to every other endpoint.
+    pub(crate) async fn ensure_site_overlay(&mut self, site: &SiteId) -> Result<()> {
+        let Some(fabric) = self.d.fabric.clone() else {
+            return Ok(());
+        };
+        let attempts = self.d.options.max_create_attempts;
+        let backoff = self.d.options.poll_min;
+        if !self.st.endpoints.contains_key(site) {
+            let ctx = SiteContext {
+                site: site.clone(),
+                cluster: self.st.plan.cluster.clone(),
+                overlay_subnet: self
+                    .st
+                    .plan
+                    .request
+                    .vpn
+                    .cidr
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_OVERLAY_CIDR.to_owned()),
+                local_cidrs: Vec::new(),
+                hints: Default::default(),
+            };
+            let endpoint = retry(self, Some(site), "endpoint", attempts, backoff, || {
+                fabric.prepare_site(&ctx)
+            })
+            .await?;
+            self.record(Record::EndpointPrepared { endpoint })?;
+            self.d
+                .events
+                .emit(Some(site), None, EventKind::EndpointReady);
+        }
+        let peers: Vec<SiteId> = self
+            .st
+            .endpoints
+            .keys()
+            .filter(|s| *s != site)
+            .cloned()
+            .collect();
+        for peer in peers {
+            let between = pair(site, &peer);
+            if self.st.links.contains_key(&between) {
+                continue;
+            }
+            let (a, b) = (
+                self.st.endpoints[&between[0]].clone(),
+                self.st.endpoints[&between[1]].clone(),
+            );
+            let spec = LinkSpec {
+                bandwidth_mbps: self.st.plan.request.vpn.bandwidth_mbps,
+                psk: None,
+            };
+            let step = format!("link {} <-> {}", between[0], between[1]);
+            let link = retry(self, Some(site), &step, attempts, backoff, || {
+                fabric.connect(&a, &b, &spec)
+            })
+            .await?;
+            self.record(Record::LinkConnected { between, link })?;
+            self.d
+                .events
+                .emit(Some(site), None, EventKind::LinkRequested { peer });
+        }
+        Ok(())
+    }
+
+    /// Polls every link until it is up; returns whether all are.
+    pub(crate) async fn wait_links(&mut self) -> bool {
+        let Some(fabric) = self.d.fabric.clone() else {
+            return true;
+        };
+        let deadline = Instant::now() + self.d.options.timeout;
+        let mut pending: Vec<([SiteId; 2], crate::vpn::LinkId)> = self
+            .st
+            .links
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut interval = self.d.options.poll_min;
+        while !pending.is_empty() {
+            let mut still = Vec::new();
+            for (between, link) in pending {
+                match fabric.link_status(&link).await {
+                    Ok(LinkState::Up) => self.d.events.emit(
+                        Some(&between[0]),
+                        None,
+                        EventKind::LinkUp {
+                            peer: between[1].clone(),
+                            link,
+                        },
+                    ),
+                    Ok(LinkState::Failed(why)) => {
+                        self.d.events.emit(
+                            Some(&between[0]),
+                            None,
+                            EventKind::StepFailed {
+                                step: format!("link {link}"),
+                                error: why,
+                            },
+                        );
+                        return false;
+                    }
+                    Ok(_) | Err(_) => still.push((between, link)),
+                }
+            }
+            pending = still;
+            if pending.is_empty() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(interval).await;
+            interval = interval.mul_f64(1.5).min(self.d.options.poll_max);
+        }
+        true
+    }
+
+    /// Disconnects every link, then releases every endpoint; returns what is left.
+    pub(crate) async fn teardown_overlay(&mut self) -> usize {
+        let Some(fabric) = self.d.fabric.clone() else {
+            return 0;
+        };
+        let attempts = self.d.options.max_create_attempts;
+        let backoff = self.d.options.poll_min;
+        let links: Vec<crate::vpn::LinkId> = self.st.links.values().cloned().collect();
+        for link in links {
+            let step = format!("disconnect {link}");
+            if retry(self, None, &step, attempts, backoff, || {
+                fabric.disconnect(&link)
+            })
+            .await
+            .is_ok()
+            {
+                let _ = self
+                    .journal
+                    .append(&Record::LinkRemoved { link: link.clone() });
+                self.st.apply(&Record::LinkRemoved { link });
+            }
+        }
+        let endpoints: Vec<crate::vpn::SiteEndpoint> =
+            self.st.endpoints.values().cloned().collect();
+        for ep in endpoints {
+            let site = ep.site.clone();
+            if retry(
+                self,
+                Some(&site),
+                "release endpoint",
+                attempts,
+                backoff,
+                || fabric.release_site(&ep),
+            )
+            .await
+            .is_ok()
+            {
+                let r = Record::EndpointReleased { site };
+                let _ = self.journal.append(&r);
+                self.st.apply(&r);
+            }
+        }
+        self.st.links.len() + self.st.endpoints.len()
+    }
+}
+
+/// A site pair in sorted order (the key of links).
+pub(crate) fn pair(a: &SiteId, b: &SiteId) -> [SiteId; 2] {
+    if a <= b {
+        [a.clone(), b.clone()]
+    } else {
+        [b.clone(), a.clone()]
+    }
+}

@@ -1,0 +1,87 @@
+//! What the caller decides: the failure policy, timings, and how a pass ended.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// What to do when some nodes cannot be brought up.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "policy")]
+pub enum FailurePolicy {
+    /// Every node runs, or everything this deployment created is deleted (in reverse
+    /// order: members, then links, then endpoints) and the deletion verified by listing.
+    AllOrNothing,
+    /// Keep what runs when at least `min_fraction` of the nodes run (the result is
+    /// `Partial`); below that, roll back as `AllOrNothing` does.
+    BestEffort {
+        /// The fraction of nodes (0..=1) that must run.
+        min_fraction: f64,
+    },
+}
+
+impl Default for FailurePolicy {
+    fn default() -> Self {
+        Self::AllOrNothing
+    }
+}
+
+/// How a deploy, resume or repair pass ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeployResult {
+    /// Every node runs (and every link is up).
+    Ok,
+    /// Some nodes failed; the policy kept the rest.
+    Partial,
+    /// The pass failed and what it made was rolled back (nothing is left).
+    RolledBack,
+    /// The pass failed and could not clean up everything (see the report's leftovers).
+    Failed,
+}
+
+impl DeployResult {
+    /// The CLI's `result` word: `ok`, `partial` or `failed`.
+    pub fn as_cli_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Partial => "partial",
+            Self::RolledBack | Self::Failed => "failed",
+        }
+    }
+}
+
+/// Timings and limits of the executor.
+#[derive(Debug, Clone)]
+pub struct DeployOptions {
+    /// The first poll interval after a site's creates, and the interval after a change.
+    pub poll_min: Duration,
+    /// The longest poll interval; the interval grows 1.5x per unchanged tick up to it.
+    pub poll_max: Duration,
+    /// Create attempts per batch on temporary errors before the site counts as unusable.
+    pub max_create_attempts: u32,
+    /// Consecutive failed listings before a site counts as unreachable.
+    pub max_list_failures: u32,
+    /// Times one node may be recreated (failed VM) in one pass before it counts as failed.
+    pub max_node_attempts: u32,
+    /// Ticks a created VM may be absent from listings before it counts as lost.
+    pub missing_grace_ticks: u32,
+    /// How long a pass may take before nodes not yet running count as failed.
+    pub timeout: Duration,
+    /// How long rollback and destroy keep retrying deletes and verifying.
+    pub cleanup_timeout: Duration,
+}
+
+impl Default for DeployOptions {
+    fn default() -> Self {
+        Self {
+            poll_min: Duration::from_secs(2),
+            poll_max: Duration::from_secs(20),
+            max_create_attempts: 8,
+            max_list_failures: 6,
+            max_node_attempts: 3,
+            missing_grace_ticks: 3,
+            timeout: Duration::from_secs(30 * 60),
+            cleanup_timeout: Duration::from_secs(10 * 60),
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! What a pass reports: per node, per link, per site; serialisable for `--json`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::policy::DeployResult;
+use super::state::State;
+use crate::model::{SiteId, VmId};
+use crate::vpn::LinkId;
+
+/// One node as the CLI prints it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeReport {
+    /// The node's name.
+    pub name: String,
+    /// Its role.
+    pub role: String,
+    /// Its site.
+    pub site: SiteId,
+    /// Its VM, when one exists.
+    pub vm_id: Option<VmId>,
+    /// The VM's state (`running`, `pending`, …; `missing` without a VM).
+    pub state: String,
+    /// Its overlay address.
+    pub overlay_ip: String,
+    /// Its private address at the site, when listed.
+    pub private_ip: Option<String>,
+    /// Why it failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkReport {
+    /// The two sites.
+    pub between: [SiteId; 2],
+    /// The fabric's id.
+    pub link: LinkId,
+    /// Its last known state (`up`, `pending`, …).
+    pub state: String,
+}
+
+/// A node moved from one site to another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Move {
+    /// The node.
+    pub node: String,
+    /// The site it left.
+    pub from: SiteId,
+    /// The site it went to.
+    pub to: SiteId,
+}
+
+/// The outcome of a deploy, resume or repair pass.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeployReport {
+    /// The cluster.
+    pub cluster: String,
+    /// How it ended.
+    pub result: DeployResult,
+    /// Every node.
+    pub nodes: Vec<NodeReport>,
+    /// Every link.
+    pub links: Vec<LinkReport>,
+    /// Nodes moved to another site.
+    pub moved: Vec<Move>,
+    /// Nodes whose VM was recreated (same name and overlay address).
+    pub recreated: Vec<String>,
+    /// VMs deleted (surplus, failed, rolled back).
+    pub deleted: usize,
+    /// Alive VMs of this deployment that could not be deleted, by site (their site
+    /// was unreachable); a later repair or destroy removes them.
+    pub leftovers: BTreeMap<SiteId, usize>,
+}
+
+pub(crate) fn node_reports(st: &State) -> Vec<NodeReport> {
+    st.nodes
+        .values()
+        .map(|n| NodeReport {
+            name: n.plan.name.clone(),
+            role: n.plan.role.clone(),
+            site: n.plan.site.clone(),
+            vm_id: n.vm.as_ref().map(|v| v.id.clone()),
+            state: n
+                .vm
+                .as_ref()
+                .map_or_else(|| "missing".to_owned(), |v| v.state.as_str().to_owned()),
+            overlay_ip: n.plan.overlay_ip.clone(),
+            private_ip: n.vm.as_ref().and_then(|v| v.private_ip.clone()),
+            error: n.failed.clone(),
+        })
+        .collect()
+}

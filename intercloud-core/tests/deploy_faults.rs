@@ -1,0 +1,173 @@
+//! Fault tests: each ends with zero orphaned resources (every site listed) and no
+//! duplicate VM.
+
+mod deploy_support;
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use deploy_support::*;
+use intercloud_core::deploy::{DeployResult, Deployer, EventKind, FailurePolicy, MemoryJournal};
+use intercloud_core::{CloudProvider, ErrorKind, FaultTiming, Method};
+
+#[tokio::test(start_paused = true)]
+async fn five_percent_random_errors_still_deploy_exactly_and_destroy_everything() {
+    for seed in 1..=6u64 {
+        let (ps, topo) = federation(&[site("a", true), site("b", false), site("c", true)], seed);
+        for p in &ps {
+            p.set_error_rate(0.05);
+        }
+        // Plus ambiguous failures: the create happened, the reply was lost.
+        ps[0].fail_next(Method::Create, ErrorKind::Unavailable, FaultTiming::After);
+        ps[1].fail_next(Method::Create, ErrorKind::Timeout, FaultTiming::After);
+        let req = request(
+            "noisy",
+            vec![group("master", 1, None), group("worker", 29, None)],
+        );
+        let pl = placement(&[
+            ("master", "a", 1),
+            ("worker", "a", 10),
+            ("worker", "b", 9),
+            ("worker", "c", 10),
+        ]);
+        let mut d = deployer(&ps);
+        let mut rx = d.subscribe();
+        let plan = d.plan(&req, &topo, &pl).unwrap();
+        let journal = MemoryJournal::new();
+        let report = d
+            .deploy(plan, FailurePolicy::AllOrNothing, &journal)
+            .await
+            .unwrap();
+        assert_eq!(report.result, DeployResult::Ok, "seed {seed}: {report:#?}");
+        assert_exact(&ps, &report);
+        let ev = drain(&mut rx);
+        assert!(count(&ev, |k| matches!(k, EventKind::Retry { .. })) > 0);
+        let gone = d.destroy("noisy", Some(&journal)).await.unwrap();
+        assert_eq!(gone.remaining, 0, "seed {seed}");
+        assert_none_left(&ps, "noisy");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_site_failing_every_create_mid_deploy_has_its_nodes_moved() {
+    for kind in [ErrorKind::Unavailable, ErrorKind::QuotaExceeded] {
+        let (ps, topo) = federation(&[site("a", true), site("b", false), site("c", true)], 7);
+        let b = Arc::new(FailCreatesAfter {
+            inner: ps[1].clone(),
+            after: 3,
+            done: AtomicU64::new(0),
+            kind,
+        });
+        let providers: Vec<Arc<dyn CloudProvider>> = vec![ps[0].clone(), b, ps[2].clone()];
+        let d = Deployer::new(providers).with_options(options());
+        let req = request("movers", vec![group("worker", 12, None)]);
+        let pl = placement(&[("worker", "a", 4), ("worker", "b", 6), ("worker", "c", 2)]);
+        let plan = d.plan(&req, &topo, &pl).unwrap();
+        let report = d
+            .deploy(plan, FailurePolicy::AllOrNothing, &MemoryJournal::new())
+            .await
+            .unwrap();
+        assert_eq!(report.result, DeployResult::Ok, "{kind}: {report:#?}");
+        assert_exact(&ps, &report);
+        assert_eq!(report.moved.len(), 3, "{kind}: {:?}", report.moved);
+        assert!(report
+            .moved
+            .iter()
+            .all(|m| m.from.as_str() == "b" && m.to.as_str() != "b"));
+        assert_eq!(
+            ps[1].alive_with_tag("intercloud-cluster", "movers").len(),
+            3
+        );
+        d.destroy("movers", None).await.unwrap();
+        assert_none_left(&ps, "movers");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pinned_group_on_a_failing_site_rolls_back_everything() {
+    let (ps, topo) = federation(&[site("a", true), site("b", false)], 8);
+    let b = Arc::new(FailCreatesAfter {
+        inner: ps[1].clone(),
+        after: 2,
+        done: AtomicU64::new(0),
+        kind: ErrorKind::PermissionDenied,
+    });
+    let providers: Vec<Arc<dyn CloudProvider>> = vec![ps[0].clone(), b];
+    let mut d = Deployer::new(providers).with_options(options());
+    let mut rx = d.subscribe();
+    let req = request(
+        "pinned",
+        vec![group("master", 1, None), group("worker", 5, Some(&["b"]))],
+    );
+    let pl = placement(&[("master", "a", 1), ("worker", "b", 5)]);
+    let plan = d.plan(&req, &topo, &pl).unwrap();
+    let report = d
+        .deploy(plan, FailurePolicy::AllOrNothing, &MemoryJournal::new())
+        .await
+        .unwrap();
+    assert_eq!(report.result, DeployResult::RolledBack);
+    assert_eq!(report.deleted, 3, "master + the 2 workers b created");
+    assert_none_left(&ps, "pinned");
+    let ev = drain(&mut rx);
+    assert_eq!(
+        count(&ev, |k| matches!(k, EventKind::RolledBack { deleted: 3 })),
+        1
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn rate_limit_answers_are_retried_without_duplicates() {
+    let (ps, topo) = federation(&[site("a", true), site("b", false)], 9);
+    for _ in 0..3 {
+        ps[0].fail_next(Method::Create, ErrorKind::RateLimited, FaultTiming::Before);
+        ps[1].fail_next(Method::Create, ErrorKind::RateLimited, FaultTiming::Before);
+    }
+    for _ in 0..4 {
+        ps[0].fail_next(Method::List, ErrorKind::RateLimited, FaultTiming::Before);
+        ps[1].fail_next(Method::Delete, ErrorKind::RateLimited, FaultTiming::Before);
+    }
+    let req = request("throttled", vec![group("worker", 8, None)]);
+    let pl = placement(&[("worker", "a", 4), ("worker", "b", 4)]);
+    let mut d = deployer(&ps);
+    let mut rx = d.subscribe();
+    let plan = d.plan(&req, &topo, &pl).unwrap();
+    let report = d
+        .deploy(plan, FailurePolicy::AllOrNothing, &MemoryJournal::new())
+        .await
+        .unwrap();
+    assert_eq!(report.result, DeployResult::Ok);
+    assert!(report.moved.is_empty(), "throttling is no reason to move");
+    assert_exact(&ps, &report);
+    let ev = drain(&mut rx);
+    assert!(count(&ev, |k| matches!(k, EventKind::Retry { .. })) >= 7);
+    let gone = d.destroy("throttled", None).await.unwrap();
+    assert_eq!((gone.deleted, gone.remaining), (8, 0));
+    assert_none_left(&ps, "throttled");
+}
+
+#[tokio::test(start_paused = true)]
+async fn capacity_at_one_site_replaces_within_pinning_and_capacity() {
+    let mut defs = [site("a", true), site("b", false), site("c", true)];
+    defs[2].capacity = 1; // the topology says c hosts at most one S
+    let (ps, topo) = federation(&defs, 10);
+    ps[1].set_capacity(Some(2));
+    let req = request("full", vec![group("worker", 6, Some(&["b", "c"]))]);
+    let pl = placement(&[("worker", "b", 5), ("worker", "c", 1)]);
+    let d = deployer(&ps);
+    let plan = d.plan(&req, &topo, &pl).unwrap();
+    let report = d
+        .deploy(
+            plan,
+            FailurePolicy::BestEffort { min_fraction: 0.5 },
+            &MemoryJournal::new(),
+        )
+        .await
+        .unwrap();
+    // b holds 2, c is full by the topology, a is not allowed: 3 nodes fail.
+    assert_eq!(report.result, DeployResult::Partial, "{report:#?}");
+    assert_eq!(report.nodes.iter().filter(|n| n.error.is_some()).count(), 3);
+    assert!(alive(&ps, "full").iter().all(|v| v.site.as_str() != "a"));
+    assert_eq!(alive(&ps, "full").len(), 3);
+    d.destroy("full", None).await.unwrap();
+    assert_none_left(&ps, "full");
+}
