@@ -34,6 +34,11 @@ pub struct SiteConfig {
     /// Calls in flight at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<u32>,
+    /// The public address reserved for the site's overlay gateway (a floating or
+    /// elastic IP the operator associates with the site's first node); needed by the
+    /// WireGuard fabric, whose member configs are rendered before any VM exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
     /// Service level → offering.
     #[serde(default)]
     pub levels: std::collections::BTreeMap<ServiceLevel, LevelOffering>,
@@ -137,6 +142,11 @@ impl FederationConfig {
             }
             if s.max_concurrency == Some(0) {
                 return Err(site("max_concurrency must be at least 1".into()));
+            }
+            if let Some(g) = &s.gateway {
+                if g.parse::<std::net::IpAddr>().is_err() {
+                    return Err(site(format!("gateway {g:?} must be an IP address")));
+                }
             }
             if s.levels.is_empty() {
                 return Err(site(
