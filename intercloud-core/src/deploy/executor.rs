@@ -81,6 +81,8 @@ pub(crate) struct Executor<'a> {
     pub(crate) repairing: bool,
     /// VMs rollback could not delete, by site.
     pub(crate) rollback_leftovers: BTreeMap<SiteId, usize>,
+    /// VMs presumably still alive on sites that became unreachable, whose nodes moved.
+    stale: BTreeMap<SiteId, usize>,
     sites: BTreeMap<SiteId, SiteRt>,
     pending_deletes: BTreeMap<SiteId, BTreeSet<VmId>>,
     delete_journaled: BTreeSet<(SiteId, VmId)>,
@@ -97,6 +99,7 @@ impl<'a> Executor<'a> {
             halted: None,
             repairing: false,
             rollback_leftovers: BTreeMap::new(),
+            stale: BTreeMap::new(),
             sites: BTreeMap::new(),
             pending_deletes: BTreeMap::new(),
             delete_journaled: BTreeSet::new(),
@@ -561,7 +564,7 @@ impl<'a> Executor<'a> {
                                     vm_id: id,
                                 },
                             );
-                            if repairing || n.attempts > 0 {
+                            if (repairing && n.rebuilt) || n.attempts > 0 {
                                 self.d.events.emit(
                                     Some(site),
                                     Some(&role),
@@ -685,11 +688,25 @@ impl<'a> Executor<'a> {
                 error: format!("site unreachable: {e}"),
             },
         );
+        let mut stale = 0;
         for n in self.st.nodes.values_mut() {
             if &n.plan.site == site && n.failed.is_none() && !n.is_running() {
+                if n.slot.is_some_and(|(bi, _)| {
+                    matches!(
+                        self.st.batches[bi].status,
+                        BatchStatus::Created(_) | BatchStatus::Unknown | BatchStatus::Retry
+                    )
+                }) {
+                    stale += 1;
+                }
                 n.slot = None;
                 n.vm = None;
             }
+        }
+        stale += self.pending_deletes.get(site).map_or(0, BTreeSet::len);
+        self.pending_deletes.remove(site);
+        if stale > 0 {
+            *self.stale.entry(site.clone()).or_default() += stale;
         }
     }
 
@@ -814,6 +831,7 @@ impl<'a> Executor<'a> {
                         n.slot = Some((bi, i as u32));
                         n.vm = None;
                         n.missing_ticks = 0;
+                        n.rebuilt = true;
                     }
                 }
             }
@@ -823,11 +841,16 @@ impl<'a> Executor<'a> {
 
     /// VMs of this deployment left on sites that could not be cleaned.
     pub(crate) fn leftovers(&self) -> BTreeMap<SiteId, usize> {
-        self.pending_deletes
+        let mut out: BTreeMap<SiteId, usize> = self
+            .pending_deletes
             .iter()
             .filter(|(_, s)| !s.is_empty())
             .map(|(k, s)| (k.clone(), s.len()))
-            .collect()
+            .collect();
+        for (site, n) in &self.stale {
+            *out.entry(site.clone()).or_default() += n;
+        }
+        out
     }
 }
 

@@ -312,14 +312,11 @@ impl Deployer {
     async fn rollback(&self, ex: &mut Executor<'_>) -> DeployResult {
         let keys = ex.st.keys.clone();
         let purged = purge(
-            &self.providers,
+            self,
             &ex.st.sites_touched(),
             &ex.st.plan.cluster,
             Scope::Keys(&keys),
             Some(ex.journal),
-            &self.events,
-            self.options.cleanup_timeout,
-            self.options.poll_min,
         )
         .await;
         ex.actions.deleted += purged.deleted;
