@@ -39,6 +39,7 @@ pub mod events;
 mod executor;
 pub mod ipam;
 pub mod journal;
+mod observe;
 mod overlay;
 pub mod plan;
 pub mod policy;
