@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use deploy_support::*;
 use intercloud_core::deploy::{
-    DeployReport, DeployResult, EventKind, FailurePolicy, MemoryJournal,
+    DeployReport, DeployResult, EventKind, FailurePolicy, Journal, MemoryJournal,
 };
 use intercloud_core::{MemoryProvider, Topology, VmState};
 
@@ -89,9 +89,11 @@ async fn failed_and_missing_nodes_come_back_with_the_same_identity() {
     }
     let ev = drain(&mut rx);
     assert_eq!(count(&ev, |k| matches!(k, EventKind::Repaired { .. })), 2);
-    // The failed VM was deleted; a second repair has nothing to do.
+    // The failed VM was deleted; a second repair has nothing to do, and writes nothing.
+    let records = journal.records().unwrap().len();
     let again = d.repair(&journal).await.unwrap();
     assert!(again.recreated.is_empty() && again.moved.is_empty() && again.deleted == 0);
+    assert_eq!(journal.records().unwrap().len(), records);
     d.destroy("heal", Some(&journal)).await.unwrap();
     assert_none_left(&ps, "heal");
 }

@@ -295,7 +295,15 @@ impl Deployer {
     }
 
     fn close(&self, ex: &mut Executor<'_>, result: DeployResult) -> Result<DeployReport> {
-        ex.record(journal::Record::Finished { result })?;
+        let idle = ex.repairing
+            && ex.actions.moved.is_empty()
+            && ex.actions.recreated.is_empty()
+            && ex.actions.deleted == 0
+            && ex.st.last_result == Some(result);
+        if !idle {
+            // A repair pass that changed nothing leaves the journal alone (`watch`).
+            ex.record(journal::Record::Finished { result })?;
+        }
         self.events.emit(
             None,
             None,
