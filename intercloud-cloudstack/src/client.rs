@@ -465,6 +465,26 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn parsing_arbitrary_bytes_never_panics(
+            status in 0u16..1000,
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        ) {
+            if let Ok(v) = parse_response(&site(), "listVirtualMachines", status, &body, &[]) {
+                let _ = list_items::<crate::model::VirtualMachine>(&site(), "listVirtualMachines", v, "virtualmachine");
+            }
+        }
+
+        #[test]
+        fn parsing_arbitrary_payloads_never_panics(inner in "[a-z0-9{}\\[\\]\":, -]{0,80}") {
+            let body = format!("{{\"listvirtualmachinesresponse\":{inner}}}");
+            if let Ok(v) = parse_response(&site(), "listVirtualMachines", 200, body.as_bytes(), &[]) {
+                let _ = list_items::<crate::model::VirtualMachine>(&site(), "listVirtualMachines", v, "virtualmachine");
+            }
+        }
+    }
+
     #[test]
     fn non_json_error_page_uses_the_status_and_hides_the_body() {
         let e = parse_response(

@@ -668,7 +668,13 @@ impl CloudProvider for CloudStackProvider {
         }
         match result {
             Ok(()) => Ok(()),
-            Err(e) if !e.is_temporary() && self.is_gone(id).await? => Ok(()),
+            // 431 is also what an id naming no VM gets: check before calling it gone.
+            Err(e) if matches!(e.kind(), ErrorKind::InvalidRequest | ErrorKind::NotFound) => {
+                match self.is_gone(id).await {
+                    Ok(true) => Ok(()),
+                    _ => Err(e.with_resource(id.as_str())),
+                }
+            }
             Err(e) => Err(e.with_resource(id.as_str())),
         }
     }
