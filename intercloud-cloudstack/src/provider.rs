@@ -358,7 +358,9 @@ impl CloudStackProvider {
         waiting: &[&Started],
         listed: &BTreeMap<String, VirtualMachine>,
     ) -> Result<()> {
-        for s in waiting.iter().filter(|s| !listed.contains_key(&s.id)) {
+        // One absent VM's jobs tell whether tagging or deploying failed; checking
+        // every absent VM would cost a call per VM.
+        if let Some(s) = waiting.iter().find(|s| !listed.contains_key(&s.id)) {
             for (command, job) in [
                 ("createTags", &s.tag_job),
                 ("deployVirtualMachine", &s.deploy_job),

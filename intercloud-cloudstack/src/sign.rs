@@ -56,7 +56,7 @@ pub fn java_url_encode(s: &str) -> String {
 /// The parameters that take part in the signature, in the server's order: `signature`
 /// (any case) removed, the first value of a repeated name kept, sorted by name in
 /// UTF-16 code-unit order.
-pub fn canonical_params<'a>(params: &'a [(String, String)]) -> Vec<(&'a str, &'a str)> {
+pub fn canonical_params(params: &[(String, String)]) -> Vec<(&str, &str)> {
     let mut out: Vec<(&str, &str)> = Vec::with_capacity(params.len());
     for (name, value) in params {
         if name.eq_ignore_ascii_case("signature") || out.iter().any(|(n, _)| *n == name) {
