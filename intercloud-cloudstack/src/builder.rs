@@ -10,7 +10,7 @@ use url::Url;
 use intercloud_core::{Credentials, Error, Result, SiteId};
 
 use crate::client::{Client, Clock};
-use crate::provider::{CloudStackProvider, Settings};
+use crate::provider::{CloudStackProvider, DeployHook, DeployStarted, Settings};
 use crate::sign::SignatureAlgorithm;
 use crate::vpn::{CloudStackVpn, VpnMode, VpnSettings};
 
@@ -50,6 +50,7 @@ pub struct CloudStackBuilder {
     clock: Option<Clock>,
     wait_for_running: bool,
     expunge: bool,
+    on_deploy: Option<DeployHook>,
     vpn: VpnSettings,
     env_prefix: Option<String>,
 }
@@ -83,6 +84,7 @@ impl CloudStackBuilder {
             clock: None,
             wait_for_running: true,
             expunge: true,
+            on_deploy: None,
             vpn: VpnSettings::default(),
             env_prefix: None,
         }
@@ -225,6 +227,16 @@ impl CloudStackBuilder {
         self
     }
 
+    /// Calls `hook` for every VM CloudStack accepted, with its id and job id, before
+    /// `create_vms` waits: the place to journal them.
+    pub fn on_deploy_started(
+        mut self,
+        hook: impl Fn(&DeployStarted) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_deploy = Some(DeployHook(Arc::new(hook)));
+        self
+    }
+
     /// The VPC (id) whose VPN gateway site-to-site links use (else the
     /// `SiteContext` hint `vpc_id`).
     pub fn vpc(mut self, vpc_id: impl Into<String>) -> Self {
@@ -364,6 +376,7 @@ impl CloudStackBuilder {
                 deploy_concurrency: self.deploy_concurrency,
                 wait_for_running: self.wait_for_running,
                 expunge: self.expunge,
+                on_deploy: self.on_deploy.clone(),
             },
         ))
     }
@@ -397,6 +410,7 @@ impl fmt::Debug for CloudStackBuilder {
             .field("algorithm", &self.algorithm)
             .field("wait_for_running", &self.wait_for_running)
             .field("expunge", &self.expunge)
+            .field("on_deploy", &self.on_deploy.is_some())
             .field("vpn", &self.vpn)
             .finish_non_exhaustive()
     }

@@ -250,12 +250,21 @@ impl Client {
         item: &str,
     ) -> Result<Vec<T>> {
         let mut out = Vec::new();
+        let mut previous: Option<Value> = None;
         for page in 1..=MAX_PAGES {
             let paged = call
                 .clone()
                 .param("page", page.to_string())
                 .param("pagesize", self.page_size.to_string());
             let payload = self.send(&paged).await?;
+            let raw_items = payload.get(item).cloned();
+            if page > 1 && raw_items.is_some() && raw_items == previous {
+                // The server ignores `page` and sent the same page again: it had
+                // sent everything at once.
+                tracing::warn!(site = %self.site, command = call.command, "server ignores `page`");
+                return Ok(out);
+            }
+            previous = raw_items;
             let (items, count) = list_items::<T>(&self.site, call.command, payload, item)?;
             let got = items.len();
             out.extend(items);

@@ -41,6 +41,6 @@ mod vpn;
 
 pub use builder::CloudStackBuilder;
 pub use client::Clock;
-pub use provider::{CloudStackProvider, MAX_BATCH, MAX_USER_DATA};
+pub use provider::{CloudStackProvider, DeployStarted, MAX_BATCH, MAX_USER_DATA};
 pub use sign::SignatureAlgorithm;
 pub use vpn::{CloudStackVpn, VpnMode};

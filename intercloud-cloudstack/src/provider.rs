@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -39,6 +40,34 @@ pub const MAX_USER_DATA: usize = 32 * 1024;
 /// The largest `count` one `create_vms` accepts.
 pub const MAX_BATCH: u32 = 10_000;
 
+/// A deploy that CloudStack accepted: reported (see
+/// [`crate::CloudStackBuilder::on_deploy_started`]) as soon as the VM and job ids are
+/// known, before any waiting, so a caller can journal them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeployStarted {
+    /// The site.
+    pub site: SiteId,
+    /// The create call's idempotency key.
+    pub key: IdempotencyKey,
+    /// The VM's index within the call.
+    pub index: u32,
+    /// The new VM's id.
+    pub vm_id: VmId,
+    /// The `deployVirtualMachine` job id.
+    pub job_id: String,
+}
+
+/// The callback told of every [`DeployStarted`].
+#[derive(Clone)]
+pub(crate) struct DeployHook(pub(crate) Arc<dyn Fn(&DeployStarted) + Send + Sync>);
+
+impl std::fmt::Debug for DeployHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeployHook")
+    }
+}
+
 /// Provider settings from the builder.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
@@ -49,6 +78,7 @@ pub(crate) struct Settings {
     pub(crate) deploy_concurrency: usize,
     pub(crate) wait_for_running: bool,
     pub(crate) expunge: bool,
+    pub(crate) on_deploy: Option<DeployHook>,
 }
 
 /// Name → id lookups, made once.
@@ -249,6 +279,15 @@ impl CloudStackProvider {
             )
         })?;
         tracing::info!(site = %self.client.site(), key = %spec.key, index, vm = %id, job = %reply.jobid, "VM deploy started");
+        if let Some(hook) = &self.settings.on_deploy {
+            (hook.0)(&DeployStarted {
+                site: self.client.site().clone(),
+                key: spec.key.clone(),
+                index,
+                vm_id: VmId::new(id.clone()),
+                job_id: reply.jobid.clone(),
+            });
+        }
         let tag_job = self.tag(spec, index, &id).await.map_err(|e| {
             e.with_resource(format!(
                 "{id} (deployed, not yet tagged: retry to adopt it)"

@@ -162,6 +162,38 @@ async fn paging_follows_count() {
     assert_eq!(pages, ["1/2", "2/2"]);
 }
 
+#[tokio::test]
+async fn server_ignoring_page_is_not_followed_forever() {
+    let fake = FakeCloud::default();
+    let vms: Vec<_> = (1..=2)
+        .map(|i| serde_json::json!({"id": i, "name": format!("v{i}"), "state": "Running"}))
+        .collect();
+    fake.on("listZones", 200, fixture(ZONES)).on(
+        "listVirtualMachines",
+        200,
+        serde_json::json!({"listvirtualmachinesresponse": {"virtualmachine": vms}}).to_string(),
+    );
+    let server = fake.start().await;
+    let p = builder(&server).page_size(2).build().unwrap();
+    let listed = p.list_vms(&VmFilter::default()).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(fake.params("listVirtualMachines").len(), 2);
+}
+
+#[tokio::test]
+async fn capabilities_describe_cloudstack() {
+    let fake = FakeCloud::default();
+    let server = fake.start().await;
+    let c = builder(&server).build().unwrap().capabilities();
+    assert!(!c.batch_create);
+    assert!(c.idempotent_create);
+    assert!(c.server_tag_filter);
+    assert!(c.native_vpn);
+    assert!(!c.server_idempotency);
+    assert_eq!(c.max_user_data, 32 * 1024);
+    assert!(fake.calls().is_empty(), "capabilities make no call");
+}
+
 fn create_fake() -> FakeCloud {
     let fake = FakeCloud::default();
     fake.on("listZones", 200, fixture(ZONES))
@@ -196,9 +228,23 @@ async fn create_deploys_by_post_tags_and_polls_by_listing() {
             fixture("libcloud/deployVirtualMachine_default.json"),
         );
     let server = fake.start().await;
-    let p = builder(&server).build().unwrap();
+    let journal = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let j = journal.clone();
+    let p = builder(&server)
+        .on_deploy_started(move |d| {
+            j.lock()
+                .unwrap()
+                .push((d.index, d.vm_id.clone(), d.job_id.clone()))
+        })
+        .build()
+        .unwrap();
     let ids = p.create_vms(&spec(), 1).await.unwrap();
     assert_eq!(ids, vec![VmId::new("2602")]);
+    assert_eq!(
+        *journal.lock().unwrap(),
+        vec![(0, VmId::new("2602"), "17164".to_owned())],
+        "VM id and job id are reported before waiting"
+    );
     assert_eq!(
         raw_requests(&server, "deployVirtualMachine").await,
         vec!["apiKey=fnord&command=deployVirtualMachine&displayname=ic-c1-abc-0&name=ic-c1-abc-0&response=json&serviceofferingid=105&templateid=443&userdata=I2Nsb3VkLWNvbmZpZwo%3D&zoneid=1&signature=1edxZQtd1YYYEQc95yjtWFrLjDw%3D"],
