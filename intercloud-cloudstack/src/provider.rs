@@ -270,7 +270,14 @@ impl CloudStackProvider {
         if let Some(host) = hostname_for(&spec.key.vm_name(index)) {
             call = call.param("name", host);
         }
-        let reply = self.client.start(&call).await?;
+        let reply = match self.client.start(&call).await {
+            Ok(r) => r,
+            // The deploy may or may not have happened: look the VM up by its name.
+            Err(e) if e.kind() == ErrorKind::Timeout => {
+                return self.adopt_after_timeout(spec, index, e).await
+            }
+            Err(e) => return Err(e),
+        };
         let id = reply.id.ok_or_else(|| {
             protocol(
                 self.client.site(),
@@ -297,6 +304,40 @@ impl CloudStackProvider {
             index,
             id,
             deploy_job: Some(reply.jobid),
+            tag_job: Some(tag_job),
+            ours: true,
+        })
+    }
+
+    /// A deploy timed out: if CloudStack made the VM (named `{key}-{index}`), tag and
+    /// adopt it; otherwise the timeout stands (temporary: a retry is safe).
+    async fn adopt_after_timeout(
+        &self,
+        spec: &VmSpec,
+        index: u32,
+        timeout: Error,
+    ) -> Result<Started> {
+        let name = spec.key.vm_name(index);
+        let Ok(found) = self.list_raw(None, Some(&name)).await else {
+            return Err(timeout);
+        };
+        let vm = found
+            .into_iter()
+            .filter_map(|r| self.to_vm(r).ok())
+            .find(|vm| {
+                vm.name == name
+                    && vm.state.is_alive()
+                    && vm.key().is_none_or(|k| k == spec.key.as_str())
+            });
+        let Some(vm) = vm else {
+            return Err(timeout);
+        };
+        tracing::info!(site = %self.client.site(), vm = %vm.id, "deploy timed out but the VM exists: adopted");
+        let tag_job = self.tag(spec, index, vm.id.as_str()).await?;
+        Ok(Started {
+            index,
+            id: vm.id.0,
+            deploy_job: None,
             tag_job: Some(tag_job),
             ours: true,
         })

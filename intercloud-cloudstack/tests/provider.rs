@@ -499,6 +499,63 @@ async fn untagged_at_timeout_with_pending_tag_job_is_a_temporary_timeout() {
 }
 
 #[tokio::test]
+async fn deploy_reply_lost_to_a_timeout_is_resolved_by_name() {
+    let fake = create_fake();
+    let untagged = listed_vm("Running").replace("\"tags\":[", "\"oldtags\":[");
+    fake.on("listVirtualMachines", 200, EMPTY_VMS)
+        .on("listVirtualMachines", 200, listed_vm("Running"))
+        .on_slow(
+            "deployVirtualMachine",
+            Duration::from_millis(600),
+            200,
+            fixture("libcloud/deployVirtualMachine_default.json"),
+        );
+    fake.only("listVirtualMachines?keyword", 200, EMPTY_VMS).on(
+        "listVirtualMachines?keyword",
+        200,
+        untagged,
+    );
+    let server = fake.start().await;
+    let p = builder(&server)
+        .request_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let ids = p.create_vms(&spec(), 1).await.unwrap();
+    assert_eq!(ids, vec![VmId::new("2602")], "adopted, not failed");
+    assert_eq!(
+        fake.params("deployVirtualMachine").len(),
+        1,
+        "no second deploy"
+    );
+    let lookups = fake.params("listVirtualMachines?keyword");
+    assert_eq!(
+        lookups[1]["keyword"], "ic-c1-abc-0",
+        "looked up by its name"
+    );
+    assert_eq!(fake.params("createTags")[0]["resourceids"], "2602");
+}
+
+#[tokio::test]
+async fn deploy_timeout_with_no_vm_is_a_temporary_timeout() {
+    let fake = create_fake();
+    fake.on("listVirtualMachines", 200, EMPTY_VMS).on_slow(
+        "deployVirtualMachine",
+        Duration::from_millis(600),
+        200,
+        fixture("libcloud/deployVirtualMachine_default.json"),
+    );
+    let server = fake.start().await;
+    let p = builder(&server)
+        .request_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let err = p.create_vms(&spec(), 1).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.is_temporary());
+    assert!(fake.params("destroyVirtualMachine").is_empty());
+}
+
+#[tokio::test]
 async fn delete_waits_for_destroy_job_and_sends_expunge() {
     let fake = FakeCloud::default();
     fake.on(

@@ -69,7 +69,7 @@ pub fn route(params: &[(String, String)]) -> String {
 
 #[derive(Default)]
 struct State {
-    queues: HashMap<String, VecDeque<(u16, String)>>,
+    queues: HashMap<String, VecDeque<(u16, String, Duration)>>,
     calls: Vec<(String, Vec<(String, String)>)>,
 }
 
@@ -81,13 +81,24 @@ pub struct FakeCloud {
 
 impl FakeCloud {
     pub fn on(&self, route: &str, status: u16, body: impl Into<String>) -> &Self {
+        self.on_slow(route, Duration::ZERO, status, body)
+    }
+
+    /// Like [`FakeCloud::on`], answering only after `delay`.
+    pub fn on_slow(
+        &self,
+        route: &str,
+        delay: Duration,
+        status: u16,
+        body: impl Into<String>,
+    ) -> &Self {
         self.state
             .lock()
             .unwrap()
             .queues
             .entry(route.to_owned())
             .or_default()
-            .push_back((status, body.into()));
+            .push_back((status, body.into(), delay));
         self
     }
 
@@ -151,9 +162,10 @@ impl Respond for FakeCloud {
             }
         });
         match answer {
-            Some((status, body)) => ResponseTemplate::new(status)
+            Some((status, body, delay)) => ResponseTemplate::new(status)
                 .insert_header("content-type", "application/json; charset=UTF-8")
-                .set_body_string(body),
+                .set_body_string(body)
+                .set_delay(delay),
             None => ResponseTemplate::new(401).set_body_string(format!(
                 r#"{{"errorresponse":{{"errorcode":401,"errortext":"fake: no answer queued for {route}"}}}}"#
             )),
