@@ -295,11 +295,19 @@ impl CloudStackProvider {
                 job_id: reply.jobid.clone(),
             });
         }
-        let tag_job = self.tag(spec, index, &id).await.map_err(|e| {
-            e.with_resource(format!(
-                "{id} (deployed, not yet tagged: retry to adopt it)"
-            ))
-        })?;
+        let tag_job = match self.tag(spec, index, &id).await {
+            Ok(job) => job,
+            Err(e) if e.is_temporary() => {
+                return Err(e.with_resource(format!(
+                    "{id} (deployed, not yet tagged: a retry adopts it)"
+                )))
+            }
+            Err(e) => {
+                // It can never be tagged: remove it rather than leave it unseen.
+                self.remove_all(std::iter::once(id.as_str())).await;
+                return Err(e.with_resource(id));
+            }
+        };
         Ok(Started {
             index,
             id,
@@ -697,7 +705,11 @@ impl CloudProvider for CloudStackProvider {
                 }
             }
             if let Some(e) = first_err {
-                let e = e.with_resource(spec.key.as_str());
+                let e = if e.resource().is_none() {
+                    e.with_resource(spec.key.as_str())
+                } else {
+                    e
+                };
                 if e.is_temporary() {
                     // Keep what was made: a retry with the same key adopts it.
                     let _ = self.await_started(spec, &started, false).await;

@@ -556,6 +556,39 @@ async fn deploy_timeout_with_no_vm_is_a_temporary_timeout() {
 }
 
 #[tokio::test]
+async fn vm_that_cannot_be_tagged_is_removed_not_left_unseen() {
+    let fake = create_fake();
+    fake.on("listVirtualMachines", 200, EMPTY_VMS)
+        .on(
+            "deployVirtualMachine",
+            200,
+            fixture("libcloud/deployVirtualMachine_default.json"),
+        )
+        .on(
+            "destroyVirtualMachine",
+            200,
+            fixture("libcloud/destroyVirtualMachine_default.json"),
+        )
+        .on(
+            "queryAsyncJobResult/17166",
+            200,
+            fixture("libcloud/queryAsyncJobResult_17166.json"),
+        );
+    fake.only(
+        "createTags",
+        431,
+        r#"{"createtagsresponse":{"uuidList":[],"errorcode":431,"cserrorcode":4350,"errortext":"Value for the key intercloud-cluster is too long"}}"#,
+    );
+    let server = fake.start().await;
+    let p = builder(&server).build().unwrap();
+    let err = p.create_vms(&spec(), 1).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
+    assert!(err.to_string().contains("createTags"), "{err}");
+    assert_eq!(err.resource(), Some("2602"));
+    assert_eq!(fake.params("destroyVirtualMachine")[0]["id"], "2602");
+}
+
+#[tokio::test]
 async fn delete_waits_for_destroy_job_and_sends_expunge() {
     let fake = FakeCloud::default();
     fake.on(
