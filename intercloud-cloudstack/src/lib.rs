@@ -18,6 +18,20 @@
 //! # Ok(()) }
 //! ```
 //!
+//! A VPN fabric comes from the same builder: `.vpc(id).build_vpn(VpnMode::SiteToSite)`
+//! or `.public_ip(id).build_vpn(VpnMode::RemoteAccess)` (a zone is not needed).
+//! Tests and the simulator shorten `.poll_interval(..)`, `.job_timeout(..)` and
+//! `.request_timeout(..)`.
+//!
+//! What the server sees, per operation:
+//! - `create_vms(spec, n)`: `listVirtualMachines` by the key tag and by `keyword`
+//!   (adoption), then per missing VM `deployVirtualMachine` (POST) and `createTags`,
+//!   then one `listVirtualMachines` by the key tag per poll until every VM is tagged
+//!   and has left `Starting` (or the job timeout: still-starting VMs are returned);
+//! - `list_vms`: `listVirtualMachines` with `listall=true`, `zoneid`, one tag, paged;
+//! - `delete_vm`: `destroyVirtualMachine` (POST, `expunge=true`) and its job;
+//! - `offerings`: `listServiceOfferings`; `capacity`: `listAccounts`.
+//!
 //! - [`sign`]: request signing exactly as the management server verifies it;
 //! - [`CloudStackBuilder`]: configuration, `from_env()`;
 //! - [`CloudStackProvider`]: VM lifecycle, async jobs followed by batch listing;
