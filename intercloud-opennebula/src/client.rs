@@ -176,6 +176,23 @@ impl OneClient {
             .await
     }
 
+    /// `one.vm.update(id, template, type)`: edits the VM's `USER_TEMPLATE`; `merge`
+    /// sends type 1 (merge), otherwise 0 (replace the whole user template).
+    ///
+    /// # Errors
+    /// As [`Self::call`]; a template oned cannot parse is `InvalidRequest`.
+    pub async fn vm_update(&self, id: i64, template: &str, merge: bool) -> Result<i64> {
+        self.call_int(
+            "one.vm.update",
+            vec![
+                Value::Int(id),
+                Value::string(template),
+                Value::Int(i64::from(merge)),
+            ],
+        )
+        .await
+    }
+
     /// `one.vm.allocate(template, hold)`: a new VM from a full template text (render
     /// it with [`crate::Template`]); returns its id.
     ///

@@ -216,6 +216,38 @@ pub fn decode_response(body: &str) -> Result<Response, XmlRpcError> {
     Ok(Response::Success(decode_value(value)?))
 }
 
+/// Decodes a `methodCall` body into the method name and parameters (what a server,
+/// a mock or a test reads).
+///
+/// # Errors
+/// As [`decode_response`]; also a root other than `methodCall` or no `methodName`.
+pub fn decode_call(body: &str) -> Result<(String, Vec<Value>), XmlRpcError> {
+    let root = dom::parse(body).map_err(|e| XmlRpcError::new(e.0))?;
+    if root.name != "methodCall" {
+        return Err(XmlRpcError::new(format!(
+            "expected <methodCall>, got <{}>",
+            clip(&root.name)
+        )));
+    }
+    let method = root
+        .text_at("methodName")
+        .ok_or_else(|| XmlRpcError::new("<methodCall> has no <methodName>"))?
+        .to_owned();
+    let params = match root.child("params") {
+        Some(p) => p
+            .children_named("param")
+            .map(|param| {
+                param
+                    .child("value")
+                    .ok_or_else(|| XmlRpcError::new("<param> holds no <value>"))
+                    .and_then(decode_value)
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        None => Vec::new(),
+    };
+    Ok((method, params))
+}
+
 /// Decodes one `<value>` element.
 fn decode_value(value: &Element) -> Result<Value, XmlRpcError> {
     let Some(typed) = value.children.first() else {
@@ -327,6 +359,22 @@ mod tests {
         let e = encode_call("m", &[Value::string("user:S3CRET\u{0}")]).unwrap_err();
         assert!(e.message().contains("parameter 1"));
         assert!(!e.message().contains("S3CRET"));
+    }
+
+    #[test]
+    fn calls_round_trip() {
+        let params = vec![
+            Value::string("u:p"),
+            Value::Int(-2),
+            Value::Int(1 << 40),
+            Value::Bool(true),
+            Value::string("a\"<&>\n\r"),
+            Value::Array(vec![Value::Int(1), Value::Nil]),
+            Value::Struct(vec![("k".into(), Value::Double(1.5))]),
+        ];
+        let (m, back) = decode_call(&encode_call("one.x", &params).unwrap()).unwrap();
+        assert_eq!(m, "one.x");
+        assert_eq!(back, params);
     }
 
     #[test]
