@@ -16,6 +16,9 @@ use intercloud_core::{Error, Result, SiteId};
 use crate::error;
 use crate::xmlrpc::{self, Response, Value};
 
+/// The largest answer read (a pool of 2,000 extended VM documents is ~15 MB).
+const MAX_RESPONSE_BYTES: usize = 512 << 20;
+
 /// An authenticated XML-RPC client for one oned endpoint.
 ///
 /// Built by [`crate::OpenNebulaBuilder`]; reach it through
@@ -94,10 +97,23 @@ impl OneClient {
         if status != 200 {
             return Err(error::from_status(method, endpoint, status).with_site(&self.site));
         }
-        let bytes = resp
-            .bytes()
+        let mut resp = resp;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
             .await
-            .map_err(|e| error::from_transport(method, endpoint, e).with_site(&self.site))?;
+            .map_err(|e| error::from_transport(method, endpoint, e).with_site(&self.site))?
+        {
+            if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(Error::protocol(format!(
+                    "{method}: the answer is larger than {} MiB; list fewer VMs per call \
+                     (a narrower PoolFilter)",
+                    MAX_RESPONSE_BYTES >> 20
+                ))
+                .with_site(&self.site));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         let text = std::str::from_utf8(&bytes).map_err(|_| {
             Error::protocol(format!("{method}: the answer is not UTF-8")).with_site(&self.site)
         })?;

@@ -145,9 +145,8 @@ impl OneVm {
         })
     }
 
-    /// The VM's tags: every `USER_TEMPLATE` attribute whose name starts with
-    /// `INTERCLOUD_`, spelled back as core keys (`INTERCLOUD_CLUSTER` →
-    /// `intercloud-cluster`), plus the other single attributes the same way.
+    /// The VM's tags: every single `USER_TEMPLATE` attribute, its name spelled back
+    /// as a core key (`INTERCLOUD_CLUSTER` → `intercloud-cluster`, `ARCH` → `arch`).
     pub fn tags(&self) -> Tags {
         self.user_template
             .iter()

@@ -105,7 +105,10 @@ impl OpenNebulaProvider {
                     }
                     None => {
                         return Err(self
-                            .err(ErrorKind::NotFound, format!("VM {id} is not listed"))
+                            .err(
+                                ErrorKind::NotFound,
+                                format!("VM {id} is not listed among alive VMs (DONE or deleted)"),
+                            )
                             .with_resource(id.as_str()))
                     }
                 }
@@ -217,7 +220,9 @@ fn unknown_offering(e: Error, offering: &str) -> Error {
 /// The extra template of VM `index`: the template's CONTEXT with `USER_DATA` (base64)
 /// and `USER_DATA_ENCODING="base64"` merged in — sent whole, because oned replaces a
 /// top-level attribute rather than merging it — when there is user data, then one
-/// `USER_TEMPLATE` attribute per tag.
+/// `USER_TEMPLATE` attribute per tag. A template without CONTEXT gets
+/// `NETWORK="YES"` too, so the guest configures its NICs. `spec.image` is not used:
+/// an OpenNebula template carries its disks.
 ///
 /// # Errors
 /// `InvalidRequest` for a tag key that cannot be an attribute name, or a value (from
@@ -236,6 +241,9 @@ pub fn extra_template(template: &OneTemplate, spec: &VmSpec, index: u32) -> Resu
             })
             .cloned()
             .collect();
+        if template.context.is_empty() {
+            context.push(("NETWORK".into(), "YES".into()));
+        }
         context.push((
             "USER_DATA".into(),
             base64::engine::general_purpose::STANDARD.encode(ud.0.as_bytes()),
@@ -553,6 +561,24 @@ mod tests {
         assert_eq!(
             extra_template(&t, &spec, 0).unwrap_err().kind(),
             ErrorKind::InvalidRequest
+        );
+    }
+
+    #[test]
+    fn a_template_without_context_gets_network_yes() {
+        let mut spec = VmSpec::new("c", "r", IdempotencyKey::new("k").unwrap(), "S", "7");
+        spec.user_data = Some(UserData("x".into()));
+        let text = extra_template(&tmpl(&[]), &spec, 0).unwrap();
+        assert!(
+            text.starts_with(
+                "CONTEXT=[NETWORK=\"YES\",USER_DATA=\"eA==\",USER_DATA_ENCODING=\"base64\"]\n"
+            ),
+            "{text}"
+        );
+        let kept = extra_template(&tmpl(&[("NETWORK", "NO")]), &spec, 0).unwrap();
+        assert!(
+            kept.starts_with("CONTEXT=[NETWORK=\"NO\",USER_DATA="),
+            "{kept}"
         );
     }
 
