@@ -238,7 +238,11 @@ impl Client {
 }
 
 /// Parses a 2xx answer of `action`; the root must be `{action}Response`.
-pub(crate) fn parse_success(site: &SiteId, action: &str, body: &str) -> Result<Element> {
+///
+/// # Errors
+/// `Protocol` for anything else (invalid or truncated XML, an HTML page, another
+/// root); the kind of the EC2 error when the body is one.
+pub fn parse_success(site: &SiteId, action: &str, body: &str) -> Result<Element> {
     let root = xml::parse(body).map_err(|e| {
         let what = if looks_like_html(body) {
             "an HTML page instead of XML".to_owned()

@@ -37,6 +37,18 @@ impl QueryRequest {
         }
     }
 
+    /// A request for `action` of another Query API (`version` `2010-05-08` for IAM),
+    /// for services sharing the endpoint (moto).
+    pub fn with_version(action: &'static str, version: &str) -> Self {
+        Self {
+            action,
+            params: vec![
+                ("Action".into(), action.into()),
+                ("Version".into(), version.into()),
+            ],
+        }
+    }
+
     /// The action name (`RunInstances`).
     pub fn action(&self) -> &'static str {
         self.action
