@@ -358,10 +358,11 @@ impl Ec2VpnFabric {
                 filter("customer-gateway-id", [cgw.as_str()]),
             ])
             .await?;
-        let id = match existing
-            .into_iter()
-            .find(|c| matches!(c.state.as_str(), "pending" | "available"))
-        {
+        let id = match existing.into_iter().find(|c| {
+            matches!(c.state.as_str(), "pending" | "available")
+                && c.vpn_gateway_id.as_deref() == Some(vgw.as_str())
+                && c.customer_gateway_id.as_deref() == Some(cgw.as_str())
+        }) {
             Some(c) => c.id,
             None => {
                 let mut q = QueryRequest::new("CreateVpnConnection")
