@@ -54,6 +54,7 @@ pub struct Ec2Builder {
     timeout: Duration,
     max_batch: u32,
     tag_concurrency: usize,
+    tag_on_create: Option<bool>,
     clock: Option<Clock>,
 }
 
@@ -70,6 +71,7 @@ impl fmt::Debug for Ec2Builder {
             .field("launch", &self.launch)
             .field("timeout", &self.timeout)
             .field("max_batch", &self.max_batch)
+            .field("tag_on_create", &self.tag_on_create)
             .finish()
     }
 }
@@ -94,6 +96,7 @@ impl Ec2Builder {
             timeout: Duration::from_secs(60),
             max_batch: 1000,
             tag_concurrency: 8,
+            tag_on_create: None,
             clock: None,
         }
     }
@@ -228,6 +231,14 @@ impl Ec2Builder {
         self
     }
 
+    /// Whether RunInstances carries the tags (`TagSpecification`, API 2016-11-15).
+    /// Default: on for AWS; off for Eucalyptus, whose releases predate or only partly
+    /// implement tag-on-create, so instances are tagged by `CreateTags` instead.
+    pub fn tag_on_create(mut self, on: bool) -> Self {
+        self.tag_on_create = Some(on);
+        self
+    }
+
     /// The clock used for signatures (default: the system clock).
     pub fn clock(mut self, clock: impl Fn() -> OffsetDateTime + Send + Sync + 'static) -> Self {
         self.clock = Some(Arc::new(clock));
@@ -324,6 +335,12 @@ impl Ec2Builder {
             launch: self.launch,
             max_batch: self.max_batch,
             tag_concurrency: self.tag_concurrency,
+            // Eucalyptus is not known to page DescribeInstances: let it answer whole.
+            page_size: match self.flavour {
+                Flavour::Aws => Some(crate::query::MAX_RESULTS),
+                Flavour::Eucalyptus => None,
+            },
+            tag_on_create: self.tag_on_create.unwrap_or(self.flavour == Flavour::Aws),
         })
     }
 }
@@ -415,6 +432,27 @@ mod tests {
             assert!(m.contains(want), "{m} should mention {want}");
             assert!(!m.contains("S3CRET"), "{m}");
         }
+    }
+
+    #[test]
+    fn for_site_reads_endpoint_zone_and_middleware() {
+        let site: Site = serde_json::from_value(serde_json::json!({
+            "id": "hokkaido-euca",
+            "middleware": "eucalyptus",
+            "endpoint": "http://euca.example.ac.jp:8773/services/compute",
+            "zone": "hokkaido-1",
+        }))
+        .unwrap();
+        let p = Ec2Builder::for_site(&site, Credentials::ec2("a", "b", None))
+            .build()
+            .unwrap();
+        assert_eq!(p.site().as_str(), "hokkaido-euca");
+        assert_eq!(p.client().region(), "hokkaido-1");
+        assert_eq!(p.flavour(), Flavour::Eucalyptus);
+        assert_eq!(
+            p.client().endpoint().as_str(),
+            "http://euca.example.ac.jp:8773/services/compute"
+        );
     }
 
     #[test]

@@ -14,10 +14,13 @@
 //!    gets its own `intercloud-index` and `Name` by one `CreateTags` per instance
 //!    (bounded concurrency), mapping `amiLaunchIndex` `j` to the `j`-th missing index.
 //!    A create of a single VM puts index and name in the `TagSpecification` and makes
-//!    one call only.
+//!    one call only. Where tag-on-create is off (Eucalyptus by default), each instance
+//!    gets all its tags by that `CreateTags`, and `ClientToken` alone guards retries
+//!    until then.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use intercloud_core::{
@@ -54,6 +57,10 @@ pub struct Ec2Provider {
     pub(crate) launch: LaunchOptions,
     pub(crate) max_batch: u32,
     pub(crate) tag_concurrency: usize,
+    /// `MaxResults` of DescribeInstances (`None`: not sent).
+    pub(crate) page_size: Option<u32>,
+    /// Tags go in RunInstances' `TagSpecification`; otherwise by `CreateTags` after.
+    pub(crate) tag_on_create: bool,
 }
 
 impl Ec2Provider {
@@ -88,7 +95,11 @@ impl Ec2Provider {
         for _ in 0..MAX_PAGES {
             let root = self
                 .client
-                .call(&query::describe_instances(filters, token.as_deref()))
+                .call(&query::describe_instances(
+                    filters,
+                    self.page_size,
+                    token.as_deref(),
+                ))
                 .await?;
             let (page, next) = model::describe_instances(&root)
                 .map_err(|m| self.err(Error::protocol(format!("DescribeInstances: {m}"))))?;
@@ -177,12 +188,34 @@ impl Ec2Provider {
         Ok(())
     }
 
+    /// Tags instance `id` as VM `index` of `spec`: its index and `Name`, plus the
+    /// common tags when they were not given at launch. EC2 is eventually consistent:
+    /// a just-launched instance may be unknown to `CreateTags` for a moment, so
+    /// `NotFound` is retried a few times, then reported as temporary (a retried
+    /// create adopts the instance through its key tag, or its token).
     async fn tag_index(&self, spec: &VmSpec, id: &str, index: u32) -> Result<()> {
-        let mut tags = Tags::new();
+        let mut tags = if self.tag_on_create {
+            Tags::new()
+        } else {
+            spec.tags_for(index)
+        };
         tags.insert(TAG_INDEX.into(), index.to_string());
         tags.insert("Name".into(), spec.key.vm_name(index));
-        self.client.call(&query::create_tags(&[id], &tags)).await?;
-        Ok(())
+        let req = query::create_tags(&[id], &tags);
+        let mut delay = Duration::from_millis(250);
+        for _ in 0..4 {
+            match self.client.call(&req).await {
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                other => return other.map(|_| ()),
+            }
+        }
+        Err(Error::unavailable(format!(
+            "CreateTags: instance {id} is not visible yet (EC2 eventual consistency); retry the create"
+        ))
+        .with_temporary(true))
     }
 
     async fn create_inner(&self, spec: &VmSpec, count: u32) -> Result<Vec<VmId>> {
@@ -243,12 +276,15 @@ impl Ec2Provider {
     /// One RunInstances for the `missing` indices; returns `(index, id)` pairs.
     async fn launch(&self, spec: &VmSpec, missing: &[u32]) -> Result<Vec<(u32, String)>> {
         let n = u32::try_from(missing.len()).unwrap_or(u32::MAX);
-        let single = missing.len() == 1;
+        let single = missing.len() == 1 && self.tag_on_create;
         let mut tags = spec.tags_for(missing[0]);
         if single {
             tags.insert("Name".into(), spec.key.vm_name(missing[0]));
         } else {
             tags.remove(TAG_INDEX);
+        }
+        if !self.tag_on_create {
+            tags.clear();
         }
         let token = query::client_token(spec.key.as_str(), missing);
         let image = spec
@@ -346,13 +382,24 @@ impl CloudProvider for Ec2Provider {
     /// instance types of the alive instances; EC2's vCPU quotas live in the Service
     /// Quotas API, so their maximum is reported as unknown (`None`).
     async fn capacity(&self) -> Result<Capacity> {
-        let attrs = self
+        // Endpoints without the attribute (or the call) just report no maximum.
+        let max_instances = match self
             .client
             .call(&query::describe_account_attributes(&["max-instances"]))
             .await
-            .map_err(|e| self.err(e))?;
-        let max_instances =
-            model::account_attribute(&attrs, "max-instances").and_then(|v| v.parse::<u64>().ok());
+        {
+            Ok(attrs) => model::account_attribute(&attrs, "max-instances")
+                .and_then(|v| v.parse::<u64>().ok()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::Unsupported | ErrorKind::InvalidRequest | ErrorKind::NotFound
+                ) =>
+            {
+                None
+            }
+            Err(e) => return Err(self.err(e)),
+        };
         let alive = self
             .describe_instances(&[filter("instance-state-name", ALIVE_STATES)])
             .await

@@ -241,14 +241,17 @@ pub fn client_token(key: &str, indices: &[u32]) -> String {
     format!("{head}-{}", &digest[..40])
 }
 
-/// `DescribeInstances` with filters, one page.
+/// `DescribeInstances` with filters, one page of at most `max_results` (5–1000;
+/// `None` leaves paging to the server, for endpoints without `MaxResults`).
 pub fn describe_instances(
     filters: &[(String, Vec<String>)],
+    max_results: Option<u32>,
     next_token: Option<&str>,
 ) -> QueryRequest {
-    let mut q = QueryRequest::new("DescribeInstances")
-        .filters(filters)
-        .param("MaxResults", MAX_RESULTS.to_string());
+    let mut q = QueryRequest::new("DescribeInstances").filters(filters);
+    if let Some(n) = max_results {
+        q = q.param("MaxResults", n.clamp(5, MAX_RESULTS).to_string());
+    }
     if let Some(t) = next_token {
         q = q.param("NextToken", t);
     }
@@ -351,6 +354,7 @@ mod tests {
                 filter("tag:intercloud:cluster", ["c1"]),
                 filter("instance-state-name", ["pending", "running"]),
             ],
+            Some(MAX_RESULTS),
             Some("tok"),
         );
         assert_eq!(

@@ -530,3 +530,101 @@ async fn libcloud_zone_file_and_eucalyptus_sigv2() {
     );
     assert!(b.contains("&Signature="), "{b}");
 }
+
+#[tokio::test]
+async fn create_tags_retries_while_the_new_instance_is_not_visible() {
+    let server = MockServer::start().await;
+    answer(&server, "DescribeInstances", 200, EMPTY_DESCRIBE.into()).await;
+    answer(
+        &server,
+        "RunInstances",
+        200,
+        fixture("moto-5.2.5/run_instances.xml"),
+    )
+    .await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("Action=CreateTags&"))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_string(fixture("moto-5.2.5/error_invalid_instance_id.xml")),
+        )
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    answer(
+        &server,
+        "CreateTags",
+        200,
+        fixture("moto-5.2.5/create_tags.xml"),
+    )
+    .await;
+    let ids = provider(&server)
+        .create_vms(&spec("kvis"), 2)
+        .await
+        .expect("create");
+    assert_eq!(ids.len(), 2);
+    assert_eq!(
+        bodies(&server, "CreateTags").await.len(),
+        4,
+        "2 refused, then 2 accepted"
+    );
+}
+
+#[tokio::test]
+async fn eucalyptus_tags_after_launch_and_does_not_page() {
+    let server = MockServer::start().await;
+    answer(&server, "DescribeInstances", 200, EMPTY_DESCRIBE.into()).await;
+    answer(
+        &server,
+        "RunInstances",
+        200,
+        fixture("libcloud/run_instances.xml"),
+    )
+    .await;
+    answer(
+        &server,
+        "CreateTags",
+        200,
+        fixture("libcloud/create_tags.xml"),
+    )
+    .await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("Action=DescribeAccountAttributes&"))
+        .respond_with(ResponseTemplate::new(400).set_body_string(
+            "<Response><Errors><Error><Code>InvalidAction</Code><Message>not supported</Message></Error></Errors></Response>",
+        ))
+        .mount(&server)
+        .await;
+    let p = Ec2Builder::eucalyptus()
+        .endpoint(format!("{}/services/compute", server.uri()))
+        .access_key("AKIDEUCA", SECRET)
+        .build()
+        .unwrap();
+    let ids = p.create_vms(&spec("keuca"), 1).await.expect("create");
+    assert_eq!(ids, vec![VmId::new("i-2ba64342")]);
+    let run = &bodies(&server, "RunInstances").await[0];
+    assert!(!run.contains("TagSpecification"), "{run}");
+    assert!(run.contains("ClientToken=keuca"), "{run}");
+    let tags = &bodies(&server, "CreateTags").await[0];
+    assert_eq!(
+        tags,
+        "Action=CreateTags&Version=2016-11-15&ResourceId.1=i-2ba64342&Tag.1.Key=Name&Tag.1.Value=keuca-0&Tag.2.Key=intercloud-cluster&Tag.2.Value=c1&Tag.3.Key=intercloud-index&Tag.3.Value=0&Tag.4.Key=intercloud-key&Tag.4.Value=keuca&Tag.5.Key=intercloud-role&Tag.5.Value=worker"
+    );
+    let lookup = &bodies(&server, "DescribeInstances").await[0];
+    assert!(!lookup.contains("MaxResults"), "{lookup}");
+    let cap = p
+        .capacity()
+        .await
+        .expect("capacity without account attributes");
+    assert_eq!(cap.instances.max, None);
+    // SigV4 over the service path, scope region `eucalyptus`.
+    let reqs = server.received_requests().await.unwrap();
+    let auth = reqs[0]
+        .headers
+        .get("authorization")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(auth.contains("/eucalyptus/ec2/aws4_request"), "{auth}");
+}
