@@ -55,6 +55,7 @@ pub struct Ec2Builder {
     max_batch: u32,
     tag_concurrency: usize,
     tag_on_create: Option<bool>,
+    credentials_hint: Option<String>,
     clock: Option<Clock>,
 }
 
@@ -97,6 +98,7 @@ impl Ec2Builder {
             max_batch: 1000,
             tag_concurrency: 8,
             tag_on_create: None,
+            credentials_hint: None,
             clock: None,
         }
     }
@@ -112,8 +114,8 @@ impl Ec2Builder {
 
     /// An AWS builder from the environment: `AWS_ACCESS_KEY_ID`,
     /// `AWS_SECRET_ACCESS_KEY`, optional `AWS_SESSION_TOKEN`, `AWS_REGION` (or
-    /// `AWS_DEFAULT_REGION`) and optional `AWS_ENDPOINT_URL`. Missing variables are
-    /// reported by [`Ec2Builder::build`].
+    /// `AWS_DEFAULT_REGION`) and optional `AWS_ENDPOINT_URL_EC2` or `AWS_ENDPOINT_URL`.
+    /// Missing variables are reported by [`Ec2Builder::build`].
     pub fn from_env() -> Self {
         Self::from_env_with(|k| std::env::var(k).ok())
     }
@@ -129,6 +131,30 @@ impl Ec2Builder {
         b.region = get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION"));
         b.endpoint = get("AWS_ENDPOINT_URL_EC2").or_else(|| get("AWS_ENDPOINT_URL"));
         b
+    }
+
+    /// Credentials from `{prefix}_ACCESS_KEY_ID`, `{prefix}_SECRET_ACCESS_KEY` and
+    /// optional `{prefix}_SESSION_TOKEN` (the federation file's `env:PREFIX`); when
+    /// they are missing, [`Ec2Builder::build`] names the variables.
+    pub fn credentials_from_env(self, prefix: &str) -> Self {
+        self.credentials_from_env_with(prefix, |k| std::env::var(k).ok())
+    }
+
+    /// As [`Ec2Builder::credentials_from_env`], reading variables through `get`.
+    pub fn credentials_from_env_with(
+        mut self,
+        prefix: &str,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Self {
+        let get = |k: &str| get(&format!("{prefix}_{k}")).filter(|v| !v.trim().is_empty());
+        self.credentials = match (get("ACCESS_KEY_ID"), get("SECRET_ACCESS_KEY")) {
+            (Some(id), Some(secret)) => Some(Credentials::ec2(id, secret, get("SESSION_TOKEN"))),
+            _ => None,
+        };
+        self.credentials_hint = Some(format!(
+            "{prefix}_ACCESS_KEY_ID and {prefix}_SECRET_ACCESS_KEY"
+        ));
+        self
     }
 
     /// A builder for a federation site of middleware `ec2` or `eucalyptus`: its
@@ -260,32 +286,36 @@ impl Ec2Builder {
                 None => e,
             }
         };
-        let creds = match &self.credentials {
-            Some(Credentials::Ec2 {
-                access_key_id,
-                secret_access_key,
-                session_token,
-            }) => {
-                if access_key_id.trim().is_empty() {
-                    return Err(cfg("the EC2 access key id is empty".into()));
+        let creds =
+            match &self.credentials {
+                Some(Credentials::Ec2 {
+                    access_key_id,
+                    secret_access_key,
+                    session_token,
+                }) => {
+                    if access_key_id.trim().is_empty() {
+                        return Err(cfg("the EC2 access key id is empty".into()));
+                    }
+                    AwsCredentials::new(
+                        access_key_id.trim(),
+                        secret_access_key.clone(),
+                        session_token.clone(),
+                    )
                 }
-                AwsCredentials::new(
-                    access_key_id.trim(),
-                    secret_access_key.clone(),
-                    session_token.clone(),
-                )
-            }
-            Some(_) => {
-                return Err(cfg(
-                    "EC2/Eucalyptus sites need EC2 credentials (access key id + secret access key)".into(),
-                ))
-            }
-            None => {
-                return Err(cfg(
-                    "no EC2 credentials: set an access key (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)".into(),
-                ))
-            }
-        };
+                Some(_) => return Err(cfg(
+                    "EC2/Eucalyptus sites need EC2 credentials (access key id + secret access key)"
+                        .into(),
+                )),
+                None => {
+                    let vars = self
+                        .credentials_hint
+                        .as_deref()
+                        .unwrap_or("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
+                    return Err(cfg(format!(
+                        "no EC2 credentials: set an access key (or {vars})"
+                    )));
+                }
+            };
         let region = match (&self.region, self.flavour) {
             (Some(r), _) if !r.trim().is_empty() => r.trim().to_owned(),
             (_, Flavour::Eucalyptus) => EUCALYPTUS_DEFAULT_REGION.to_owned(),
@@ -377,6 +407,30 @@ mod tests {
         assert!(
             !d.contains("S3CRET") && !d.contains("T0KEN") && d.contains("AKIDENV"),
             "{d}"
+        );
+    }
+
+    #[test]
+    fn credentials_from_an_env_prefix() {
+        let get = env(&[
+            ("NII_ACCESS_KEY_ID", "AKIDNII"),
+            ("NII_SECRET_ACCESS_KEY", "S3CRET-nii"),
+        ]);
+        let p = Ec2Builder::aws()
+            .region("r")
+            .credentials_from_env_with("NII", &get)
+            .build()
+            .unwrap();
+        assert!(format!("{p:?}").contains("AKIDNII"));
+        let e = Ec2Builder::aws()
+            .region("r")
+            .credentials_from_env_with("TOKYO", &get)
+            .build()
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("TOKYO_ACCESS_KEY_ID and TOKYO_SECRET_ACCESS_KEY"),
+            "{e}"
         );
     }
 

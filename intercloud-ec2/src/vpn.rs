@@ -371,6 +371,7 @@ impl Ec2VpnFabric {
                     .param("VpnGatewayId", vgw)
                     .param("Options.StaticRoutesOnly", "true");
                 if let Some(psk) = &link.psk {
+                    check_psk(psk.expose_secret())?;
                     for n in 1..=2 {
                         q = q.param(
                             format!("Options.TunnelOptions.{n}.PreSharedKey"),
@@ -419,6 +420,27 @@ impl Ec2VpnFabric {
             }
         }
         Ok(LinkId(id))
+    }
+}
+
+/// EC2's pre-shared key rule (CreateVpnConnection `TunnelOptions.N.PreSharedKey`):
+/// 8–64 letters, digits, `.` or `_`, not starting with `0`. Checked before sending so
+/// a bad key is never echoed back in a cloud's error message.
+///
+/// # Errors
+/// `InvalidRequest` stating the rule (never the key).
+pub fn check_psk(psk: &str) -> Result<()> {
+    let ok = (8..=64).contains(&psk.len())
+        && !psk.starts_with('0')
+        && psk
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "an EC2 VPN pre-shared key must be 8-64 letters, digits, '.' or '_', not starting with '0'",
+        ))
     }
 }
 
@@ -576,5 +598,43 @@ impl VpnFabric for Ec2VpnFabric {
                 .call(&QueryRequest::new("DeleteVpnGateway").param("VpnGatewayId", vgw))
                 .await,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn psk_rule_without_echo() {
+        assert!(check_psk("PSKsecret_0123456789").is_ok());
+        for bad in [
+            "short",
+            "0leadingzero123",
+            "has-dash-secret",
+            &"x".repeat(65),
+        ] {
+            let e = check_psk(bad).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+            assert!(!e.to_string().contains(bad), "{e}");
+        }
+    }
+
+    #[test]
+    fn link_states() {
+        let mut c = VpnConnection {
+            id: "vpn-1".into(),
+            state: "available".into(),
+            customer_gateway_id: None,
+            vpn_gateway_id: None,
+            telemetry: vec!["DOWN".into(), "DOWN".into()],
+            tunnels: vec![],
+            tags: Tags::new(),
+        };
+        assert_eq!(link_state(&c), LinkState::Down);
+        c.telemetry[1] = "UP".into();
+        assert_eq!(link_state(&c), LinkState::Up);
+        c.state = "pending".into();
+        assert_eq!(link_state(&c), LinkState::Pending);
     }
 }
