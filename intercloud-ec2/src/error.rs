@@ -92,12 +92,13 @@ pub fn kind_of_code(code: &str) -> Option<ErrorKind> {
     Some(kind)
 }
 
-/// The kind of an HTTP status with no recognisable EC2 error body.
+/// The kind of an EC2 error with a code the table does not list, by HTTP status.
+/// (Never `NotFound`: callers treat that as "already gone", which only a
+/// `*.NotFound` code may claim.)
 pub fn kind_of_status(status: u16) -> ErrorKind {
     match status {
         401 => ErrorKind::Unauthenticated,
         403 => ErrorKind::PermissionDenied,
-        404 => ErrorKind::NotFound,
         429 => ErrorKind::RateLimited,
         500..=599 => ErrorKind::Unavailable,
         _ => ErrorKind::InvalidRequest,
@@ -133,7 +134,13 @@ pub fn api_error(site: &SiteId, action: &str, status: u16, body: &str) -> Error 
                 .with_site(site.clone())
         }
         None => {
-            let kind = kind_of_status(status);
+            // Not an EC2 error: a proxy's or web server's page, or nothing. Only the
+            // statuses that mean the same everywhere keep their kind; anything else
+            // (a 404 page from a wrong endpoint path, a 200 with garbage) is Protocol.
+            let kind = match status {
+                401 | 403 | 429 | 500..=599 => kind_of_status(status),
+                _ => ErrorKind::Protocol,
+            };
             let what = if looks_like_html(body) {
                 "an HTML page"
             } else if body.trim().is_empty() {
@@ -141,13 +148,16 @@ pub fn api_error(site: &SiteId, action: &str, status: u16, body: &str) -> Error 
             } else {
                 "a body that is not an EC2 error"
             };
-            let kind = if (200..300).contains(&status) {
-                ErrorKind::Protocol
+            let hint = if kind == ErrorKind::Protocol {
+                " (is the endpoint an EC2 Query API?)"
             } else {
-                kind
+                ""
             };
-            Error::new(kind, format!("{action} failed: HTTP {status} with {what}"))
-                .with_site(site.clone())
+            Error::new(
+                kind,
+                format!("{action} failed: HTTP {status} with {what}{hint}"),
+            )
+            .with_site(site.clone())
         }
     }
 }
@@ -189,7 +199,37 @@ mod tests {
         }
         assert_eq!(kind_of_code("SomethingNew"), None);
         assert_eq!(kind_of_status(503), Unavailable);
+        assert_eq!(
+            kind_of_status(404),
+            InvalidRequest,
+            "never NotFound from a status"
+        );
         assert!(Error::new(kind_of_status(502), "x").is_temporary());
+    }
+
+    #[test]
+    fn pages_that_are_not_ec2_errors() {
+        let site = SiteId::new("s");
+        let html = "<!DOCTYPE html><html><body>Not Found</body></html>";
+        let e = api_error(&site, "TerminateInstances", 404, html);
+        assert_eq!(
+            e.kind(),
+            ErrorKind::Protocol,
+            "a 404 page is not 'already gone'"
+        );
+        assert!(e.to_string().contains("HTML page"), "{e}");
+        assert_eq!(
+            api_error(&site, "X", 502, html).kind(),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(
+            api_error(&site, "X", 401, "").kind(),
+            ErrorKind::Unauthenticated
+        );
+        assert_eq!(
+            api_error(&site, "X", 400, "oops").kind(),
+            ErrorKind::Protocol
+        );
     }
 
     #[test]

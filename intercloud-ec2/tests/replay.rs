@@ -628,3 +628,24 @@ async fn eucalyptus_tags_after_launch_and_does_not_page() {
         .unwrap();
     assert!(auth.contains("/eucalyptus/ec2/aws4_request"), "{auth}");
 }
+
+#[tokio::test]
+async fn a_404_page_is_not_an_already_deleted_vm() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(404)
+                .set_body_string("<!DOCTYPE html><html><body><h1>Not Found</h1></body></html>"),
+        )
+        .mount(&server)
+        .await;
+    let e = provider(&server)
+        .delete_vm(&VmId::new("i-0123456789abcdef0"))
+        .await
+        .expect_err("a wrong endpoint must not look like a deleted VM");
+    assert_eq!(e.kind(), ErrorKind::Protocol, "{e}");
+    assert!(
+        e.to_string().contains("is the endpoint an EC2 Query API"),
+        "{e}"
+    );
+}
