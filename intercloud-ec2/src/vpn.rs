@@ -232,9 +232,12 @@ impl Ec2VpnFabric {
         Ok(self.connection(&link.0).await?.tunnels)
     }
 
+    /// The live gateway of `cluster` named `name` (`{cluster}-{site}`: one per site
+    /// and cluster, since a gateway attaches to one VPC), with its attachments.
     async fn find_vpn_gateway(
         &self,
         cluster: &str,
+        name: &str,
     ) -> Result<Option<(String, Vec<(String, String)>)>> {
         let root = self
             .client
@@ -248,7 +251,10 @@ impl Ec2VpnFabric {
             if !matches!(state, "pending" | "available") {
                 continue;
             }
-            if tags_of(item).get(TAG_CLUSTER).map(String::as_str) != Some(cluster) {
+            let tags = tags_of(item);
+            if tags.get(TAG_CLUSTER).map(String::as_str) != Some(cluster)
+                || tags.get("Name").map(String::as_str) != Some(name)
+            {
                 continue;
             }
             let Some(id) = item.text_at("vpnGatewayId") else {
@@ -463,8 +469,9 @@ impl VpnFabric for Ec2VpnFabric {
                 "EC2's VPN gateway needs the site's VPC: set hint vpc_id",
             ))
         })?;
+        let name = format!("{}-{}", ctx.cluster, ctx.site);
         let (vgw, attachments) = match self
-            .find_vpn_gateway(&ctx.cluster)
+            .find_vpn_gateway(&ctx.cluster, &name)
             .await
             .map_err(|e| self.site_err(e))?
         {
@@ -475,10 +482,7 @@ impl VpnFabric for Ec2VpnFabric {
                     .call(
                         &QueryRequest::new("CreateVpnGateway")
                             .param("Type", "ipsec.1")
-                            .tag_specification(
-                                "vpn-gateway",
-                                &tags(&ctx.cluster, &format!("{}-{}", ctx.cluster, ctx.site)),
-                            ),
+                            .tag_specification("vpn-gateway", &tags(&ctx.cluster, &name)),
                     )
                     .await?;
                 let id = root
