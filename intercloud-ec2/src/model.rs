@@ -252,3 +252,16 @@ pub fn account_attribute(root: &Element, name: &str) -> Option<String> {
         })
         .map(|v| v.trim().to_owned())
 }
+
+/// `(regionName, regionEndpoint)` of a DescribeRegions answer.
+pub fn regions(root: &Element) -> Vec<(String, Option<String>)> {
+    root.items("regionInfo")
+        .into_iter()
+        .filter_map(|item| {
+            Some((
+                item.text_at("regionName")?.to_owned(),
+                item.text_at("regionEndpoint").map(str::to_owned),
+            ))
+        })
+        .collect()
+}

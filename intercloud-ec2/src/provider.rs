@@ -122,6 +122,21 @@ impl Ec2Provider {
         ))))
     }
 
+    /// Region discovery (AWS): `(region, endpoint host)` of every region the account
+    /// may use. Eucalyptus has one endpoint per cloud and no regions to discover.
+    ///
+    /// # Errors
+    /// `Unsupported` on a Eucalyptus site.
+    pub async fn regions(&self) -> Result<Vec<(String, Option<String>)>> {
+        if self.flavour == Flavour::Eucalyptus {
+            return Err(self.err(Error::unsupported(
+                "Eucalyptus has no regions to discover: configure its endpoint",
+            )));
+        }
+        let root = self.client.call(&query::describe_regions()).await?;
+        Ok(model::regions(&root))
+    }
+
     /// The availability zones of the region.
     pub async fn availability_zones(&self) -> Result<Vec<AvailabilityZone>> {
         let root = self

@@ -305,6 +305,11 @@ pub fn describe_availability_zones() -> QueryRequest {
     QueryRequest::new("DescribeAvailabilityZones")
 }
 
+/// `DescribeRegions` (the regions enabled for the account).
+pub fn describe_regions() -> QueryRequest {
+    QueryRequest::new("DescribeRegions")
+}
+
 /// `DescribeAccountAttributes` of `names` (`max-instances`).
 pub fn describe_account_attributes(names: &[&str]) -> QueryRequest {
     QueryRequest::new("DescribeAccountAttributes").list("AttributeName", names.iter().copied())

@@ -649,3 +649,38 @@ async fn a_404_page_is_not_an_already_deleted_vm() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn region_discovery_on_aws_only() {
+    let server = MockServer::start().await;
+    answer(
+        &server,
+        "DescribeRegions",
+        200,
+        fixture("moto-5.2.5/describe_regions.xml"),
+    )
+    .await;
+    let regions = provider(&server).regions().await.expect("regions");
+    assert_eq!(
+        regions,
+        vec![
+            (
+                "us-east-1".to_owned(),
+                Some("ec2.us-east-1.amazonaws.com".to_owned())
+            ),
+            (
+                "eu-west-1".to_owned(),
+                Some("ec2.eu-west-1.amazonaws.com".to_owned())
+            ),
+        ]
+    );
+    let euca = Ec2Builder::eucalyptus()
+        .endpoint(server.uri())
+        .access_key("a", "b")
+        .build()
+        .unwrap();
+    assert_eq!(
+        euca.regions().await.unwrap_err().kind(),
+        ErrorKind::Unsupported
+    );
+}
