@@ -292,9 +292,12 @@ impl Ec2Provider {
     async fn launch(&self, spec: &VmSpec, missing: &[u32]) -> Result<Vec<(u32, String)>> {
         let n = u32::try_from(missing.len()).unwrap_or(u32::MAX);
         let single = missing.len() == 1 && self.tag_on_create;
-        let mut tags = spec.tags_for(missing[0]);
+        let Some(&first) = missing.first() else {
+            return Ok(Vec::new());
+        };
+        let mut tags = spec.tags_for(first);
         if single {
-            tags.insert("Name".into(), spec.key.vm_name(missing[0]));
+            tags.insert("Name".into(), spec.key.vm_name(first));
         } else {
             tags.remove(TAG_INDEX);
         }
