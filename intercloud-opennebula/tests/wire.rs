@@ -417,3 +417,39 @@ async fn secrets_never_reach_errors_or_debug() {
     let e = p.delete_vm(&VmId::new("1")).await.unwrap_err();
     assert!(!format!("{e} {e:?}").contains("S3CRET"));
 }
+
+#[tokio::test]
+async fn trace_logs_name_the_method_but_never_the_session() {
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let server = MockServer::start().await;
+    replay(
+        &server,
+        "wire/vm_info_ok.request.xml",
+        "wire/vm_info_bad_session.response.xml",
+    )
+    .await;
+    let e = provider(&server).client().vm_info(800).await.unwrap_err();
+    tracing::error!(error = %e, "as a caller would log it");
+    let logs = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("one.vm.info"), "{logs}");
+    assert!(!logs.contains("oneadmin:opennebula"), "{logs}");
+}
