@@ -453,3 +453,28 @@ async fn trace_logs_name_the_method_but_never_the_session() {
     assert!(logs.contains("one.vm.info"), "{logs}");
     assert!(!logs.contains("oneadmin:opennebula"), "{logs}");
 }
+
+#[tokio::test]
+async fn docs_pending_vm_with_cdata_reads_as_pending() {
+    let server = MockServer::start().await;
+    Mock::given(support::rpc("one.vm.info"))
+        .respond_with(xml(support::ok_string(&fixture(
+            "docs-examples/vm-pending.xml",
+        ))))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let doc = provider(&server)
+        .client()
+        .vm_info(0)
+        .await
+        .expect("vm.info");
+    assert!(doc.contains("<![CDATA[!(PUBLIC_CLOUD = YES) & !(PIN_POLICY = PINNED)]]>"));
+    let vm = parse_vm(&doc).expect("pending VM");
+    assert_eq!(
+        (vm.id, vm.name.as_str(), vm.state, vm.lcm_state),
+        (0, "test", 1, 0)
+    );
+    assert!(vm.user_template.is_empty(), "<USER_TEMPLATE/> is empty");
+    assert_eq!(vm.to_vm(&"nii".into()).state, VmState::Pending);
+}
