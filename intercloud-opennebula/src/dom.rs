@@ -61,6 +61,18 @@ impl std::fmt::Display for XmlError {
 /// Malformed XML, unbalanced or mismatched tags, more than one root, no root, text
 /// outside the root, or nesting deeper than 64 levels.
 pub(crate) fn parse(xml: &str) -> Result<Element, XmlError> {
+    parse_with(xml, &|_, _| true)
+}
+
+/// [`parse`], skipping every element for which `keep(ancestors, name)` is false (its
+/// whole subtree is stepped over unread: a VM pool's HISTORY_RECORDS, DISKs, …).
+///
+/// # Errors
+/// As [`parse`]; a skipped subtree is checked for balanced tags only.
+pub(crate) fn parse_with(
+    xml: &str,
+    keep: &dyn Fn(&[Element], &str) -> bool,
+) -> Result<Element, XmlError> {
     let mut reader = Reader::from_str(xml);
     reader.config_mut().check_end_names = true;
     let mut stack: Vec<Element> = Vec::new();
@@ -82,14 +94,25 @@ pub(crate) fn parse(xml: &str) -> Result<Element, XmlError> {
                         "XML nested deeper than {MAX_DEPTH} levels"
                     )));
                 }
+                let name = name_of(start.name().as_ref(), at)?;
+                if !keep(&stack, &name) {
+                    reader.read_to_end(start.name()).map_err(|e| {
+                        XmlError(format!("malformed XML in <{name}> at byte {at}: {e}"))
+                    })?;
+                    continue;
+                }
                 stack.push(Element {
-                    name: name_of(start.name().as_ref(), at)?,
+                    name,
                     ..Element::default()
                 });
             }
             Event::Empty(start) => {
+                let name = name_of(start.name().as_ref(), at)?;
+                if !keep(&stack, &name) {
+                    continue;
+                }
                 let element = Element {
-                    name: name_of(start.name().as_ref(), at)?,
+                    name,
                     ..Element::default()
                 };
                 attach(&mut stack, &mut root, element, at)?;
@@ -173,6 +196,19 @@ mod tests {
         assert_eq!(e.text_at("B"), Some(""));
         assert_eq!(e.text_at("C"), Some(""));
         assert_eq!(e.children.len(), 3);
+    }
+
+    #[test]
+    fn skips_unwanted_subtrees() {
+        let e = parse_with(
+            "<R><A><X>1</X><A>nested</A></A><B>2</B><C/></R>",
+            &|anc, name| !(anc.len() == 1 && (name == "A" || name == "C")),
+        )
+        .unwrap();
+        assert_eq!(e.children.len(), 1, "{e:?}");
+        assert_eq!(e.text_at("B"), Some("2"));
+        assert!(parse_with("<R><A><X></A></R>", &|_, n| n != "A").is_err());
+        assert!(parse_with("<R><A>", &|_, n| n != "A").is_err());
     }
 
     #[test]

@@ -37,7 +37,16 @@ impl std::fmt::Display for ModelError {
 impl std::error::Error for ModelError {}
 
 fn root(xml: &str, expected: &str) -> Result<Element, ModelError> {
-    let e = dom::parse(xml).map_err(|e| ModelError(format!("<{expected}> document: {e}")))?;
+    root_with(xml, expected, &|_, _| true)
+}
+
+fn root_with(
+    xml: &str,
+    expected: &str,
+    keep: &dyn Fn(&[Element], &str) -> bool,
+) -> Result<Element, ModelError> {
+    let e = dom::parse_with(xml, keep)
+        .map_err(|e| ModelError(format!("<{expected}> document: {e}")))?;
     if e.name != expected {
         return Err(ModelError(format!(
             "expected a <{expected}> document, got <{}>",
@@ -205,12 +214,28 @@ fn is_private(ip: &str) -> bool {
     }
 }
 
+/// Keeps the parts of a `<VM>` that [`OneVm`] reads; the rest (CONTEXT, DISK,
+/// HISTORY_RECORDS, MONITORING, …: most of a pool's bytes) is stepped over.
+fn vm_fields(ancestors: &[Element], name: &str) -> bool {
+    let Some(vm) = ancestors.iter().position(|a| a.name == "VM") else {
+        return true;
+    };
+    match &ancestors[vm + 1..] {
+        [] => matches!(
+            name,
+            "ID" | "NAME" | "STATE" | "LCM_STATE" | "TEMPLATE" | "USER_TEMPLATE"
+        ),
+        [t] if t.name == "TEMPLATE" => matches!(name, "NIC" | "NIC_ALIAS" | "TEMPLATE_ID"),
+        _ => true,
+    }
+}
+
 /// Reads a `<VM>` document (`one.vm.info`).
 ///
 /// # Errors
 /// Malformed XML, another root, or a missing/non-numeric required field.
 pub fn parse_vm(xml: &str) -> Result<OneVm, ModelError> {
-    OneVm::from_element(&root(xml, "VM")?)
+    OneVm::from_element(&root_with(xml, "VM", &vm_fields)?)
 }
 
 /// Reads a `<VM_POOL>` document (`one.vmpool.info*`).
@@ -218,7 +243,7 @@ pub fn parse_vm(xml: &str) -> Result<OneVm, ModelError> {
 /// # Errors
 /// As [`parse_vm`], for any VM of the pool (naming its position).
 pub fn parse_vm_pool(xml: &str) -> Result<Vec<OneVm>, ModelError> {
-    root(xml, "VM_POOL")?
+    root_with(xml, "VM_POOL", &vm_fields)?
         .children_named("VM")
         .enumerate()
         .map(|(i, e)| {

@@ -326,6 +326,8 @@ pub(crate) mod tests {
             assert!(e.message().contains("CONTEXT/USER_DATA"), "{e}");
             assert!(!e.message().contains("S3CRET"), "{e}");
         }
+        let t = Template::new().vector("CONTEXT", [("USER_DATA", "S3CRET")]);
+        assert_eq!(format!("{t:?}"), "[\"CONTEXT\"]");
         assert!(Template::new().single("lower", "x").render().is_err());
         assert!(Template::new().single("A B", "x").render().is_err());
         assert!(Template::new().single("", "x").render().is_err());

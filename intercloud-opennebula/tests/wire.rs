@@ -417,3 +417,64 @@ async fn secrets_never_reach_errors_or_debug() {
     let e = p.delete_vm(&VmId::new("1")).await.unwrap_err();
     assert!(!format!("{e} {e:?}").contains("S3CRET"));
 }
+
+#[tokio::test]
+async fn trace_logs_name_the_method_but_never_the_session() {
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let server = MockServer::start().await;
+    replay(
+        &server,
+        "wire/vm_info_ok.request.xml",
+        "wire/vm_info_bad_session.response.xml",
+    )
+    .await;
+    let e = provider(&server).client().vm_info(800).await.unwrap_err();
+    tracing::error!(error = %e, "as a caller would log it");
+    let logs = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("one.vm.info"), "{logs}");
+    assert!(!logs.contains("oneadmin:opennebula"), "{logs}");
+}
+
+#[tokio::test]
+async fn docs_pending_vm_with_cdata_reads_as_pending() {
+    let server = MockServer::start().await;
+    Mock::given(support::rpc("one.vm.info"))
+        .respond_with(xml(support::ok_string(&fixture(
+            "docs-examples/vm-pending.xml",
+        ))))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let doc = provider(&server)
+        .client()
+        .vm_info(0)
+        .await
+        .expect("vm.info");
+    assert!(doc.contains("<![CDATA[!(PUBLIC_CLOUD = YES) & !(PIN_POLICY = PINNED)]]>"));
+    let vm = parse_vm(&doc).expect("pending VM");
+    assert_eq!(
+        (vm.id, vm.name.as_str(), vm.state, vm.lcm_state),
+        (0, "test", 1, 0)
+    );
+    assert!(vm.user_template.is_empty(), "<USER_TEMPLATE/> is empty");
+    assert_eq!(vm.to_vm(&"nii".into()).state, VmState::Pending);
+}
