@@ -1,1 +1,7 @@
-//! Benchmarks of intercloud live in `benches/` of this crate (see issue 11).
+//! Benchmarks of intercloud (issue 11): inputs for the criterion micro-benchmarks in
+//! `benches/` and the end-to-end deploy benchmark (`src/bin/deploy_bench.rs`).
+//!
+//! Run everything with `scripts/bench.sh`; see `BENCHMARKS.md` at the repository root.
+
+pub mod bodies;
+pub mod overlay;
