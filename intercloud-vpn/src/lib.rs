@@ -6,9 +6,13 @@
 //!   assigned at plan time and never reused while an old configuration may be live;
 //! - [`wireguard`]: locally generated keys, wg-quick files for site gateways (fully
 //!   meshed) and members (one peer: their gateway), incremental peer changes and key
-//!   rotation as `wg set` commands, and [`WireGuardFabric`], the `VpnFabric` over it.
+//!   rotation as `wg set` commands, and [`WireGuardFabric`], the `VpnFabric` over it;
+//! - [`ipsec`]: strongSwan site-to-site gateways (`swanctl.conf`) facing CloudStack's
+//!   or EC2's native VPN gateways or each other, with the clouds' IKE/ESP policies
+//!   converted to strongSwan proposals.
 
 pub mod ipam;
+pub mod ipsec;
 pub mod wireguard;
 
 pub use ipam::{Ipam, SiteSubnet, DEFAULT_OVERLAY_CIDR};
