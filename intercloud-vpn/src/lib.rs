@@ -9,10 +9,13 @@
 //!   rotation as `wg set` commands, and [`WireGuardFabric`], the `VpnFabric` over it;
 //! - [`ipsec`]: strongSwan site-to-site gateways (`swanctl.conf`) facing CloudStack's
 //!   or EC2's native VPN gateways or each other, with the clouds' IKE/ESP policies
-//!   converted to strongSwan proposals.
+//!   converted to strongSwan proposals;
+//! - [`l2tp`]: the L2TP/IPsec client (xl2tpd, pppd, strongSwan IKEv1) joining
+//!   CloudStack's remote-access VPN; PPTP is refused.
 
 pub mod ipam;
 pub mod ipsec;
+pub mod l2tp;
 pub mod wireguard;
 
 pub use ipam::{Ipam, SiteSubnet, DEFAULT_OVERLAY_CIDR};

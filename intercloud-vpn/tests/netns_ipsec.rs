@@ -14,60 +14,13 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{must, ping_times, run, veth, wait_until, Lab};
+use common::{charon, must, ping_times, run, veth, wait_until, Lab};
 use intercloud_vpn::ipsec::{swanctl_conf, Ec2Phase, IpsecPolicy, SiteToSite};
 use secrecy::SecretString;
 
 const TOOLS: &[&str] = &["ip", "ping", "charon-systemd", "swanctl"];
-
-/// A private charon configuration: explicit plugins, userspace ESP, its own VICI
-/// socket and log file, nothing in the journal.
-fn strongswan_conf(dir: &Path) -> String {
-    format!(
-        "charon-systemd {{\n  load = random nonce aes des sha1 sha2 md5 hmac gmp pem pkcs1 x509 pubkey kdf openssl gcm kernel-libipsec kernel-netlink socket-default vici\n  install_routes = yes\n  journal {{\n    default = -1\n  }}\n  filelog {{\n    main {{\n      path = {log}\n      default = 1\n    }}\n  }}\n  plugins {{\n    vici {{\n      socket = unix://{sock}\n    }}\n  }}\n}}\n",
-        log = dir.join("charon.log").display(),
-        sock = dir.join("charon.vici").display()
-    )
-}
-
-/// Starts charon in `ns` with the files in `dir` and loads `swanctl` into it.
-fn charon(lab: &mut Lab, ns: &str, dir: &Path, swanctl: &str) -> String {
-    std::fs::create_dir_all(dir).expect("dir");
-    let conf = dir.join("strongswan.conf");
-    std::fs::write(&conf, strongswan_conf(dir)).expect("write strongswan.conf");
-    let file = dir.join("swanctl.conf");
-    std::fs::write(&file, swanctl).expect("write swanctl.conf");
-    let conf = conf.to_str().expect("utf-8").to_owned();
-    lab.spawn(ns, &["charon-systemd"], &[("STRONGSWAN_CONF", &conf)]);
-    let sock = dir.join("charon.vici");
-    assert!(
-        wait_until(Duration::from_secs(10), || sock.exists()),
-        "charon in {ns} made no VICI socket; log: {}",
-        std::fs::read_to_string(dir.join("charon.log")).unwrap_or_default()
-    );
-    let uri = format!("unix://{}", sock.display());
-    // swanctl exits 0 on some syntax errors: read what it says.
-    let out = must(
-        None,
-        &[
-            "swanctl",
-            "--load-all",
-            "--noprompt",
-            "--uri",
-            &uri,
-            "--file",
-            file.to_str().expect("utf-8"),
-        ],
-    );
-    assert!(
-        out.contains("loaded connection") && !out.contains("fail") && !out.contains("invalid"),
-        "swanctl rejected the rendered config in {ns}:\n{out}"
-    );
-    uri
-}
 
 fn conn(a: bool, policy: &IpsecPolicy, psk: &str) -> SiteToSite {
     let (l, r, lts, rts) = if a {

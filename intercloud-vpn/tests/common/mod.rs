@@ -8,7 +8,7 @@
 #![allow(dead_code)]
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -280,4 +280,50 @@ pub(crate) fn ping_ok(ns: &str, dst: &str, timeout: Duration) -> bool {
     wait_until(timeout, || {
         run(Some(ns), &["ping", "-n", "-c", "1", "-W", "1", dst]).is_ok()
     })
+}
+
+/// A private charon configuration: explicit plugins, userspace ESP, its own VICI
+/// socket and log file, nothing in the journal.
+pub(crate) fn strongswan_conf(dir: &Path) -> String {
+    format!(
+        "charon-systemd {{\n  load = random nonce aes des sha1 sha2 md5 hmac gmp pem pkcs1 x509 pubkey kdf openssl gcm kernel-libipsec kernel-netlink socket-default vici\n  install_routes = yes\n  journal {{\n    default = -1\n  }}\n  filelog {{\n    main {{\n      path = {log}\n      default = 1\n    }}\n  }}\n  plugins {{\n    vici {{\n      socket = unix://{sock}\n    }}\n  }}\n}}\n",
+        log = dir.join("charon.log").display(),
+        sock = dir.join("charon.vici").display()
+    )
+}
+
+/// Starts charon in `ns` with the files in `dir` and loads `swanctl` into it.
+pub(crate) fn charon(lab: &mut Lab, ns: &str, dir: &Path, swanctl: &str) -> String {
+    std::fs::create_dir_all(dir).expect("dir");
+    let conf = dir.join("strongswan.conf");
+    std::fs::write(&conf, strongswan_conf(dir)).expect("write strongswan.conf");
+    let file = dir.join("swanctl.conf");
+    std::fs::write(&file, swanctl).expect("write swanctl.conf");
+    let conf = conf.to_str().expect("utf-8").to_owned();
+    lab.spawn(ns, &["charon-systemd"], &[("STRONGSWAN_CONF", &conf)]);
+    let sock = dir.join("charon.vici");
+    assert!(
+        wait_until(Duration::from_secs(10), || sock.exists()),
+        "charon in {ns} made no VICI socket; log: {}",
+        std::fs::read_to_string(dir.join("charon.log")).unwrap_or_default()
+    );
+    let uri = format!("unix://{}", sock.display());
+    // swanctl exits 0 on some syntax errors: read what it says.
+    let out = must(
+        None,
+        &[
+            "swanctl",
+            "--load-all",
+            "--noprompt",
+            "--uri",
+            &uri,
+            "--file",
+            file.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(
+        out.contains("loaded connection") && !out.contains("fail") && !out.contains("invalid"),
+        "swanctl rejected the rendered config in {ns}:\n{out}"
+    );
+    uri
 }
