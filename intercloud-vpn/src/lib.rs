@@ -11,12 +11,16 @@
 //!   or EC2's native VPN gateways or each other, with the clouds' IKE/ESP policies
 //!   converted to strongSwan proposals;
 //! - [`l2tp`]: the L2TP/IPsec client (xl2tpd, pppd, strongSwan IKEv1) joining
-//!   CloudStack's remote-access VPN; PPTP is refused.
+//!   CloudStack's remote-access VPN; PPTP is refused;
+//! - [`composite`]: the one place that chooses, per site pair, native IPsec,
+//!   native-to-strongSwan, strongSwan or WireGuard, and [`CompositeFabric`] over them.
 
+pub mod composite;
 pub mod ipam;
 pub mod ipsec;
 pub mod l2tp;
 pub mod wireguard;
 
+pub use composite::{choose, CompositeFabric, PairFabric, Side};
 pub use ipam::{Ipam, SiteSubnet, DEFAULT_OVERLAY_CIDR};
 pub use wireguard::{Mesh, WireGuardFabric};

@@ -2,9 +2,15 @@
 //! and `swanctl.conf` for a gateway VM facing a native cloud VPN gateway or another
 //! strongSwan gateway.
 
+mod fabric;
 mod proposal;
 mod swanctl;
 
+pub use fabric::{
+    generate_psk, policy_from_attributes, StrongSwanFabric, ATTR_ESP_LIFETIME, ATTR_ESP_POLICY,
+    ATTR_ESP_PROPOSALS, ATTR_GATEWAY, ATTR_IKE_LIFETIME, ATTR_IKE_POLICY, ATTR_IKE_PROPOSALS,
+    ATTR_IKE_VERSION,
+};
 pub use proposal::{
     from_cloudstack, from_ec2, strongswan_proposal, ProposalFor, CLOUDSTACK_DEFAULT_IKE_GROUP,
 };

@@ -23,6 +23,21 @@ pub enum IkeVersion {
 }
 
 impl IkeVersion {
+    /// Parses CloudStack's `ikeversion` notation: `ike` (either), `ikev1`, `ikev2`.
+    ///
+    /// # Errors
+    /// `Invalid` for anything else.
+    pub fn parse(v: &str) -> Result<Self> {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "ike" | "" => Ok(Self::Any),
+            "ikev1" => Ok(Self::V1),
+            "ikev2" => Ok(Self::V2),
+            other => Err(Error::invalid(format!(
+                "IKE version {other:?} not understood (ike, ikev1, ikev2)"
+            ))),
+        }
+    }
+
     fn number(self) -> u8 {
         match self {
             Self::Any => 0,
@@ -76,16 +91,7 @@ impl IpsecPolicy {
         ike_version: Option<&str>,
         dpd: bool,
     ) -> Result<Self> {
-        let version = match ike_version.map(str::to_ascii_lowercase).as_deref() {
-            None | Some("ike") | Some("") => IkeVersion::Any,
-            Some("ikev1") => IkeVersion::V1,
-            Some("ikev2") => IkeVersion::V2,
-            Some(other) => {
-                return Err(Error::invalid(format!(
-                    "CloudStack ikeversion {other:?} not understood (ike, ikev1, ikev2)"
-                )))
-            }
-        };
+        let version = ike_version.map_or(Ok(IkeVersion::Any), IkeVersion::parse)?;
         Ok(Self {
             version,
             ike: from_cloudstack(ike_policy, ProposalFor::Ike)?,
