@@ -604,6 +604,31 @@ fn three_site_overlay_in_namespaces() {
     }
 }
 
+#[test]
+fn lab_cleans_up_when_a_test_fails() {
+    if !common::netns_ready("lab_cleans_up_when_a_test_fails", &["ip", "sleep"]) {
+        return;
+    }
+    let (mut ns, mut pid) = (String::new(), 0u32);
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut lab = Lab::new("guard");
+        ns = lab.add_ns("x");
+        pid = lab.spawn(&ns, &["sleep", "30"], &[]);
+        panic!("a simulated failing test (expected in this test's output)");
+    }));
+    assert!(failed.is_err());
+    assert!(!ns.is_empty() && pid != 0);
+    let left = must(None, &["ip", "netns", "list"]);
+    assert!(
+        !left.contains(&ns),
+        "{ns} left after a failing test: {left}"
+    );
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "daemon {pid} survived a failing test"
+    );
+}
+
 fn wg_public_key(n: &Node) -> String {
     must(Some(&n.ns), &["wg", "show", &n.iface, "public-key"])
         .trim()

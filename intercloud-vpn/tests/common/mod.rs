@@ -38,7 +38,7 @@ pub(crate) fn netns_ready(test: &str, tools: &[&str]) -> bool {
         return true;
     }
     let msg = format!(
-        "{test}: missing {}; install with `scripts/vpn-deps.sh` and run as root",
+        "{test}: missing {}; install the tools with `scripts/vpn-deps.sh` and run as root",
         missing.join(", ")
     );
     if std::env::var("INTERCLOUD_REQUIRE_NETNS").as_deref() == Ok("1") {
@@ -137,8 +137,11 @@ pub(crate) struct Lab {
 }
 
 impl Lab {
-    /// A lab whose namespaces are `icv-<pid>-<tag>-*`.
+    /// A lab whose namespaces are `icv-<pid>-<tag>-*`. First removes what a previous
+    /// run killed outright (no `Drop`) left: `icv-<pid>-*` namespaces and
+    /// `/var/run/wireguard/icv<pid>w*.sock` sockets of processes that no longer exist.
     pub(crate) fn new(tag: &str) -> Self {
+        sweep_stale();
         Self {
             prefix: format!("icv-{}-{tag}-", std::process::id()),
             namespaces: Vec::new(),
@@ -197,6 +200,38 @@ impl Lab {
             .iter_mut()
             .find(|(_, c)| c.id() == pid)
             .is_some_and(|(_, c)| matches!(c.try_wait(), Ok(None)))
+    }
+}
+
+fn pid_gone(pid: &str) -> bool {
+    !pid.is_empty()
+        && pid.chars().all(|c| c.is_ascii_digit())
+        && !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+fn sweep_stale() {
+    if let Ok(list) = run(None, &["ip", "netns", "list"]) {
+        for name in list.lines().filter_map(|l| l.split_whitespace().next()) {
+            let pid = name
+                .strip_prefix("icv-")
+                .and_then(|r| r.split_once('-'))
+                .map_or("", |(p, _)| p);
+            if pid_gone(pid) {
+                let _ = run(None, &["ip", "netns", "del", name]);
+            }
+        }
+    }
+    if let Ok(dir) = std::fs::read_dir("/var/run/wireguard") {
+        for e in dir.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix("icv") else {
+                continue;
+            };
+            let pid: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            if rest[pid.len()..].starts_with('w') && name.ends_with(".sock") && pid_gone(&pid) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
     }
 }
 
