@@ -58,6 +58,7 @@ impl HttpResponse {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn text(&self) -> &str {
         std::str::from_utf8(&self.body).unwrap_or("")
     }

@@ -262,7 +262,7 @@ pub(crate) fn paginate<T>(p: &Params, items: Vec<T>) -> Result<(Vec<T>, usize), 
     let size = p.get("pagesize");
     let (page, size): (usize, i64) = match (page, size) {
         (None, None) => return Ok((items, total)),
-        (None, Some(s)) if s == "-1" => return Ok((items, total)),
+        (None, Some("-1")) => return Ok((items, total)),
         (Some(pg), Some(s)) => {
             let pg = pg
                 .parse()

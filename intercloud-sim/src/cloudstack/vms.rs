@@ -261,7 +261,6 @@ fn job_json(e: &Engine, st: &State, j: &crate::engine::Job, now: tokio::time::In
             0,
             json!({ *name: super::vpn::obj_json(e, &st.objects[*i]) }),
         ),
-        JobResult::Fail(c, t) => fail(*c, t.clone()),
     };
     m.insert("jobstatus".into(), json!(status));
     m.insert("jobresultcode".into(), json!(code));

@@ -68,7 +68,7 @@ fn instance_xml(e: &Engine, v: &VmRec, st_name: &str) -> String {
         el("imageId", &v.image),
         state("instanceState", st_name),
         el("instanceType", itype),
-        el("amiLaunchIndex", &v.extra("launch_index").unwrap_or("0").to_string()),
+        el("amiLaunchIndex", v.extra("launch_index").unwrap_or("0")),
         launch_time(e, v.created),
         el("clientToken", v.extra("client_token").unwrap_or("")),
         tag_set(&v.tags),
@@ -258,7 +258,7 @@ fn lookup(
             ));
         }
         match st.vm_index.get(id.as_str()) {
-            Some(i) if state_name(e, &st, &st.vms[*i], now).is_some() => out.push(*i),
+            Some(i) if state_name(e, st, &st.vms[*i], now).is_some() => out.push(*i),
             _ => missing.push(id.clone()),
         }
     }
@@ -311,7 +311,7 @@ fn matches(
                     ))
                 }
             };
-            values.iter().any(|x| *x == field)
+            values.contains(&field)
         };
         if !ok {
             return Ok(false);

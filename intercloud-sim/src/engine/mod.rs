@@ -210,6 +210,10 @@ impl Engine {
     ///
     /// Each VM gets a sampled boot time and a failure draw; its id follows the middleware's
     /// format (CloudStack UUID, OpenNebula number, EC2 `i-…`).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call site per middleware; each argument is a distinct VM attribute"
+    )]
     pub(crate) fn create_vms(
         &self,
         st: &mut State,
@@ -354,6 +358,7 @@ impl Engine {
                     .get(v.offering)
                     .map(|o| o.name.clone())
                     .unwrap_or_default(),
+                user_data: v.user_data.clone(),
             });
         }
         for o in &st.objects {
@@ -367,6 +372,7 @@ impl Engine {
                 deleted_at: o.deleted.map(|d| self.since_start(d)),
                 state: if o.alive(now) { "available" } else { "deleted" },
                 offering: String::new(),
+                user_data: None,
             });
         }
         out
@@ -413,39 +419,40 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn capacity_is_all_or_nothing_and_boot_takes_time() {
         let e = engine(None);
-        let mut st = e.lock();
-        let tags = vec![("k".to_owned(), "v".to_owned())];
-        assert_eq!(
-            e.create_vms(
-                &mut st,
-                0,
-                4,
-                &|n| format!("vm{n}"),
-                "centos-7",
-                &tags,
-                None
-            ),
-            Err(NoCapacity { available: 3 })
-        );
-        let idx = e
-            .create_vms(
-                &mut st,
-                0,
-                3,
-                &|n| format!("vm{n}"),
-                "centos-7",
-                &tags,
-                None,
-            )
-            .unwrap();
-        assert_eq!(idx.len(), 3);
-        assert_eq!(e.available(&st, 0), 0);
-        let now = e.now();
-        assert_eq!(st.vms[0].phase(now), Phase::Booting);
-        assert!(st.vms[0].ready > now + Duration::from_secs(3));
-        st.vms[0].deleted = Some(now);
-        assert_eq!(e.available(&st, 0), 1);
-        drop(st);
+        {
+            let mut st = e.lock();
+            let tags = vec![("k".to_owned(), "v".to_owned())];
+            assert_eq!(
+                e.create_vms(
+                    &mut st,
+                    0,
+                    4,
+                    &|n| format!("vm{n}"),
+                    "centos-7",
+                    &tags,
+                    None
+                ),
+                Err(NoCapacity { available: 3 })
+            );
+            let idx = e
+                .create_vms(
+                    &mut st,
+                    0,
+                    3,
+                    &|n| format!("vm{n}"),
+                    "centos-7",
+                    &tags,
+                    None,
+                )
+                .unwrap();
+            assert_eq!(idx.len(), 3);
+            assert_eq!(e.available(&st, 0), 0);
+            let now = e.now();
+            assert_eq!(st.vms[0].phase(now), Phase::Booting);
+            assert!(st.vms[0].ready > now + Duration::from_secs(3));
+            st.vms[0].deleted = Some(now);
+            assert_eq!(e.available(&st, 0), 1);
+        }
         tokio::time::advance(Duration::from_secs(7)).await;
         let recs = e.records();
         assert_eq!(recs.iter().filter(|r| r.state == "running").count(), 2);

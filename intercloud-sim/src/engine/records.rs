@@ -61,6 +61,9 @@ pub struct ResourceRecord {
     pub state: &'static str,
     /// The offering (VMs only; empty otherwise).
     pub offering: String,
+    /// The user data the VM was created with, as sent (base64 for CloudStack and EC2,
+    /// the CONTEXT `USER_DATA` value for OpenNebula); VMs only.
+    pub user_data: Option<String>,
 }
 
 impl ResourceRecord {
@@ -146,7 +149,7 @@ pub(crate) struct ObjRec {
 
 impl ObjRec {
     pub(crate) fn alive(&self, now: Instant) -> bool {
-        !self.deleted.is_some_and(|d| d <= now)
+        self.deleted.is_none_or(|d| d > now)
     }
 
     pub(crate) fn attr(&self, key: &str) -> &str {
@@ -165,8 +168,6 @@ pub(crate) enum JobResult {
     Success,
     /// A VPN object, under the given response object name.
     Object(usize, &'static str),
-    /// A failure with CloudStack error code and text.
-    Fail(u16, String),
 }
 
 #[derive(Debug, Clone)]
