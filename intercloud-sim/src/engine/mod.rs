@@ -37,7 +37,6 @@ pub(crate) struct NoCapacity {
 }
 
 /// One simulated site.
-#[derive(Debug)]
 pub(crate) struct Engine {
     pub(crate) cfg: SiteConfig,
     pub(crate) scale: f64,
@@ -46,8 +45,19 @@ pub(crate) struct Engine {
     state: Mutex<State>,
 }
 
-/// Everything mutable about a site.
-#[derive(Debug)]
+impl std::fmt::Debug for Engine {
+    /// Site and scale only: the state holds user data and pre-shared keys.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("site", &self.cfg.id)
+            .field("middleware", &self.cfg.middleware)
+            .field("scale", &self.scale)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything mutable about a site (no `Debug`: it holds user data and pre-shared keys).
+#[allow(missing_debug_implementations, reason = "holds secrets; never printed")]
 pub(crate) struct State {
     pub(crate) rng: StdRng,
     tokens: f64,

@@ -41,7 +41,9 @@ impl ResourceKind {
 }
 
 /// A middleware-neutral view of one resource, alive or deleted, for tests and benchmarks.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// `Debug` shows the size of the user data, never its content (it may hold keys).
+#[derive(Clone, PartialEq)]
 pub struct ResourceRecord {
     /// The site holding it.
     pub site: SiteId,
@@ -66,6 +68,23 @@ pub struct ResourceRecord {
     pub user_data: Option<String>,
 }
 
+impl std::fmt::Debug for ResourceRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResourceRecord")
+            .field("site", &self.site)
+            .field("kind", &self.kind)
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("tags", &self.tags)
+            .field("created_at", &self.created_at)
+            .field("deleted_at", &self.deleted_at)
+            .field("state", &self.state)
+            .field("offering", &self.offering)
+            .field("user_data_len", &self.user_data.as_ref().map(String::len))
+            .finish()
+    }
+}
+
 impl ResourceRecord {
     /// Whether it still exists (not deleted).
     pub fn is_alive(&self) -> bool {
@@ -82,7 +101,7 @@ pub(crate) enum Phase {
     Deleted,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct VmRec {
     pub(crate) id: String,
     pub(crate) num: u64,
@@ -136,7 +155,7 @@ impl VmRec {
 }
 
 /// A VPN object (gateway, customer gateway, connection, remote-access VPN, VPN user).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct ObjRec {
     pub(crate) kind: ResourceKind,
     pub(crate) id: String,
