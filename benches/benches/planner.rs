@@ -10,6 +10,9 @@
 //!
 //! `cargo bench -p intercloud-benches --bench planner`
 
+// Groups and sites are indices into count matrices, as in the planner.
+#![allow(clippy::needless_range_loop)]
+
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};

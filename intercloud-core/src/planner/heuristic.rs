@@ -5,8 +5,8 @@
 //!    group and `min_sites` is met; keep that set and the next two larger ones. Under
 //!    the triangle inequality the smallest such set is within twice the optimal
 //!    diameter.
-//! 2. **Fill** each set four times — cheapest or nearest sites first, co-located
-//!    groups first or last — under
+//! 2. **Fill** each set six times — cheapest or nearest sites first; co-located
+//!    groups first, last, or the least slack first — under
 //!    capacities, pins, survive-loss caps, RTT limits and links.
 //! 3. **Local search** on the best fills: move blocks of VMs of one group from one
 //!    site to another (block sizes halving from "all that fits" down to one VM; a
@@ -18,7 +18,7 @@
 use std::time::Instant;
 
 use super::constraints::feasible;
-use super::cost::{group_term, score};
+use super::cost::{group_soft, group_term, score};
 use super::exact::group_order;
 use super::instance::Instance;
 
@@ -29,13 +29,13 @@ const POLISHED: usize = 3;
 pub(crate) fn solve(inst: &Instance, w: (f64, f64), deadline: Instant) -> Option<(Vec<u32>, f64)> {
     let mut fills: Vec<(f64, Vec<u32>)> = Vec::new();
     for (center, set) in candidate_sets(inst) {
-        for (by_distance, colocated_last) in
-            [(false, false), (true, false), (false, true), (true, true)]
-        {
-            if let Some(x) = fill(inst, &set, center, by_distance, colocated_last) {
-                let t = score(inst, &x, w).total;
-                if !fills.iter().any(|(_, y)| *y == x) {
-                    fills.push((t, x));
+        for order in 0..3 {
+            for by_distance in [false, true] {
+                if let Some(x) = fill(inst, &set, center, by_distance, order) {
+                    let t = score(inst, &x, w).total;
+                    if !fills.iter().any(|(_, y)| *y == x) {
+                        fills.push((t, x));
+                    }
                 }
             }
         }
@@ -128,12 +128,21 @@ fn fill(
     set: &[usize],
     center: usize,
     by_distance: bool,
-    colocated_last: bool,
+    group_sequence: u8,
 ) -> Option<Vec<u32>> {
     let n = inst.n_sites();
     let mut order = group_order(inst);
-    if colocated_last {
-        order.sort_by_key(|&g| inst.groups[g].colocate);
+    match group_sequence {
+        // Co-located groups last: they fit in what the others leave.
+        1 => order.sort_by_key(|&g| inst.groups[g].colocate),
+        // Least slack first (room on the set minus count): packs the tight groups
+        // before the loose ones take their capacity.
+        2 => order.sort_by_key(|&g| {
+            let grp = &inst.groups[g];
+            let room: u64 = set.iter().map(|&s| u64::from(grp.ub[s])).sum();
+            (room.saturating_sub(u64::from(grp.count)), g)
+        }),
+        _ => {}
     }
     let mut x = vec![0u32; inst.groups.len() * n];
     let mut level_used = vec![vec![0u32; n]; inst.levels.len()];
@@ -301,9 +310,32 @@ fn move_ok(
     after >= inst.min_sites
 }
 
-/// Block moves, best improvement first, until none helps or the deadline passes.
-/// Each move is checked and scored incrementally: only the moved group's term (and
-/// the terms of groups using it as their hub) change.
+/// Whether swapping `q` VMs of `g` (a → b) with `q` of `h` (b → a) keeps the RTT
+/// limits; capacities, caps and the set of used sites are unchanged or checked by the
+/// caller.
+fn swap_ok(inst: &Instance, x: &[u32], g: usize, h: usize, a: usize, b: usize, q: u32) -> bool {
+    let n = inst.n_sites();
+    let fits = |grp: usize, from: usize, to: usize| {
+        if x[grp * n + to] > 0 {
+            return true;
+        }
+        let limit = inst.groups[grp].max_rtt_ms / 1000.0 + 1e-12;
+        let vacates = x[grp * n + from] == q;
+        (0..n).all(|t| {
+            t == to
+                || x[grp * n + t] == 0
+                || (t == from && vacates)
+                || inst.rtt_s[inst.pair(to, t)] <= limit
+        })
+    };
+    fits(g, a, b) && fits(h, b, a)
+}
+
+/// Block moves until none helps or the deadline passes: sweeps over (group, source
+/// site), each applying the best move out of that site (to any site, block sizes
+/// halving from "all that fits" to one VM). Moves are checked and scored
+/// incrementally: only the moved group's term (and the terms of groups using it as
+/// their hub) change.
 pub(crate) fn local_search(
     inst: &Instance,
     w: (f64, f64),
@@ -319,28 +351,34 @@ pub(crate) fn local_search(
     let dependents: Vec<Vec<usize>> = (0..ng)
         .map(|g| (0..ng).filter(|&h| inst.groups[h].hub == Some(g)).collect())
         .collect();
+    let soft = |x: &[u32]| (0..ng).map(|g| group_soft(inst, x, g)).sum::<f64>();
     let mut terms: Vec<f64> = (0..ng).map(|g| term(&x, g)).collect();
     let mut cur = score(inst, &x, w).total;
-    loop {
-        if Instant::now() >= deadline {
-            break;
+    let mut cur_soft = soft(&x);
+    let mut level_used = vec![vec![0u32; n]; inst.levels.len()];
+    let mut cluster = vec![0u32; n];
+    for (g, grp) in inst.groups.iter().enumerate() {
+        for s in 0..n {
+            level_used[grp.level][s] += x[g * n + s];
+            cluster[s] += x[g * n + s];
         }
-        let mut level_used = vec![vec![0u32; n]; inst.levels.len()];
-        let mut cluster = vec![0u32; n];
-        for (g, grp) in inst.groups.iter().enumerate() {
-            for s in 0..n {
-                level_used[grp.level][s] += x[g * n + s];
-                cluster[s] += x[g * n + s];
-            }
-        }
-        let margin = 1e-9 * cur.abs() + 1e-15;
-        let mut best: Option<(f64, usize, usize, usize, u32)> = None;
+    }
+    'sweep: loop {
+        let mut improved = false;
         for (g, grp) in inst.groups.iter().enumerate() {
             for a in 0..n {
+                if Instant::now() >= deadline {
+                    break 'sweep;
+                }
                 let have = x[g * n + a];
                 if have == 0 {
                     continue;
                 }
+                // Improvements below this are rounding, not progress (and could cycle).
+                let margin = 1e-9 * cur.abs() + 1e-15;
+                // (total, smooth companion, target, block): lexicographic, so a move
+                // that keeps the total and lowers the companion leaves a plateau.
+                let mut best: Option<(f64, f64, usize, u32)> = None;
                 for b in 0..n {
                     if b == a || grp.ub[b] == 0 {
                         continue;
@@ -362,12 +400,18 @@ pub(crate) fn local_search(
                             for &h in &dependents[g] {
                                 delta += w.1 * (term(&x, h) - terms[h]);
                             }
+                            let t = cur + delta;
+                            let better = t < cur - margin;
+                            let sideways = !better && w.1 > 0.0 && t <= cur;
+                            if better || sideways {
+                                let sf = soft(&x);
+                                let ok = better || sf < cur_soft - 1e-9 * cur_soft.abs();
+                                if ok && best.is_none_or(|m| t < m.0 || (t == m.0 && sf < m.1)) {
+                                    best = Some((t, sf, b, q));
+                                }
+                            }
                             x[g * n + a] += q;
                             x[g * n + b] -= q;
-                            let t = cur + delta;
-                            if t < cur - margin && best.is_none_or(|m| t < m.0) {
-                                best = Some((t, g, a, b, q));
-                            }
                         }
                         if grp.colocate || q == 1 {
                             break;
@@ -375,20 +419,90 @@ pub(crate) fn local_search(
                         q /= 2;
                     }
                 }
+                // Swaps: q VMs of g go a → b while q of another group of the same
+                // level come b → a, so capacity at both sites is unchanged (the
+                // move a full site blocks).
+                let mut swap: Option<(f64, f64, usize, usize, u32)> = None;
+                if !grp.colocate {
+                    for (h, other) in inst.groups.iter().enumerate() {
+                        if h == g || other.colocate || other.level != grp.level {
+                            continue;
+                        }
+                        for b in 0..n {
+                            let theirs = x[h * n + b];
+                            if b == a || theirs == 0 || grp.ub[b] == 0 || other.ub[a] == 0 {
+                                continue;
+                            }
+                            let q_max = have
+                                .min(theirs)
+                                .min(grp.ub[b].saturating_sub(x[g * n + b]))
+                                .min(other.ub[a].saturating_sub(x[h * n + a]));
+                            let mut q = q_max;
+                            while q > 0 {
+                                if swap_ok(inst, &x, g, h, a, b, q) {
+                                    x[g * n + a] -= q;
+                                    x[g * n + b] += q;
+                                    x[h * n + b] -= q;
+                                    x[h * n + a] += q;
+                                    let t = score(inst, &x, w).total;
+                                    let better = t < cur - margin;
+                                    if better || (w.1 > 0.0 && t <= cur) {
+                                        let sf = soft(&x);
+                                        let ok = better || sf < cur_soft - 1e-9 * cur_soft.abs();
+                                        let beats_move =
+                                            best.is_none_or(|m| t < m.0 || (t == m.0 && sf < m.1));
+                                        if ok
+                                            && beats_move
+                                            && swap
+                                                .is_none_or(|m| t < m.0 || (t == m.0 && sf < m.1))
+                                        {
+                                            swap = Some((t, sf, h, b, q));
+                                        }
+                                    }
+                                    x[g * n + a] += q;
+                                    x[g * n + b] -= q;
+                                    x[h * n + b] += q;
+                                    x[h * n + a] -= q;
+                                }
+                                q /= 2;
+                            }
+                        }
+                    }
+                }
+                if let Some((_, sf, h, b, q)) = swap {
+                    x[g * n + a] -= q;
+                    x[g * n + b] += q;
+                    x[h * n + b] -= q;
+                    x[h * n + a] += q;
+                    cur_soft = sf;
+                    for t in [g, h] {
+                        terms[t] = term(&x, t);
+                        for &d in &dependents[t] {
+                            terms[d] = term(&x, d);
+                        }
+                    }
+                    cur = score(inst, &x, w).total;
+                    improved = true;
+                } else if let Some((_, sf, b, q)) = best {
+                    cur_soft = sf;
+                    x[g * n + a] -= q;
+                    x[g * n + b] += q;
+                    level_used[grp.level][a] -= q;
+                    level_used[grp.level][b] += q;
+                    cluster[a] -= q;
+                    cluster[b] += q;
+                    terms[g] = term(&x, g);
+                    for &h in &dependents[g] {
+                        terms[h] = term(&x, h);
+                    }
+                    // Re-score in full so rounding never drifts.
+                    cur = score(inst, &x, w).total;
+                    improved = true;
+                }
             }
         }
-        match best {
-            Some((_, g, a, b, q)) => {
-                x[g * n + a] -= q;
-                x[g * n + b] += q;
-                terms[g] = term(&x, g);
-                for &h in &dependents[g] {
-                    terms[h] = term(&x, h);
-                }
-                // Re-score in full so rounding never drifts.
-                cur = score(inst, &x, w).total;
-            }
-            None => break,
+        if !improved {
+            break;
         }
     }
     (x, cur)
