@@ -232,13 +232,12 @@ pub(crate) fn group_soft(inst: &Instance, x: &[u32], g: usize) -> f64 {
         (TrafficPattern::Hub, Some(h)) => (&x[h * n..(h + 1) * n], f64::from(inst.groups[h].count)),
         _ => (row, total),
     };
+    let mine: Vec<usize> = (0..n).filter(|&s| row[s] > 0).collect();
+    let theirs: Vec<usize> = (0..n).filter(|&s| other[s] > 0).collect();
     let mut sum = 0.0;
-    for a in 0..n {
-        if row[a] == 0 {
-            continue;
-        }
-        for b in 0..n {
-            if b == a || other[b] == 0 {
+    for &a in &mine {
+        for &b in &theirs {
+            if b == a {
                 continue;
             }
             let p = inst.pair(a, b);

@@ -18,12 +18,15 @@
 use std::time::Instant;
 
 use super::constraints::feasible;
-use super::cost::{group_soft, group_term, score};
+use super::cost::{group_soft, group_term, money_per_hour, score};
 use super::exact::group_order;
 use super::instance::Instance;
 
-/// How many filled candidates go on to local search.
-const POLISHED: usize = 3;
+/// How many filled candidates go on to local search: more when sites are few (each
+/// search is cheap there, and starting points matter), at least three.
+fn polished(n_sites: usize) -> usize {
+    (120 / n_sites.max(1)).clamp(3, 12)
+}
 
 /// The best placement found and its total, or `None` when nothing feasible was found.
 pub(crate) fn solve(inst: &Instance, w: (f64, f64), deadline: Instant) -> Option<(Vec<u32>, f64)> {
@@ -41,7 +44,7 @@ pub(crate) fn solve(inst: &Instance, w: (f64, f64), deadline: Instant) -> Option
         }
     }
     fills.sort_by(|a, b| a.0.total_cmp(&b.0));
-    fills.truncate(POLISHED);
+    fills.truncate(polished(inst.n_sites()));
     let mut best: Option<(Vec<u32>, f64)> = None;
     for (_, x) in fills {
         let (x, t) = local_search(inst, w, x, deadline);
@@ -331,11 +334,20 @@ fn swap_ok(inst: &Instance, x: &[u32], g: usize, h: usize, a: usize, b: usize, q
     fits(g, a, b) && fits(h, b, a)
 }
 
+/// The weight of the smooth companion in the local search's potential, relative to
+/// the weight of communication time.
+const SMOOTH_WEIGHT: f64 = 1e-3;
+
 /// Block moves until none helps or the deadline passes: sweeps over (group, source
-/// site), each applying the best move out of that site (to any site, block sizes
-/// halving from "all that fits" to one VM). Moves are checked and scored
-/// incrementally: only the moved group's term (and the terms of groups using it as
-/// their hub) change.
+/// site), each applying the best move out of that site — to any site, block sizes
+/// halving from "all that fits" to one VM — or the best swap with another group of
+/// the same level when capacity blocks a plain move.
+///
+/// Moves must lower the potential `total + SMOOTH_WEIGHT × w_time × Σ group_soft`,
+/// so a move that leaves a max-based term flat but relieves a non-bottleneck pair
+/// still counts and the search leaves plateaus; the best total seen is returned.
+/// Moves are scored incrementally: only the moved groups' terms (and the terms of
+/// groups using them as their hub) change.
 pub(crate) fn local_search(
     inst: &Instance,
     w: (f64, f64),
@@ -344,17 +356,28 @@ pub(crate) fn local_search(
 ) -> (Vec<u32>, f64) {
     let n = inst.n_sites();
     let ng = inst.groups.len();
-    let term = |x: &[u32], g: usize| {
+    let kappa = SMOOTH_WEIGHT * w.1;
+    // A group's contribution to the potential, without money.
+    let part = |x: &[u32], g: usize| {
         let (bw, lat, _) = group_term(inst, x, g);
-        bw + lat
+        w.1 * (bw + lat) + kappa * group_soft(inst, x, g)
     };
     let dependents: Vec<Vec<usize>> = (0..ng)
         .map(|g| (0..ng).filter(|&h| inst.groups[h].hub == Some(g)).collect())
         .collect();
-    let soft = |x: &[u32]| (0..ng).map(|g| group_soft(inst, x, g)).sum::<f64>();
-    let mut terms: Vec<f64> = (0..ng).map(|g| term(&x, g)).collect();
-    let mut cur = score(inst, &x, w).total;
-    let mut cur_soft = soft(&x);
+    let touched = |gs: &[usize]| {
+        let mut v: Vec<usize> = gs.to_vec();
+        for &g in gs {
+            v.extend(dependents[g].iter().copied());
+        }
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    let mut parts: Vec<f64> = (0..ng).map(|g| part(&x, g)).collect();
+    let mut pot = w.0 * money_per_hour(inst, &x) + parts.iter().sum::<f64>();
+    let mut best_total = score(inst, &x, w).total;
+    let mut best_x = x.clone();
     let mut level_used = vec![vec![0u32; n]; inst.levels.len()];
     let mut cluster = vec![0u32; n];
     for (g, grp) in inst.groups.iter().enumerate() {
@@ -363,6 +386,10 @@ pub(crate) fn local_search(
             cluster[s] += x[g * n + s];
         }
     }
+    // Potential change of the counts in `x` (already moved) against `parts`.
+    let delta_parts = |x: &[u32], gs: &[usize], parts: &[f64]| -> f64 {
+        touched(gs).iter().map(|&h| part(x, h) - parts[h]).sum()
+    };
     'sweep: loop {
         let mut improved = false;
         for (g, grp) in inst.groups.iter().enumerate() {
@@ -375,10 +402,14 @@ pub(crate) fn local_search(
                     continue;
                 }
                 // Improvements below this are rounding, not progress (and could cycle).
-                let margin = 1e-9 * cur.abs() + 1e-15;
-                // (total, smooth companion, target, block): lexicographic, so a move
-                // that keeps the total and lowers the companion leaves a plateau.
-                let mut best: Option<(f64, f64, usize, u32)> = None;
+                let margin = 1e-9 * pot.abs() + 1e-15;
+                // (potential change, other group for a swap, target, block)
+                let mut best: Option<(f64, Option<usize>, usize, u32)> = None;
+                let mut consider = |d: f64, h: Option<usize>, b: usize, q: u32| {
+                    if d < -margin && best.is_none_or(|m| d < m.0) {
+                        best = Some((d, h, b, q));
+                    }
+                };
                 for b in 0..n {
                     if b == a || grp.ub[b] == 0 {
                         continue;
@@ -387,123 +418,95 @@ pub(crate) fn local_search(
                         .saturating_sub(x[g * n + b])
                         .min(inst.cap[grp.level][b].saturating_sub(level_used[grp.level][b]));
                     let q_max = have.min(room);
-                    if q_max == 0 || (grp.colocate && q_max < have) {
+                    if q_max > 0 && !(grp.colocate && q_max < have) {
+                        let mut q = q_max;
+                        loop {
+                            if move_ok(inst, &x, &cluster, g, a, b, q) {
+                                x[g * n + a] -= q;
+                                x[g * n + b] += q;
+                                let d = w.0 * f64::from(q) * (grp.price[b] - grp.price[a])
+                                    + delta_parts(&x, &[g], &parts);
+                                x[g * n + a] += q;
+                                x[g * n + b] -= q;
+                                consider(d, None, b, q);
+                            }
+                            if grp.colocate || q == 1 {
+                                break;
+                            }
+                            q /= 2;
+                        }
+                    }
+                    // Swaps: q VMs of g go a → b while q of another group of the same
+                    // level come b → a, so capacity at both sites is unchanged.
+                    if grp.colocate {
                         continue;
                     }
-                    let mut q = q_max;
-                    loop {
-                        if move_ok(inst, &x, &cluster, g, a, b, q) {
-                            x[g * n + a] -= q;
-                            x[g * n + b] += q;
-                            let mut delta = w.0 * f64::from(q) * (grp.price[b] - grp.price[a]);
-                            delta += w.1 * (term(&x, g) - terms[g]);
-                            for &h in &dependents[g] {
-                                delta += w.1 * (term(&x, h) - terms[h]);
-                            }
-                            let t = cur + delta;
-                            let better = t < cur - margin;
-                            let sideways = !better && w.1 > 0.0 && t <= cur;
-                            if better || sideways {
-                                let sf = soft(&x);
-                                let ok = better || sf < cur_soft - 1e-9 * cur_soft.abs();
-                                if ok && best.is_none_or(|m| t < m.0 || (t == m.0 && sf < m.1)) {
-                                    best = Some((t, sf, b, q));
-                                }
-                            }
-                            x[g * n + a] += q;
-                            x[g * n + b] -= q;
-                        }
-                        if grp.colocate || q == 1 {
-                            break;
-                        }
-                        q /= 2;
-                    }
-                }
-                // Swaps: q VMs of g go a → b while q of another group of the same
-                // level come b → a, so capacity at both sites is unchanged (the
-                // move a full site blocks).
-                let mut swap: Option<(f64, f64, usize, usize, u32)> = None;
-                if !grp.colocate {
                     for (h, other) in inst.groups.iter().enumerate() {
-                        if h == g || other.colocate || other.level != grp.level {
+                        let theirs = x[h * n + b];
+                        if h == g
+                            || other.colocate
+                            || other.level != grp.level
+                            || theirs == 0
+                            || other.ub[a] == 0
+                        {
                             continue;
                         }
-                        for b in 0..n {
-                            let theirs = x[h * n + b];
-                            if b == a || theirs == 0 || grp.ub[b] == 0 || other.ub[a] == 0 {
-                                continue;
+                        let mut q = have
+                            .min(theirs)
+                            .min(grp.ub[b].saturating_sub(x[g * n + b]))
+                            .min(other.ub[a].saturating_sub(x[h * n + a]));
+                        while q > 0 {
+                            if swap_ok(inst, &x, g, h, a, b, q) {
+                                x[g * n + a] -= q;
+                                x[g * n + b] += q;
+                                x[h * n + b] -= q;
+                                x[h * n + a] += q;
+                                let d = w.0
+                                    * f64::from(q)
+                                    * (grp.price[b] - grp.price[a] + other.price[a]
+                                        - other.price[b])
+                                    + delta_parts(&x, &[g, h], &parts);
+                                x[g * n + a] += q;
+                                x[g * n + b] -= q;
+                                x[h * n + b] += q;
+                                x[h * n + a] -= q;
+                                consider(d, Some(h), b, q);
                             }
-                            let q_max = have
-                                .min(theirs)
-                                .min(grp.ub[b].saturating_sub(x[g * n + b]))
-                                .min(other.ub[a].saturating_sub(x[h * n + a]));
-                            let mut q = q_max;
-                            while q > 0 {
-                                if swap_ok(inst, &x, g, h, a, b, q) {
-                                    x[g * n + a] -= q;
-                                    x[g * n + b] += q;
-                                    x[h * n + b] -= q;
-                                    x[h * n + a] += q;
-                                    let t = score(inst, &x, w).total;
-                                    let better = t < cur - margin;
-                                    if better || (w.1 > 0.0 && t <= cur) {
-                                        let sf = soft(&x);
-                                        let ok = better || sf < cur_soft - 1e-9 * cur_soft.abs();
-                                        let beats_move =
-                                            best.is_none_or(|m| t < m.0 || (t == m.0 && sf < m.1));
-                                        if ok
-                                            && beats_move
-                                            && swap
-                                                .is_none_or(|m| t < m.0 || (t == m.0 && sf < m.1))
-                                        {
-                                            swap = Some((t, sf, h, b, q));
-                                        }
-                                    }
-                                    x[g * n + a] += q;
-                                    x[g * n + b] -= q;
-                                    x[h * n + b] += q;
-                                    x[h * n + a] -= q;
-                                }
-                                q /= 2;
-                            }
+                            q /= 2;
                         }
                     }
                 }
-                if let Some((_, sf, h, b, q)) = swap {
-                    x[g * n + a] -= q;
-                    x[g * n + b] += q;
+                let Some((_, swap_with, b, q)) = best else {
+                    continue;
+                };
+                x[g * n + a] -= q;
+                x[g * n + b] += q;
+                level_used[grp.level][a] -= q;
+                level_used[grp.level][b] += q;
+                cluster[a] -= q;
+                cluster[b] += q;
+                let mut moved = vec![g];
+                if let Some(h) = swap_with {
                     x[h * n + b] -= q;
                     x[h * n + a] += q;
-                    cur_soft = sf;
-                    for t in [g, h] {
-                        terms[t] = term(&x, t);
-                        for &d in &dependents[t] {
-                            terms[d] = term(&x, d);
-                        }
-                    }
-                    cur = score(inst, &x, w).total;
-                    improved = true;
-                } else if let Some((_, sf, b, q)) = best {
-                    cur_soft = sf;
-                    x[g * n + a] -= q;
-                    x[g * n + b] += q;
-                    level_used[grp.level][a] -= q;
-                    level_used[grp.level][b] += q;
-                    cluster[a] -= q;
-                    cluster[b] += q;
-                    terms[g] = term(&x, g);
-                    for &h in &dependents[g] {
-                        terms[h] = term(&x, h);
-                    }
-                    // Re-score in full so rounding never drifts.
-                    cur = score(inst, &x, w).total;
-                    improved = true;
+                    moved.push(h);
                 }
+                for h in touched(&moved) {
+                    parts[h] = part(&x, h);
+                }
+                // Re-score in full so rounding never drifts.
+                pot = w.0 * money_per_hour(inst, &x) + parts.iter().sum::<f64>();
+                let total = score(inst, &x, w).total;
+                if total < best_total {
+                    best_total = total;
+                    best_x.copy_from_slice(&x);
+                }
+                improved = true;
             }
         }
         if !improved {
             break;
         }
     }
-    (x, cur)
+    (best_x, best_total)
 }
