@@ -46,8 +46,14 @@ pub(crate) fn solve(inst: &Instance, w: (f64, f64), deadline: Instant) -> Option
     fills.sort_by(|a, b| a.0.total_cmp(&b.0));
     fills.truncate(polished(inst.n_sites()));
     let mut best: Option<(Vec<u32>, f64)> = None;
-    for (_, x) in fills {
-        let (x, t) = local_search(inst, w, x, deadline);
+    for (t0, x) in fills {
+        let start = x.clone();
+        let (mut x, mut t) = local_search(inst, w, x, deadline);
+        // Every move is checked incrementally; this full check guards the invariant.
+        debug_assert!(feasible(inst, &x), "local search left the feasible set");
+        if !feasible(inst, &x) {
+            (x, t) = (start, t0);
+        }
         if best.as_ref().is_none_or(|(_, b)| t < *b) {
             best = Some((x, t));
         }
@@ -487,8 +493,14 @@ pub(crate) fn local_search(
                 cluster[b] += q;
                 let mut moved = vec![g];
                 if let Some(h) = swap_with {
+                    // The other group's q come back: capacity and usage unchanged.
                     x[h * n + b] -= q;
                     x[h * n + a] += q;
+                    let l = inst.groups[h].level;
+                    level_used[l][b] -= q;
+                    level_used[l][a] += q;
+                    cluster[b] -= q;
+                    cluster[a] += q;
                     moved.push(h);
                 }
                 for h in touched(&moved) {
