@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use intercloud_core::model::{ClusterRequest, PlacementCounts, SiteId, Topology};
 use intercloud_core::planner::generate::{generate, GenParams};
-use intercloud_core::planner::{check, evaluate, Method, Objective, Planner};
+use intercloud_core::planner::{check, evaluate, Method, Objective, Planner, SearchMode};
 use intercloud_core::ErrorKind;
 use proptest::prelude::*;
 
@@ -144,6 +144,15 @@ proptest! {
                 prop_assert_eq!(plan.method, Method::Optimal);
                 prop_assert_eq!(plan.gap, 0.0);
                 prop_assert!(plan.lower_bound <= best + 1e-9 * best.abs().max(1.0));
+                // The heuristic alone: feasible, never below the optimum, and its
+                // lower bound (hence its reported gap) is valid.
+                let heur = planner.with_mode(SearchMode::HeuristicOnly).plan(&topo, &req, &obj);
+                if let Ok(h) = heur {
+                    prop_assert!(check(&topo, &req, &h.placement).unwrap().is_empty());
+                    prop_assert!(h.cost.total >= best - 1e-9 * best.abs().max(1.0));
+                    prop_assert!(h.lower_bound <= best + 1e-9 * best.abs().max(1.0));
+                    prop_assert!(h.gap >= (h.cost.total - best) / h.cost.total - 1e-9);
+                }
             }
             (Err(e), None) => {
                 prop_assert!(
@@ -219,4 +228,30 @@ fn forty_vms_on_four_sites_match_the_brute_force() {
             "{plan}\n{best}"
         );
     }
+}
+
+#[test]
+fn generated_small_instances_are_mostly_feasible_and_often_split() {
+    // Keeps the brute-force property meaningful: most instances have a plan, and
+    // many of those use several sites for one group.
+    let (mut feasible, mut split, mut total) = (0, 0, 0);
+    for seed in 0..120u64 {
+        let sites = 1 + (seed % 4) as usize;
+        let groups = 1 + (seed % 3) as usize;
+        let (topo, req) = small_instance(sites, groups, 10 + (seed % 31) as u32, seed);
+        total += 1;
+        if let Ok(plan) = Planner::default().with_alternatives(false).plan(
+            &topo,
+            &req,
+            &Objective::balanced(0.01),
+        ) {
+            feasible += 1;
+            if plan.placement.values().any(|per| per.len() > 1) {
+                split += 1;
+            }
+        }
+    }
+    println!("{feasible}/{total} feasible, {split} with a split group");
+    assert!(feasible * 2 > total, "{feasible}/{total}");
+    assert!(split * 5 > feasible, "{split}/{feasible}");
 }
