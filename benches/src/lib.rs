@@ -5,3 +5,5 @@
 
 pub mod bodies;
 pub mod overlay;
+pub mod runner;
+pub mod scenario;
