@@ -47,6 +47,9 @@ pub struct Job {
     pub sites: Vec<TargetSite>,
     /// Folder for the journal file.
     pub state_dir: String,
+    /// CloudStack's `wait_for_running` (the builder's default is true: every
+    /// `create_vms` also polls its own VMs until they leave `Starting`).
+    pub cloudstack_wait_for_running: bool,
 }
 
 /// What the child process measured.
@@ -87,7 +90,7 @@ fn wrong_credentials(s: &SiteSpec) -> Error {
 ///
 /// # Errors
 /// `Config` from the backend's builder.
-pub fn backend(t: &TargetSite, scale: f64) -> Result<Arc<dyn CloudProvider>> {
+pub fn backend(t: &TargetSite, scale: f64, cs_wait: bool) -> Result<Arc<dyn CloudProvider>> {
     let s = &t.spec;
     let zone = s.zone.clone().unwrap_or_default();
     let p: Arc<dyn CloudProvider> = match (s.middleware, &s.credentials) {
@@ -138,6 +141,15 @@ pub fn backend(t: &TargetSite, scale: f64) -> Result<Arc<dyn CloudProvider>> {
     Ok(p)
 }
 
+fn burst(rate: f64) -> u32 {
+    if rate.is_finite() && rate >= 1.0 {
+        // Saturating float-to-int conversion; rates are small.
+        rate.ceil() as u32
+    } else {
+        1
+    }
+}
+
 fn site_of(t: &TargetSite, scale: f64) -> Site {
     let s = &t.spec;
     Site {
@@ -173,7 +185,14 @@ pub async fn deploy(job: &Job) -> Result<Outcome> {
     let mut placement: PlacementCounts = BTreeMap::new();
     for t in &job.sites {
         let site = site_of(t, scale);
-        let wrapped = stack(backend(t, scale)?, &SitePolicy::for_site(&site))?;
+        let mut policy = SitePolicy::for_site(&site);
+        if let Some(rate) = t.spec.rate {
+            // The simulator's bucket holds one simulated second of calls; with a
+            // time scale below 1 `for_site` would allow a larger burst than that.
+            policy.rate_limit.burst = burst(rate);
+        }
+        let backend = backend(t, scale, job.cloudstack_wait_for_running)?;
+        let wrapped = stack(backend, &policy)?;
         providers.push(Arc::new(wrapped) as Arc<dyn CloudProvider>);
         placement
             .entry("worker".to_owned())

@@ -41,6 +41,7 @@ struct Args {
     python: Option<PathBuf>,
     json: Option<PathBuf>,
     markdown: Option<PathBuf>,
+    cloudstack_wait: bool,
 }
 
 fn list(v: &str) -> AnyResult<Vec<u32>> {
@@ -66,6 +67,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> AnyResult<Args> {
         python: std::env::var_os("INTERCLOUD_VENV").map(|v| PathBuf::from(v).join("bin/python")),
         json: None,
         markdown: None,
+        cloudstack_wait: true,
     };
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -78,6 +80,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> AnyResult<Args> {
             "--python" => a.python = Some(value()?.into()),
             "--json" => a.json = Some(value()?.into()),
             "--markdown" => a.markdown = Some(value()?.into()),
+            "--cloudstack-no-wait" => a.cloudstack_wait = false,
             other => {
                 return Err(format!("unknown argument {other:?} (see the source's doc)").into())
             }
@@ -128,7 +131,8 @@ fn sim_calls(fed: &Federation) -> (u64, u64, Vec<(String, u64)>) {
     (v.iter().map(|(_, n)| n).sum(), throttled, v)
 }
 
-async fn ours(sites: &[SiteSpec], counts: &[u32], scale: f64, label: &str) -> AnyResult<Measure> {
+async fn ours(sites: &[SiteSpec], counts: &[u32], a: &Args, label: &str) -> AnyResult<Measure> {
+    let scale = a.time_scale;
     let total: u32 = counts.iter().sum();
     let fed = Federation::start(scenario::federation(sites, total.max(1) * 2, scale)).await?;
     let state_dir = std::env::temp_dir().join(format!("intercloud-bench-{}", std::process::id()));
@@ -152,6 +156,7 @@ async fn ours(sites: &[SiteSpec], counts: &[u32], scale: f64, label: &str) -> An
             })
             .collect::<AnyResult<_>>()?,
         state_dir: state_dir.to_string_lossy().into_owned(),
+        cloudstack_wait_for_running: a.cloudstack_wait,
     };
     let out = Command::new(std::env::current_exe()?)
         .arg("--child")
@@ -290,6 +295,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 #[derive(Debug, Serialize)]
 struct Report {
     time_scale: f64,
+    cloudstack_wait_for_running: bool,
     runs: usize,
     deploy: Vec<Measure>,
     peers: Vec<(String, Vec<Measure>)>,
@@ -298,10 +304,10 @@ struct Report {
 fn markdown(r: &Report, sizes: &[u32]) -> String {
     let mut s = String::new();
     s.push_str(&format!(
-        "### Deploy on 4 simulated sites (medians of {} runs)\n\n\
+        "### Deploy on 4 simulated sites (medians of {} runs; CloudStack `wait_for_running` {})\n\n\
          | VMs | wall time (s) | lower bound (s) | ratio | API calls / VM | throttled answers | peak RSS (MiB) | VMs running |\n\
          |---:|---:|---:|---:|---:|---:|---:|---:|\n",
-        r.runs
+        r.runs, r.cloudstack_wait_for_running
     ));
     for &n in sizes {
         let ms: Vec<&Measure> = r.deploy.iter().filter(|m| m.vms == n).collect();
@@ -363,6 +369,7 @@ async fn orchestrate(a: Args) -> AnyResult<()> {
     let sites = scenario::four_sites();
     let mut report = Report {
         time_scale: a.time_scale,
+        cloudstack_wait_for_running: a.cloudstack_wait,
         runs: a.runs,
         deploy: Vec::new(),
         peers: Vec::new(),
@@ -370,7 +377,7 @@ async fn orchestrate(a: Args) -> AnyResult<()> {
     for &n in &a.sizes {
         for run in 0..a.runs {
             let counts = scenario::even_split(n, sites.len());
-            let m = ours(&sites, &counts, a.time_scale, "intercloud").await?;
+            let m = ours(&sites, &counts, &a, "intercloud").await?;
             eprintln!(
                 "deploy {n} VMs run {run}: {:.1} s (bound {:.1} s, ratio {:.2}), {:.2} calls/VM, {} throttled, peak RSS {:.1} MiB, {} running {}",
                 m.wall_s,
@@ -388,13 +395,7 @@ async fn orchestrate(a: Args) -> AnyResult<()> {
     for site in [scenario::cloudstack_site(), scenario::ec2_site()] {
         let mut rows = Vec::new();
         for &n in &a.peer_sizes {
-            let m = ours(
-                std::slice::from_ref(&site),
-                &[n],
-                a.time_scale,
-                "intercloud",
-            )
-            .await?;
+            let m = ours(std::slice::from_ref(&site), &[n], &a, "intercloud").await?;
             eprintln!(
                 "peer {} {n}: intercloud {:.1} s, {:.2} calls/VM",
                 site.id,
