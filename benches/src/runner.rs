@@ -107,6 +107,7 @@ pub fn backend(t: &TargetSite, scale: f64, cs_wait: bool) -> Result<Arc<dyn Clou
                 .credentials(Credentials::cloudstack(api_key, secret_key.as_str()))
                 .zone(zone)
                 .poll_interval(scaled(2.0, scale))
+                .wait_for_running(cs_wait)
                 .build()?,
         ),
         (Middleware::OpenNebula, SimCredentials::Opennebula { user, password }) => Arc::new(
