@@ -326,7 +326,7 @@ fn markdown(r: &Report, sizes: &[u32]) -> String {
             med(&|m| m.running as f64),
         ));
     }
-    s.push_str("\nCalls by method (last run of each size): ");
+    s.push_str("\nCalls by method (last run of each size):");
     for &n in sizes {
         if let Some(m) = r.deploy.iter().rev().find(|m| m.vms == n) {
             let top: Vec<String> = m
@@ -343,8 +343,8 @@ fn markdown(r: &Report, sizes: &[u32]) -> String {
          |---|---:|---|---:|---:|---:|---:|---:|---|\n",
     );
     for (site, ms) in &r.peers {
-        let base = ms.iter().find(|m| m.who == "intercloud");
         for m in ms {
+            let base = ms.iter().find(|b| b.who == "intercloud" && b.vms == m.vms);
             let times = base.map_or(f64::NAN, |b| m.wall_s / b.wall_s);
             s.push_str(&format!(
                 "| {site} | {} | {} | {:.1} | {:.1} | {:.2} | {} | {} | {} |\n",
