@@ -250,3 +250,26 @@ pub async fn deploy(job: &Job) -> Result<Outcome> {
         peak_rss_kib: peak_rss_kib().unwrap_or(0),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peak_rss_is_read_from_proc_and_grows_with_allocation() {
+        let before = peak_rss_kib().expect("VmHWM on Linux");
+        let block = vec![1u8; 64 << 20];
+        let after = peak_rss_kib().expect("VmHWM on Linux");
+        assert!(before > 0);
+        assert!(after >= before + 32 * 1024, "{before} -> {after}");
+        drop(block);
+    }
+
+    #[test]
+    fn burst_is_one_second_of_calls() {
+        assert_eq!(burst(25.0), 25);
+        assert_eq!(burst(2.5), 3);
+        assert_eq!(burst(0.2), 1);
+        assert_eq!(burst(f64::NAN), 1);
+    }
+}
