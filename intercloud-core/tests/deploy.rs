@@ -333,6 +333,9 @@ async fn vpn_endpoints_and_links_come_first_and_go_last_and_user_data_stays_out_
         !text.contains("SECRET-KEY-XYZ"),
         "user data never journaled"
     );
+    let events = serde_json::to_string(&ev).unwrap();
+    assert!(!events.contains("SECRET-KEY-XYZ"), "nor sent as an event");
+    assert!(!format!("{report:?} {d:?}").contains("SECRET-KEY-XYZ"));
 
     let gone = d.destroy("vpn", Some(&journal)).await.unwrap();
     assert_eq!(gone.remaining, 0);

@@ -171,3 +171,38 @@ async fn capacity_at_one_site_replaces_within_pinning_and_capacity() {
     d.destroy("full", None).await.unwrap();
     assert_none_left(&ps, "full");
 }
+
+#[tokio::test(start_paused = true)]
+async fn without_idempotent_create_an_ambiguous_create_is_adopted_not_repeated() {
+    let a = Arc::new(
+        intercloud_core::MemoryProvider::builder("a")
+            .offering("Small", 1, 1024)
+            .boot_time(std::time::Duration::from_secs(5), std::time::Duration::ZERO)
+            .batch(true, 50)
+            .idempotent_create(false)
+            .build(),
+    );
+    let (_, topo) = federation(&[site("a", true)], 11);
+    // The create takes effect but its reply is lost.
+    a.fail_next(Method::Create, ErrorKind::Unavailable, FaultTiming::After);
+    let ps = vec![a.clone()];
+    let req = request("ambiguous", vec![group("worker", 5, None)]);
+    let pl = placement(&[("worker", "a", 5)]);
+    let d = deployer(&ps);
+    let report = d
+        .deploy(
+            d.plan(&req, &topo, &pl).unwrap(),
+            FailurePolicy::AllOrNothing,
+            &MemoryJournal::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.result, DeployResult::Ok);
+    assert_exact(&ps, &report);
+    assert_eq!(
+        a.calls(Method::Create),
+        1,
+        "adopted from the listing, not created again"
+    );
+    assert_eq!(a.all_vms().len(), 5);
+}

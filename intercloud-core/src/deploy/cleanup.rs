@@ -5,7 +5,6 @@
 //! the cluster's name, whatever the backend's filter returned.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -13,6 +12,7 @@ use tokio::time::Instant;
 
 use super::events::{EventKind, EventSink};
 use super::journal::{Journal, Record};
+use super::Deployer;
 use crate::model::{SiteId, Vm, VmFilter};
 use crate::provider::CloudProvider;
 
@@ -48,16 +48,15 @@ impl Scope<'_> {
 /// Deletes every VM in `scope` on every site in `sites`, concurrently per site, until
 /// a listing shows none or `timeout` passes.
 pub(crate) async fn purge(
-    providers: &BTreeMap<SiteId, Arc<dyn CloudProvider>>,
+    d: &Deployer,
     sites: &BTreeSet<SiteId>,
     cluster: &str,
     scope: Scope<'_>,
     journal: Option<&dyn Journal>,
-    events: &EventSink,
-    timeout: Duration,
-    backoff: Duration,
 ) -> Purged {
-    let deadline = Instant::now() + timeout;
+    let (providers, events) = (&d.providers, &d.events);
+    let backoff = d.options.poll_min;
+    let deadline = Instant::now() + d.options.cleanup_timeout;
     let runs = sites.iter().map(|site| async move {
         let Some(p) = providers.get(site) else {
             events.emit(

@@ -31,18 +31,16 @@ use tokio::time::Instant;
 use super::configure::ConfigContext;
 use super::events::EventKind;
 use super::journal::{Journal, Record};
-use super::plan::{batch_size, make_batch};
-use super::replace::choose_site;
 use super::report::Move;
 use super::state::{BatchStatus, State};
 use super::Deployer;
-use crate::model::{SiteId, Vm, VmFilter, VmId, VmSpec, VmState};
+use crate::model::{SiteId, Vm, VmFilter, VmId, VmSpec};
 use crate::provider::CloudProvider;
 use crate::{Error, ErrorKind, Result};
 
 /// Per-site runtime bookkeeping.
 #[derive(Debug, Clone)]
-struct SiteRt {
+pub(crate) struct SiteRt {
     interval: Duration,
     list_failures: u32,
     observed: bool,
@@ -81,8 +79,10 @@ pub(crate) struct Executor<'a> {
     pub(crate) repairing: bool,
     /// VMs rollback could not delete, by site.
     pub(crate) rollback_leftovers: BTreeMap<SiteId, usize>,
+    /// VMs presumably still alive on sites that became unreachable, whose nodes moved.
+    stale: BTreeMap<SiteId, usize>,
     sites: BTreeMap<SiteId, SiteRt>,
-    pending_deletes: BTreeMap<SiteId, BTreeSet<VmId>>,
+    pub(crate) pending_deletes: BTreeMap<SiteId, BTreeSet<VmId>>,
     delete_journaled: BTreeSet<(SiteId, VmId)>,
 }
 
@@ -97,6 +97,7 @@ impl<'a> Executor<'a> {
             halted: None,
             repairing: false,
             rollback_leftovers: BTreeMap::new(),
+            stale: BTreeMap::new(),
             sites: BTreeMap::new(),
             pending_deletes: BTreeMap::new(),
             delete_journaled: BTreeSet::new(),
@@ -141,7 +142,7 @@ impl<'a> Executor<'a> {
         })
     }
 
-    fn site_rt(&mut self, site: &SiteId) -> &mut SiteRt {
+    pub(crate) fn site_rt(&mut self, site: &SiteId) -> &mut SiteRt {
         let min = self.d.options.poll_min;
         self.sites.entry(site.clone()).or_insert(SiteRt {
             interval: min,
@@ -455,176 +456,6 @@ impl<'a> Executor<'a> {
         };
     }
 
-    /// Compares one listing with the wanted nodes; returns whether anything changed.
-    fn observe(&mut self, site: &SiteId, vms: Vec<Vm>, idempotent: bool) -> bool {
-        let mut changed = false;
-        let cluster = self.st.plan.cluster.clone();
-        let mut seen: BTreeMap<(String, u32), Vm> = BTreeMap::new();
-        let mut surplus: BTreeSet<VmId> = BTreeSet::new();
-        for vm in vms {
-            if vm.cluster() != Some(cluster.as_str()) || !vm.state.is_alive() {
-                continue;
-            }
-            let (Some(key), Some(index)) = (vm.key().map(str::to_owned), vm.index()) else {
-                continue;
-            };
-            if !self.st.keys.contains(&key) {
-                continue; // not made by this deployment: never touched
-            }
-            let owned = self
-                .st
-                .node_of(&key, index)
-                .and_then(|n| self.st.nodes.get(n))
-                .is_some_and(|n| &n.plan.site == site);
-            if owned && !seen.contains_key(&(key.clone(), index)) {
-                seen.insert((key, index), vm);
-            } else {
-                surplus.insert(vm.id);
-            }
-        }
-        // Resolve batches whose outcome is unknown.
-        for bi in 0..self.st.batches.len() {
-            let b = &self.st.batches[bi];
-            if &b.batch.site != site || b.status != BatchStatus::Unknown {
-                continue;
-            }
-            let key = b.batch.key.to_string();
-            let ids: Vec<Option<VmId>> = (0..b.batch.count())
-                .map(|i| seen.get(&(key.clone(), i)).map(|v| v.id.clone()))
-                .collect();
-            if ids.iter().all(Option::is_some) {
-                let _ = self.record(Record::CreateOutcome {
-                    site: site.clone(),
-                    key,
-                    vm_ids: ids.into_iter().flatten().collect(),
-                });
-                changed = true;
-            } else if idempotent {
-                self.st.batches[bi].status = BatchStatus::Retry;
-                changed = true;
-            } else {
-                // Without idempotent create a retry could duplicate: keep what exists,
-                // recreate the missing nodes under a new key.
-                self.st.batches[bi].status =
-                    BatchStatus::Created(ids.iter().flatten().cloned().collect());
-                let names = self.st.batches[bi].batch.nodes.clone();
-                for (i, name) in names.iter().enumerate() {
-                    if ids[i].is_none() {
-                        if let Some(n) = self.st.nodes.get_mut(name) {
-                            n.slot = None;
-                        }
-                    }
-                }
-                changed = true;
-            }
-        }
-        // Update nodes of this site.
-        let names: Vec<String> = self
-            .st
-            .nodes
-            .iter()
-            .filter(|(_, n)| &n.plan.site == site && n.slot.is_some())
-            .map(|(k, _)| k.clone())
-            .collect();
-        for name in names {
-            let Some((bi, index)) = self.st.nodes[&name].slot else {
-                continue;
-            };
-            let key = self.st.batches[bi].batch.key.to_string();
-            let created = matches!(self.st.batches[bi].status, BatchStatus::Created(_));
-            let role = self.st.batches[bi].batch.role.clone();
-            let max_attempts = self.d.options.max_node_attempts;
-            let grace = if self.repairing {
-                0
-            } else {
-                self.d.options.missing_grace_ticks
-            };
-            let repairing = self.repairing;
-            let n = self.st.nodes.get_mut(&name).expect("listed above");
-            match seen.remove(&(key, index)) {
-                Some(vm) => {
-                    n.missing_ticks = 0;
-                    let state = vm.state.clone();
-                    let id = vm.id.clone();
-                    if n.vm.as_ref().map(|v| &v.state) != Some(&state) {
-                        changed = true;
-                    }
-                    n.vm = Some(vm);
-                    match state {
-                        VmState::Running if !n.running_reported => {
-                            n.running_reported = true;
-                            self.d.events.emit(
-                                Some(site),
-                                Some(&role),
-                                EventKind::VmRunning {
-                                    node: name.clone(),
-                                    vm_id: id,
-                                },
-                            );
-                            if repairing || n.attempts > 0 {
-                                self.d.events.emit(
-                                    Some(site),
-                                    Some(&role),
-                                    EventKind::Repaired { node: name.clone() },
-                                );
-                            }
-                        }
-                        VmState::Failed | VmState::Stopped => {
-                            surplus.insert(id);
-                            n.vm = None;
-                            n.slot = None;
-                            n.running_reported = false;
-                            n.attempts += 1;
-                            if n.attempts > max_attempts {
-                                n.failed = Some(format!(
-                                    "its VM reached state {state} {} times",
-                                    n.attempts
-                                ));
-                            } else {
-                                self.actions.recreated.push(name.clone());
-                            }
-                            changed = true;
-                        }
-                        _ => {}
-                    }
-                }
-                None if created => {
-                    n.missing_ticks += 1;
-                    if n.missing_ticks > grace {
-                        // Its VM is gone (deleted by someone, lost by the site).
-                        n.vm = None;
-                        n.slot = None;
-                        n.running_reported = false;
-                        n.missing_ticks = 0;
-                        n.attempts += 1;
-                        if n.attempts > max_attempts {
-                            n.failed = Some("its VM keeps disappearing".into());
-                        } else {
-                            self.actions.recreated.push(name.clone());
-                        }
-                        changed = true;
-                    }
-                }
-                None => {}
-            }
-        }
-        // VMs of failed nodes are of no use either.
-        for ((key, index), vm) in seen {
-            let failed_owner = self
-                .st
-                .node_of(&key, index)
-                .and_then(|n| self.st.nodes.get(n))
-                .is_some_and(|n| n.failed.is_some());
-            if failed_owner {
-                surplus.insert(vm.id);
-            }
-        }
-        let pending = self.pending_deletes.entry(site.clone()).or_default();
-        pending.retain(|id| surplus.contains(id));
-        pending.extend(surplus);
-        changed
-    }
-
     /// A create failed for good at this site: exclude the site, free the nodes.
     fn give_up(&mut self, bi: usize, e: &Error) {
         let b = &self.st.batches[bi];
@@ -685,149 +516,40 @@ impl<'a> Executor<'a> {
                 error: format!("site unreachable: {e}"),
             },
         );
+        let mut stale = 0;
         for n in self.st.nodes.values_mut() {
             if &n.plan.site == site && n.failed.is_none() && !n.is_running() {
+                if n.slot.is_some_and(|(bi, _)| {
+                    matches!(
+                        self.st.batches[bi].status,
+                        BatchStatus::Created(_) | BatchStatus::Unknown | BatchStatus::Retry
+                    )
+                }) {
+                    stale += 1;
+                }
                 n.slot = None;
                 n.vm = None;
             }
         }
-    }
-
-    /// Gives every node without a batch a site and a new batch.
-    async fn place_homeless(&mut self) {
-        let homeless: Vec<String> = self
-            .st
-            .nodes
-            .iter()
-            .filter(|(_, n)| n.slot.is_none() && n.failed.is_none())
-            .map(|(k, _)| k.clone())
-            .collect();
-        if homeless.is_empty() {
-            return;
-        }
-        let mut groups: BTreeMap<(SiteId, String), Vec<String>> = BTreeMap::new();
-        for name in homeless {
-            let from = self.st.nodes[&name].plan.site.clone();
-            let target = if self.excluded.contains(&from) {
-                choose_site(&self.st, &name, &self.excluded)
-            } else {
-                Some(from.clone())
-            };
-            let Some(to) = target else {
-                let n = self.st.nodes.get_mut(&name).expect("listed above");
-                n.failed = Some(format!(
-                    "site {from} cannot host it and no other site satisfies the request's \
-                     constraints (pinning, capacity, max_rtt_ms, links)"
-                ));
-                let role = n.plan.role.clone();
-                self.d.events.emit(
-                    Some(&from),
-                    Some(&role),
-                    EventKind::StepFailed {
-                        step: format!("place {name}"),
-                        error: "no site can host it".into(),
-                    },
-                );
-                continue;
-            };
-            if to != from {
-                if self
-                    .record(Record::NodeMoved {
-                        node: name.clone(),
-                        from: from.clone(),
-                        to: to.clone(),
-                    })
-                    .is_err()
-                {
-                    return;
-                }
-                let role = self.st.nodes[&name].plan.role.clone();
-                self.d.events.emit(
-                    Some(&to),
-                    Some(&role),
-                    EventKind::Replaced {
-                        node: name.clone(),
-                        from: from.clone(),
-                    },
-                );
-                self.actions.moved.push(Move {
-                    node: name.clone(),
-                    from,
-                    to: to.clone(),
-                });
-            }
-            let role = self.st.nodes[&name].plan.role.clone();
-            groups.entry((to, role)).or_default().push(name);
-        }
-        if groups.is_empty() {
-            return;
-        }
-        let generation = self.st.next_generation;
-        self.st.next_generation += 1;
-        for ((site, role), names) in groups {
-            if self.d.fabric.is_some() && self.ensure_site_overlay(&site).await.is_err() {
-                self.excluded.insert(site.clone());
-                for name in &names {
-                    // Try again on another site at the next round.
-                    if let Some(n) = self.st.nodes.get_mut(name) {
-                        n.slot = None;
-                    }
-                }
-                continue;
-            }
-            let size = self
-                .d
-                .providers
-                .get(&site)
-                .map_or(1, |p| batch_size(&p.capabilities())) as usize;
-            let level = self.st.nodes[&names[0]].plan.level.clone();
-            for (seq, chunk) in names.chunks(size).enumerate() {
-                let batch = match make_batch(
-                    &self.st.plan.cluster,
-                    &self.st.plan.deployment_id,
-                    &self.st.plan.topology,
-                    &site,
-                    &role,
-                    &level,
-                    generation,
-                    seq as u32,
-                    chunk.to_vec(),
-                ) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        for name in chunk {
-                            if let Some(n) = self.st.nodes.get_mut(name) {
-                                n.failed = Some(e.to_string());
-                            }
-                        }
-                        continue;
-                    }
-                };
-                self.st.batches.push(super::state::BatchState {
-                    batch,
-                    status: BatchStatus::Planned,
-                    attempts: 0,
-                });
-                let bi = self.st.batches.len() - 1;
-                for (i, name) in chunk.iter().enumerate() {
-                    if let Some(n) = self.st.nodes.get_mut(name) {
-                        n.slot = Some((bi, i as u32));
-                        n.vm = None;
-                        n.missing_ticks = 0;
-                    }
-                }
-            }
-            self.site_rt(&site);
+        stale += self.pending_deletes.get(site).map_or(0, BTreeSet::len);
+        self.pending_deletes.remove(site);
+        if stale > 0 {
+            *self.stale.entry(site.clone()).or_default() += stale;
         }
     }
 
     /// VMs of this deployment left on sites that could not be cleaned.
     pub(crate) fn leftovers(&self) -> BTreeMap<SiteId, usize> {
-        self.pending_deletes
+        let mut out: BTreeMap<SiteId, usize> = self
+            .pending_deletes
             .iter()
             .filter(|(_, s)| !s.is_empty())
             .map(|(k, s)| (k.clone(), s.len()))
-            .collect()
+            .collect();
+        for (site, n) in &self.stale {
+            *out.entry(site.clone()).or_default() += n;
+        }
+        out
     }
 }
 

@@ -295,12 +295,22 @@ impl FileJournal {
                 format!("cannot {what} journal {}: {e}", path.display()),
             )
         };
+        let existed = path.exists();
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
             .create(true)
             .open(&path)
             .map_err(|e| io("open", e))?;
+        if !existed {
+            // Make the new file's directory entry durable too (best effort: not every
+            // platform can open a directory).
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                if let Ok(d) = File::open(dir) {
+                    let _ = d.sync_all();
+                }
+            }
+        }
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(|e| io("read", e))?;
         let (records, good_len) = parse(&bytes, &path)?;

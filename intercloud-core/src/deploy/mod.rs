@@ -39,6 +39,7 @@ pub mod events;
 mod executor;
 pub mod ipam;
 pub mod journal;
+mod observe;
 mod overlay;
 pub mod plan;
 pub mod policy;
@@ -294,7 +295,15 @@ impl Deployer {
     }
 
     fn close(&self, ex: &mut Executor<'_>, result: DeployResult) -> Result<DeployReport> {
-        ex.record(journal::Record::Finished { result })?;
+        let idle = ex.repairing
+            && ex.actions.moved.is_empty()
+            && ex.actions.recreated.is_empty()
+            && ex.actions.deleted == 0
+            && ex.st.last_result == Some(result);
+        if !idle {
+            // A repair pass that changed nothing leaves the journal alone (`watch`).
+            ex.record(journal::Record::Finished { result })?;
+        }
         self.events.emit(
             None,
             None,
@@ -312,14 +321,11 @@ impl Deployer {
     async fn rollback(&self, ex: &mut Executor<'_>) -> DeployResult {
         let keys = ex.st.keys.clone();
         let purged = purge(
-            &self.providers,
+            self,
             &ex.st.sites_touched(),
             &ex.st.plan.cluster,
             Scope::Keys(&keys),
             Some(ex.journal),
-            &self.events,
-            self.options.cleanup_timeout,
-            self.options.poll_min,
         )
         .await;
         ex.actions.deleted += purged.deleted;

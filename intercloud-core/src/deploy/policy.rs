@@ -5,11 +5,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// What to do when some nodes cannot be brought up.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "policy")]
 pub enum FailurePolicy {
     /// Every node runs, or everything this deployment created is deleted (in reverse
     /// order: members, then links, then endpoints) and the deletion verified by listing.
+    #[default]
     AllOrNothing,
     /// Keep what runs when at least `min_fraction` of the nodes run (the result is
     /// `Partial`); below that, roll back as `AllOrNothing` does.
@@ -17,12 +18,6 @@ pub enum FailurePolicy {
         /// The fraction of nodes (0..=1) that must run.
         min_fraction: f64,
     },
-}
-
-impl Default for FailurePolicy {
-    fn default() -> Self {
-        Self::AllOrNothing
-    }
 }
 
 /// How a deploy, resume or repair pass ended.

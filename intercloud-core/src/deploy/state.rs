@@ -50,6 +50,8 @@ pub(crate) struct NodeState {
     pub(crate) attempts: u32,
     /// Given up, with the reason.
     pub(crate) failed: Option<String>,
+    /// Given a new VM (new batch) in this pass.
+    pub(crate) rebuilt: bool,
 }
 
 impl NodeState {
@@ -102,6 +104,7 @@ impl State {
                         missing_ticks: 0,
                         attempts: 0,
                         failed: None,
+                        rebuilt: false,
                     },
                 )
             })

@@ -199,17 +199,7 @@ impl Deployer {
         if let Some(st) = &state {
             sites.extend(st.sites_touched());
         }
-        let purged = purge(
-            &self.providers,
-            &sites,
-            cluster,
-            Scope::Cluster,
-            journal,
-            &self.events,
-            self.options.cleanup_timeout,
-            self.options.poll_min,
-        )
-        .await;
+        let purged = purge(self, &sites, cluster, Scope::Cluster, journal).await;
         let mut overlay_left = 0;
         if let (Some(st), Some(j)) = (state, journal) {
             let mut ex = Executor::new(self, j, st);
