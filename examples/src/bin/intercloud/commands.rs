@@ -54,6 +54,7 @@ fn objective(args: &PlanArgs) -> Objective {
 /// Everything `plan` and `up` compute before touching a cloud.
 #[derive(Debug)]
 struct Prepared {
+    mesh: Option<Mesh>,
     request: ClusterRequest,
     request_text: String,
     fed: Federation,
@@ -142,8 +143,9 @@ async fn prepare(g: &Global, file: &Path, args: &PlanArgs) -> Result<Prepared> {
     let fed = federation::open(g.federation.as_deref(), None, &g.user, g.vault.as_deref()).await?;
     let topology = fed.config.topology();
     let placement = Planner::new().plan(&topology, &request, &objective(args))?;
-    let (plan, deployer) = build_plan(&fed, &request, &topology, &placement.placement)?;
+    let (plan, deployer, mesh) = build_plan(&fed, &request, &topology, &placement.placement)?;
     Ok(Prepared {
+        mesh,
         request,
         request_text,
         fed,
@@ -159,7 +161,7 @@ fn build_plan(
     request: &ClusterRequest,
     topology: &Topology,
     counts: &PlacementCounts,
-) -> Result<(Plan, Deployer)> {
+) -> Result<(Plan, Deployer, Option<Mesh>)> {
     let bare = deployer(fed, request, None);
     let mut opts = PlanOptions {
         deployment_id: Some(intercloud_core::IdempotencyKey::random("d").as_str().to_owned()),
@@ -168,7 +170,7 @@ fn build_plan(
     let draft = Plan::build(request, topology, counts, &bare.capabilities(), opts.clone())?;
     let wg = overlay(fed, request, &draft)?;
     let Some(fabric) = wg else {
-        return Ok((draft, bare));
+        return Ok((draft, bare, None));
     };
     let mesh = fabric.mesh();
     opts.vpn = true;
@@ -181,7 +183,7 @@ fn build_plan(
     );
     let d = deployer(fed, request, Some(fabric));
     let plan = Plan::build(request, topology, counts, &d.capabilities(), opts)?;
-    Ok((plan, d))
+    Ok((plan, d, Some(mesh)))
 }
 
 async fn plan_cmd(g: &Global, file: &Path, args: &PlanArgs, fixed: Option<&Path>) -> Result<u8> {
@@ -259,6 +261,9 @@ async fn up(g: &Global, file: &Path, args: &PlanArgs, best_effort: Option<f64>) 
     }
     write(&state.path("request.toml"), &p.request_text)?;
     write(&state.path("federation"), &p.fed.origin.to_text())?;
+    if let Some(mesh) = &p.mesh {
+        save_mesh(&state.path("overlay.json"), mesh)?;
+    }
     if !g.json {
         eprintln!("{}", p.placement.explain());
         eprintln!("{}", p.plan.explain());
@@ -302,12 +307,43 @@ fn wanted_per_site(plan: &Plan) -> BTreeMap<SiteId, u64> {
     m
 }
 
+/// Writes the overlay (with its private keys) readable by the owner only.
+fn save_mesh(path: &Path, mesh: &Mesh) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let text = serde_json::to_string(mesh).map_err(|e| Error::config(format!("cannot save the overlay: {e}")))?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::config(format!("cannot write {}: {e}", path.display())))?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Error::config(format!("cannot write {}: {e}", path.display())))
+}
+
+/// The saved overlay of a deployment, if it has one.
+fn load_mesh(path: &Path) -> Result<Option<Arc<WireGuardFabric>>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let mesh: Mesh = serde_json::from_str(&text)
+                .map_err(|e| Error::config(format!("{} is not a saved overlay: {e}", path.display())))?;
+            Ok(Some(Arc::new(WireGuardFabric::new(mesh))))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::config(format!("cannot read {}: {e}", path.display()))),
+    }
+}
+
 fn write(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).map_err(|e| Error::config(format!("cannot write {}: {e}", path.display())))
 }
 
 /// A deployed cluster's state folder, request, federation and journal.
 struct Deployed {
+    wg: Option<Arc<WireGuardFabric>>,
     state: ClusterState,
     request: ClusterRequest,
     fed: Federation,
@@ -340,7 +376,9 @@ async fn open_deployed(g: &Global, target: &Target) -> Result<Deployed> {
     if !matches!(tail, intercloud_core::deploy::Tail::Clean) {
         eprintln!("warning: the journal's last record was torn ({tail:?}); it was ignored");
     }
+    let wg = load_mesh(&state.path("overlay.json"))?;
     Ok(Deployed {
+        wg,
         state,
         request,
         fed,
@@ -350,7 +388,7 @@ async fn open_deployed(g: &Global, target: &Target) -> Result<Deployed> {
 
 async fn status(g: &Global, target: &Target) -> Result<u8> {
     let d = open_deployed(g, target).await?;
-    let s = deployer(&d.fed, &d.request, None).status(&d.journal).await?;
+    let s = deployer(&d.fed, &d.request, d.wg.clone()).status(&d.journal).await?;
     if g.json {
         output::json(&output::cluster_doc(&s.cluster, &s.nodes, &s.links, s.result))?;
     } else {
@@ -363,7 +401,7 @@ async fn status(g: &Global, target: &Target) -> Result<u8> {
 async fn resume(g: &Global, target: &Target, rollback: bool) -> Result<u8> {
     let d = open_deployed(g, target).await?;
     let mode = if rollback { ResumeMode::RollBack } else { ResumeMode::Continue };
-    let r = deployer(&d.fed, &d.request, None).resume(&d.journal, mode).await?;
+    let r = deployer(&d.fed, &d.request, d.wg.clone()).resume(&d.journal, mode).await?;
     output::write_inventory(&d.state, &d.request, &r.nodes)?;
     output::cluster_report(g.json, &r.cluster, &r.nodes, &r.links, r.result)?;
     Ok(output::exit_code(r.result))
@@ -371,7 +409,7 @@ async fn resume(g: &Global, target: &Target, rollback: bool) -> Result<u8> {
 
 async fn repair(g: &Global, target: &Target, watch: Option<u64>) -> Result<u8> {
     let d = open_deployed(g, target).await?;
-    let dep = deployer(&d.fed, &d.request, None);
+    let dep = deployer(&d.fed, &d.request, d.wg.clone());
     if let Some(secs) = watch {
         let interval = std::time::Duration::from_secs(secs.max(1));
         let shutdown = async {
@@ -399,7 +437,7 @@ async fn repair(g: &Global, target: &Target, watch: Option<u64>) -> Result<u8> {
 
 async fn down(g: &Global, target: &Target) -> Result<u8> {
     let d = open_deployed(g, target).await?;
-    let r = deployer(&d.fed, &d.request, None)
+    let r = deployer(&d.fed, &d.request, d.wg.clone())
         .destroy(&d.request.name, Some(&d.journal))
         .await?;
     if g.json {
@@ -423,7 +461,7 @@ async fn down(g: &Global, target: &Target) -> Result<u8> {
 
 async fn inventory(g: &Global, target: &Target, format: crate::InventoryFormat) -> Result<u8> {
     let d = open_deployed(g, target).await?;
-    let s = deployer(&d.fed, &d.request, None).status(&d.journal).await?;
+    let s = deployer(&d.fed, &d.request, d.wg.clone()).status(&d.journal).await?;
     let layout = output::layout(&d.request, &s.nodes);
     let text = match format {
         crate::InventoryFormat::Ini => intercloud_core::bootstrap::ansible_ini(&layout),
