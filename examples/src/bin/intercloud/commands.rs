@@ -39,7 +39,10 @@ pub(crate) async fn run(cli: Cli) -> Result<u8> {
         Command::Down { target } => down(&g, &target).await,
         Command::Inventory { target, format } => inventory(&g, &target, format).await,
         Command::Creds { action } => creds_cmd(&g, action).await,
-        Command::Sim { write_federation } => sim(&g, write_federation.as_deref()).await,
+        Command::Sim {
+            write_federation,
+            time_scale,
+        } => sim(&g, write_federation.as_deref(), time_scale).await,
     }
 }
 
@@ -505,8 +508,11 @@ async fn creds_cmd(g: &Global, action: CredsAction) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
-async fn sim(g: &Global, write_federation: Option<&Path>) -> Result<u8> {
-    let sim = intercloud_sim::Federation::start_default(1.0)
+async fn sim(g: &Global, write_federation: Option<&Path>, time_scale: f64) -> Result<u8> {
+    if !(time_scale.is_finite() && time_scale > 0.0) {
+        return Err(Error::config("--time-scale must be a positive number, e.g. 0.05"));
+    }
+    let sim = intercloud_sim::Federation::start_default(time_scale)
         .await
         .map_err(|e| Error::unavailable(format!("cannot start the simulated federation: {e}")))?;
     let (config, creds) = federation::describe_sim(&sim);

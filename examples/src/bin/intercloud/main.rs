@@ -157,6 +157,9 @@ enum Command {
         /// Write a federation file pointing at the simulator here.
         #[arg(long)]
         write_federation: Option<PathBuf>,
+        /// Wall-clock seconds per simulated second (0.01 boots a 5 s VM in 50 ms).
+        #[arg(long, default_value = "1.0")]
+        time_scale: f64,
     },
 }
 
