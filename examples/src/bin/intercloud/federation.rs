@@ -155,7 +155,7 @@ pub(crate) fn describe_sim(sim: &intercloud_sim::Federation) -> (FederationConfi
             endpoint: s.endpoint(),
             zone: s.zone().map(str::to_owned),
             credentials: format!("env:SIM_{}", s.id().as_str().to_uppercase().replace('-', "_")),
-            rate_limit: cfg.rate_limit,
+            rate_limit: s.site().rate_limit,
             max_concurrency: Some(16),
             gateway: Some(format!("198.51.100.{}", config.sites.len() + 1)),
             levels,
@@ -220,7 +220,7 @@ async fn providers(config: &FederationConfig, user: &str, vault_path: Option<&Pa
         let c = reference
             .resolve(vault.as_ref(), user, site.middleware, |k| std::env::var(k).ok())
             .await
-            .map_err(|e| Error::config(format!("site {}: {}", site.id, e.message())).with_site(&site.id))?;
+            .map_err(|e| Error::config(e.message().to_owned()).with_site(&site.id))?;
         out.push(provider(site, c, Duration::from_secs(2))?);
     }
     Ok(out)
