@@ -3,6 +3,51 @@
 //!
 //! Every duration is in *simulated* seconds or milliseconds; [`FederationConfig::time_scale`]
 //! turns them into wall-clock time (0.01 makes a 5 s boot last 50 ms).
+//!
+//! The TOML the `intercloud-sim` binary reads ([`FederationConfig::from_toml`]):
+//!
+//! ```
+//! let text = r#"
+//! seed = 7              # RNG seed (ids, latency, boot times, faults)
+//! time_scale = 0.01     # wall-clock seconds per simulated second
+//!
+//! [[site]]
+//! id = "hokkaido"
+//! middleware = "cloudstack"          # cloudstack | opennebula | ec2
+//! zone = "hokkaido-zone1"            # CloudStack zone name / EC2 region
+//! port = 0                           # 0 = ephemeral
+//! credentials = { kind = "cloudstack", api_key = "key", secret_key = "secret" }
+//! images = ["centos-7"]              # CloudStack templates / EC2 AMI ids
+//! latency_ms = 50.0                  # mean per-request latency (±25 %)
+//! boot_s = 5.0                       # mean boot time
+//! boot_jitter = 0.2                  # ±20 %, uniform
+//! rate_limit = 25.0                  # calls per simulated second (token bucket)
+//! burst = 25.0                       # bucket size (default: the rate)
+//! faults = { error_rate = 0.0, job_failure_rate = 0.0, outage = [600.0, 900.0], slow_factor = 1.0 }
+//! [[site.offering]]
+//! level = "S"
+//! name = "Small Instance"            # service offering / ONE template / instance type
+//! cpus = 1
+//! memory_mb = 1024
+//! capacity = 200                     # alive VMs of this offering at once
+//!
+//! [[site]]
+//! id = "nii"
+//! middleware = "opennebula"
+//! credentials = { kind = "opennebula", user = "oneadmin", password = "pw" }
+//! [[site.offering]]
+//! level = "S"
+//! name = "small"
+//! capacity = 100
+//!
+//! [[link]]
+//! between = ["hokkaido", "nii"]
+//! rtt_ms = 20.0
+//! bandwidth_mbps = 1000.0
+//! "#;
+//! let cfg = intercloud_sim::FederationConfig::from_toml(text).unwrap();
+//! assert_eq!(cfg.sites.len(), 2);
+//! ```
 
 use std::fmt;
 
