@@ -145,6 +145,9 @@ pub struct OfferingConfig {
     pub memory_mb: u32,
     /// How many VMs of this offering may be alive at once.
     pub capacity: u32,
+    /// Price per VM-hour reported to the planner (the simulator charges nothing).
+    #[serde(default)]
+    pub price_per_hour: f64,
 }
 
 fn one_u32() -> u32 {
@@ -298,7 +301,7 @@ impl FederationConfig {
     /// ~20 ms RTT and 1 Gbps (21 % VPN overhead → ~790 Mbps usable) between Hokkaido and
     /// Tokyo. Credentials are the fixed ones listed in the crate docs.
     pub fn seed_default() -> Self {
-        let levels = |names: [&str; 3], cap: u32| {
+        let levels = |names: [&str; 3], cap: u32, price: f64| {
             ["S", "M", "L"]
                 .iter()
                 .zip(names)
@@ -309,6 +312,7 @@ impl FederationConfig {
                     cpus: 1 << i,
                     memory_mb: 1024 << i,
                     capacity: cap >> i,
+                    price_per_hour: price * f64::from(1u32 << i),
                 })
                 .collect::<Vec<_>>()
         };
@@ -324,6 +328,7 @@ impl FederationConfig {
             offerings: levels(
                 ["Small Instance", "Medium Instance", "Large Instance"],
                 2000,
+                0.02,
             ),
             images: vec!["centos-7".into(), "ubuntu-22.04".into()],
             latency_ms: 50.0,
@@ -342,7 +347,7 @@ impl FederationConfig {
                 user: "oneadmin".into(),
                 password: "nii-password".into(),
             },
-            offerings: levels(["small", "medium", "large"], 400),
+            offerings: levels(["small", "medium", "large"], 400, 0.01),
             images: vec!["centos-7".into()],
             latency_ms: 30.0,
             boot_s: 8.0,
@@ -360,7 +365,7 @@ impl FederationConfig {
                 access_key_id: "AKIDTOKYOEXAMPLE".into(),
                 secret_access_key: "tokyo-secret-access-key".into(),
             },
-            offerings: levels(["t3.small", "t3.medium", "t3.large"], 1000),
+            offerings: levels(["t3.small", "t3.medium", "t3.large"], 1000, 0.0272),
             images: vec!["ami-0c3fd0f5d33134a76".into()],
             latency_ms: 80.0,
             boot_s: 20.0,

@@ -60,7 +60,28 @@ async fn default_federation_mirrors_the_seed() {
         .expect("link");
     assert_eq!(link.rtt_ms, 20.0);
     assert!((link.usable_mbps() - 790.0).abs() < 1.0);
-    let dbg = format!("{fed:?} {:?}", fed.sites());
+    let topo = fed.topology();
+    topo.validate().expect("valid topology");
+    let hk = &topo.sites[&intercloud_core::model::SiteId::new("hokkaido")];
+    assert_eq!(
+        hk.levels[&intercloud_core::model::ServiceLevel::new("S")].offering,
+        "Small Instance"
+    );
+    assert_eq!(
+        hk.levels[&intercloud_core::model::ServiceLevel::new("S")].capacity,
+        2000
+    );
+    assert_eq!(hk.rate_limit, Some(25.0 / 0.001), "wall-clock rate");
+    assert!(fed
+        .site("nii")
+        .expect("nii")
+        .core_credentials()
+        .fits(intercloud_core::model::Middleware::OpenNebula));
+    let dbg = format!(
+        "{fed:?} {:?} {topo:?} {:?}",
+        fed.sites(),
+        fed.site("tokyo").expect("t").core_credentials()
+    );
     for secret in [
         "hokkaido-secret-key",
         "nii-password",
