@@ -125,6 +125,21 @@ async fn outage_error_rate_and_throttling_switch_at_run_time() {
     assert!(h2.throttled() >= 1);
     assert_eq!(h2.calls()["listZones"], 30);
 
+    let mut cfg = FederationConfig::seed_default();
+    cfg.sites[1].latency_ms = 0.0;
+    cfg.sites[1].rate_limit = Some(2.0);
+    let limited = Federation::start(cfg).await.expect("start");
+    let nl = limited.site("nii").expect("site");
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        codes.push(one(nl, "one.system.version", "").await.0);
+    }
+    assert_eq!(codes[..2], [200, 200]);
+    assert!(
+        codes[2..].contains(&503),
+        "a rate-limiting proxy's 503: {codes:?}"
+    );
+
     let n = fed.site("nii").expect("site");
     n.set_faults(Faults {
         error_rate: 1.0,
