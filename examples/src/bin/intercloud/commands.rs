@@ -20,8 +20,8 @@ use crate::federation::{self, Federation, Origin};
 use crate::output;
 use crate::progress;
 use crate::state::ClusterState;
-use crate::{Cli, Command, CredsAction, Global, ObjectiveArg, PlanArgs, Target};
 use crate::{creds, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK};
+use crate::{Cli, Command, CredsAction, Global, ObjectiveArg, PlanArgs, Target};
 
 /// Runs the parsed command line.
 pub(crate) async fn run(cli: Cli) -> Result<u8> {
@@ -50,7 +50,9 @@ fn objective(args: &PlanArgs) -> Objective {
     match args.objective {
         ObjectiveArg::Money => Objective::money(),
         ObjectiveArg::Time => Objective::time(),
-        ObjectiveArg::Balanced => args.lambda.map_or_else(Objective::default, Objective::balanced),
+        ObjectiveArg::Balanced => args
+            .lambda
+            .map_or_else(Objective::default, Objective::balanced),
     }
 }
 
@@ -68,7 +70,11 @@ struct Prepared {
 
 /// The deployer over a federation's providers, with the cluster configurer and,
 /// when given, the WireGuard fabric.
-fn deployer(fed: &Federation, request: &ClusterRequest, wg: Option<Arc<WireGuardFabric>>) -> Deployer {
+fn deployer(
+    fed: &Federation,
+    request: &ClusterRequest,
+    wg: Option<Arc<WireGuardFabric>>,
+) -> Deployer {
     let topology = fed.config.topology();
     let mut slots = BTreeMap::new();
     for site in topology.sites.values() {
@@ -83,7 +89,11 @@ fn deployer(fed: &Federation, request: &ClusterRequest, wg: Option<Arc<WireGuard
         }
     }
     let d = Deployer::new(fed.providers.iter().cloned());
-    let max_user_data = d.capabilities().into_iter().map(|(s, c)| (s, c.max_user_data)).collect();
+    let max_user_data = d
+        .capabilities()
+        .into_iter()
+        .map(|(s, c)| (s, c.max_user_data))
+        .collect();
     let configurer = ClusterConfigurer {
         profile: request.profile,
         slots,
@@ -99,15 +109,17 @@ fn deployer(fed: &Federation, request: &ClusterRequest, wg: Option<Arc<WireGuard
 
 /// The WireGuard overlay for a placement: per-site subnets, node addresses in plan
 /// order, gateways at the federation's reserved addresses.
-fn overlay(fed: &Federation, request: &ClusterRequest, draft: &Plan) -> Result<Option<Arc<WireGuardFabric>>> {
+fn overlay(
+    fed: &Federation,
+    request: &ClusterRequest,
+    draft: &Plan,
+) -> Result<Option<Arc<WireGuardFabric>>> {
     match request.vpn.fabric {
         FabricChoice::Auto | FabricChoice::Wireguard => {}
-        other => {
-            return Err(Error::unsupported(format!(
-                "[vpn] fabric = {:?} is not available from the CLI yet; use \"wireguard\" or \"auto\"",
-                format!("{other:?}").to_lowercase()
-            )))
-        }
+        other => return Err(Error::unsupported(format!(
+            "[vpn] fabric = {:?} is not available from the CLI yet; use \"wireguard\" or \"auto\"",
+            format!("{other:?}").to_lowercase()
+        ))),
     }
     if draft.sites.len() < 2 {
         return Ok(None);
@@ -117,7 +129,11 @@ fn overlay(fed: &Federation, request: &ClusterRequest, draft: &Plan) -> Result<O
         *per_site.entry(n.site.clone()).or_default() += 1;
     }
     let cidr = request.vpn.cidr.as_deref().unwrap_or(DEFAULT_OVERLAY_CIDR);
-    let mut mesh = Mesh::new(Ipam::plan(cidr, &per_site)?, "ic0", intercloud_vpn::wireguard::DEFAULT_PORT);
+    let mut mesh = Mesh::new(
+        Ipam::plan(cidr, &per_site)?,
+        "ic0",
+        intercloud_vpn::wireguard::DEFAULT_PORT,
+    );
     for site in &draft.sites {
         let cfg = fed
             .config
@@ -167,10 +183,20 @@ fn build_plan(
 ) -> Result<(Plan, Deployer, Option<Mesh>)> {
     let bare = deployer(fed, request, None);
     let mut opts = PlanOptions {
-        deployment_id: Some(intercloud_core::IdempotencyKey::random("d").as_str().to_owned()),
+        deployment_id: Some(
+            intercloud_core::IdempotencyKey::random("d")
+                .as_str()
+                .to_owned(),
+        ),
         ..PlanOptions::default()
     };
-    let draft = Plan::build(request, topology, counts, &bare.capabilities(), opts.clone())?;
+    let draft = Plan::build(
+        request,
+        topology,
+        counts,
+        &bare.capabilities(),
+        opts.clone(),
+    )?;
     let wg = overlay(fed, request, &draft)?;
     let Some(fabric) = wg else {
         return Ok((draft, bare, None));
@@ -181,7 +207,11 @@ fn build_plan(
         draft
             .nodes
             .iter()
-            .filter_map(|n| mesh.ipam().node(&n.name).map(|(_, ip)| (n.name.clone(), ip.to_string())))
+            .filter_map(|n| {
+                mesh.ipam()
+                    .node(&n.name)
+                    .map(|(_, ip)| (n.name.clone(), ip.to_string()))
+            })
             .collect(),
     );
     let d = deployer(fed, request, Some(fabric));
@@ -235,10 +265,15 @@ async fn plan_fixed(g: &Global, file: &Path, args: &PlanArgs, fixed: &Path) -> R
     }
     let cost = planner::evaluate(&topology, &request, &counts, &objective(args))?;
     if g.json {
-        output::json(&serde_json::json!({"cluster": request.name, "placement": counts, "cost": cost}))?;
+        output::json(
+            &serde_json::json!({"cluster": request.name, "placement": counts, "cost": cost}),
+        )?;
     } else {
         println!("{}", output::placement_table(&counts));
-        println!("cost: {} {} ({} money/h, {:.3} s communication per job)", cost.total, cost.unit, cost.money_per_hour, cost.communication_s);
+        println!(
+            "cost: {} {} ({} money/h, {:.3} s communication per job)",
+            cost.total, cost.unit, cost.money_per_hour, cost.communication_s
+        );
     }
     Ok(EXIT_OK)
 }
@@ -247,11 +282,20 @@ async fn up(g: &Global, file: &Path, args: &PlanArgs, best_effort: Option<f64>) 
     let policy = match best_effort {
         None => FailurePolicy::AllOrNothing,
         Some(f) if (0.0..=1.0).contains(&f) => FailurePolicy::BestEffort { min_fraction: f },
-        Some(_) => return Err(Error::config("--best-effort takes a fraction in [0, 1], e.g. 0.8")),
+        Some(_) => {
+            return Err(Error::config(
+                "--best-effort takes a fraction in [0, 1], e.g. 0.8",
+            ))
+        }
     };
     let mut p = prepare(g, file, args).await?;
     let state = ClusterState::open(&g.state_dir, &p.request.name)?;
     let journal_path = state.path("journal.log");
+    let stored = std::fs::read_to_string(state.path("federation")).ok();
+    if stored.as_deref().map(Origin::from_text) == Some(Origin::Embedded) {
+        // A deployment on an earlier embedded simulator vanished with that process.
+        std::fs::remove_file(&journal_path).ok();
+    }
     let journal = FileJournal::open(&journal_path)?;
     if !journal.records()?.is_empty() {
         return Err(Error::config(format!(
@@ -291,13 +335,23 @@ async fn up(g: &Global, file: &Path, args: &PlanArgs, best_effort: Option<f64>) 
     };
     let report = report?;
     output::write_inventory(&state, &p.request, &report.nodes)?;
-    output::cluster_report(g.json, &report.cluster, &report.nodes, &report.links, report.result)?;
-    if p.fed.origin == Origin::Embedded && !g.json {
-        eprintln!(
-            "note: this ran on the built-in simulated federation, which lives only while the \
-             command runs; `intercloud sim --write-federation fed.toml` keeps one serving for \
-             status, repair and down."
-        );
+    output::cluster_report(
+        g.json,
+        &report.cluster,
+        &report.nodes,
+        &report.links,
+        report.result,
+    )?;
+    if p.fed.origin == Origin::Embedded {
+        // The simulated clouds end with this process, and so does the deployment.
+        std::fs::remove_file(&journal_path).ok();
+        if !g.json {
+            eprintln!(
+                "note: this ran on the built-in simulated federation, which lives only while \
+                 the command runs; `intercloud sim --write-federation fed.toml` keeps one \
+                 serving for status, repair and down."
+            );
+        }
     }
     Ok(output::exit_code(report.result))
 }
@@ -314,7 +368,8 @@ fn wanted_per_site(plan: &Plan) -> BTreeMap<SiteId, u64> {
 fn save_mesh(path: &Path, mesh: &Mesh) -> Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
-    let text = serde_json::to_string(mesh).map_err(|e| Error::config(format!("cannot save the overlay: {e}")))?;
+    let text = serde_json::to_string(mesh)
+        .map_err(|e| Error::config(format!("cannot save the overlay: {e}")))?;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -331,17 +386,22 @@ fn save_mesh(path: &Path, mesh: &Mesh) -> Result<()> {
 fn load_mesh(path: &Path) -> Result<Option<Arc<WireGuardFabric>>> {
     match std::fs::read_to_string(path) {
         Ok(text) => {
-            let mesh: Mesh = serde_json::from_str(&text)
-                .map_err(|e| Error::config(format!("{} is not a saved overlay: {e}", path.display())))?;
+            let mesh: Mesh = serde_json::from_str(&text).map_err(|e| {
+                Error::config(format!("{} is not a saved overlay: {e}", path.display()))
+            })?;
             Ok(Some(Arc::new(WireGuardFabric::new(mesh))))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::config(format!("cannot read {}: {e}", path.display()))),
+        Err(e) => Err(Error::config(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
     }
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).map_err(|e| Error::config(format!("cannot write {}: {e}", path.display())))
+    std::fs::write(path, text)
+        .map_err(|e| Error::config(format!("cannot write {}: {e}", path.display())))
 }
 
 /// A deployed cluster's state folder, request, federation and journal.
@@ -355,7 +415,9 @@ struct Deployed {
 
 impl std::fmt::Debug for Deployed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Deployed").field("cluster", &self.request.name).finish()
+        f.debug_struct("Deployed")
+            .field("cluster", &self.request.name)
+            .finish()
     }
 }
 
@@ -363,7 +425,11 @@ async fn open_deployed(g: &Global, target: &Target) -> Result<Deployed> {
     let name = match (&target.file, &target.cluster) {
         (Some(f), _) => load_cluster(f)?.name,
         (None, Some(c)) => c.clone(),
-        (None, None) => return Err(Error::config("name the cluster: -c NAME or -f cluster.toml")),
+        (None, None) => {
+            return Err(Error::config(
+                "name the cluster: -c NAME or -f cluster.toml",
+            ))
+        }
     };
     if !ClusterState::exists(&g.state_dir, &name) {
         return Err(Error::config(format!(
@@ -373,8 +439,11 @@ async fn open_deployed(g: &Global, target: &Target) -> Result<Deployed> {
     }
     let state = ClusterState::open(&g.state_dir, &name)?;
     let request = load_cluster(&state.path("request.toml"))?;
-    let origin = std::fs::read_to_string(state.path("federation")).ok().map(|s| Origin::from_text(&s));
-    let fed = federation::open(g.federation.as_deref(), origin, &g.user, g.vault.as_deref()).await?;
+    let origin = std::fs::read_to_string(state.path("federation"))
+        .ok()
+        .map(|s| Origin::from_text(&s));
+    let fed =
+        federation::open(g.federation.as_deref(), origin, &g.user, g.vault.as_deref()).await?;
     let (journal, tail) = FileJournal::open_checked(state.path("journal.log"))?;
     if !matches!(tail, intercloud_core::deploy::Tail::Clean) {
         eprintln!("warning: the journal's last record was torn ({tail:?}); it was ignored");
@@ -391,9 +460,13 @@ async fn open_deployed(g: &Global, target: &Target) -> Result<Deployed> {
 
 async fn status(g: &Global, target: &Target) -> Result<u8> {
     let d = open_deployed(g, target).await?;
-    let s = deployer(&d.fed, &d.request, d.wg.clone()).status(&d.journal).await?;
+    let s = deployer(&d.fed, &d.request, d.wg.clone())
+        .status(&d.journal)
+        .await?;
     if g.json {
-        output::json(&output::cluster_doc(&s.cluster, &s.nodes, &s.links, s.result))?;
+        output::json(&output::cluster_doc(
+            &s.cluster, &s.nodes, &s.links, s.result,
+        ))?;
     } else {
         output::cluster_report(false, &s.cluster, &s.nodes, &s.links, s.result)?;
         println!("{}", output::site_table(&s.sites));
@@ -403,8 +476,14 @@ async fn status(g: &Global, target: &Target) -> Result<u8> {
 
 async fn resume(g: &Global, target: &Target, rollback: bool) -> Result<u8> {
     let d = open_deployed(g, target).await?;
-    let mode = if rollback { ResumeMode::RollBack } else { ResumeMode::Continue };
-    let r = deployer(&d.fed, &d.request, d.wg.clone()).resume(&d.journal, mode).await?;
+    let mode = if rollback {
+        ResumeMode::RollBack
+    } else {
+        ResumeMode::Continue
+    };
+    let r = deployer(&d.fed, &d.request, d.wg.clone())
+        .resume(&d.journal, mode)
+        .await?;
     output::write_inventory(&d.state, &d.request, &r.nodes)?;
     output::cluster_report(g.json, &r.cluster, &r.nodes, &r.links, r.result)?;
     Ok(output::exit_code(r.result))
@@ -444,9 +523,14 @@ async fn down(g: &Global, target: &Target) -> Result<u8> {
         .destroy(&d.request.name, Some(&d.journal))
         .await?;
     if g.json {
-        output::json(&serde_json::json!({"cluster": r.cluster, "deleted": r.deleted, "remaining": r.remaining}))?;
+        output::json(
+            &serde_json::json!({"cluster": r.cluster, "deleted": r.deleted, "remaining": r.remaining}),
+        )?;
     } else {
-        println!("cluster {}: deleted {} VMs, {} remaining", r.cluster, r.deleted, r.remaining);
+        println!(
+            "cluster {}: deleted {} VMs, {} remaining",
+            r.cluster, r.deleted, r.remaining
+        );
         for (site, n) in &r.remaining_by_site {
             println!("  {site}: {n} left (site could not be verified empty; run `down` again)");
         }
@@ -455,7 +539,8 @@ async fn down(g: &Global, target: &Target) -> Result<u8> {
         // Nothing is left anywhere: the deployment's state goes too.
         let dir = d.state.path("");
         drop(d);
-        std::fs::remove_dir_all(&dir).map_err(|e| Error::config(format!("cannot remove {}: {e}", dir.display())))?;
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| Error::config(format!("cannot remove {}: {e}", dir.display())))?;
         Ok(EXIT_OK)
     } else {
         Ok(EXIT_FAILED)
@@ -464,7 +549,9 @@ async fn down(g: &Global, target: &Target) -> Result<u8> {
 
 async fn inventory(g: &Global, target: &Target, format: crate::InventoryFormat) -> Result<u8> {
     let d = open_deployed(g, target).await?;
-    let s = deployer(&d.fed, &d.request, d.wg.clone()).status(&d.journal).await?;
+    let s = deployer(&d.fed, &d.request, d.wg.clone())
+        .status(&d.journal)
+        .await?;
     let layout = output::layout(&d.request, &s.nodes);
     let text = match format {
         crate::InventoryFormat::Ini => intercloud_core::bootstrap::ansible_ini(&layout),
@@ -482,10 +569,18 @@ async fn creds_cmd(g: &Global, action: CredsAction) -> Result<u8> {
             .map_err(|e| Error::config(format!("cannot create {}: {e}", parent.display())))?;
     }
     match action {
-        CredsAction::Add { site, middleware, id } => {
+        CredsAction::Add {
+            site,
+            middleware,
+            id,
+        } => {
             let vault = creds::open_vault(&path, true).await?;
             creds::add(&vault, &g.user, &SiteId::new(site.clone()), middleware, &id).await?;
-            eprintln!("stored credentials {site:?} for user {:?} in {}", g.user, path.display());
+            eprintln!(
+                "stored credentials {site:?} for user {:?} in {}",
+                g.user,
+                path.display()
+            );
         }
         CredsAction::List => {
             let vault = creds::open_vault(&path, false).await?;
@@ -501,7 +596,10 @@ async fn creds_cmd(g: &Global, action: CredsAction) -> Result<u8> {
         CredsAction::Remove { site } => {
             let vault = creds::open_vault(&path, false).await?;
             if !vault.remove(&g.user, &SiteId::new(site.clone())).await? {
-                return Err(Error::not_found(format!("no credentials {site:?} for user {:?}", g.user)));
+                return Err(Error::not_found(format!(
+                    "no credentials {site:?} for user {:?}",
+                    g.user
+                )));
             }
         }
     }
@@ -510,13 +608,16 @@ async fn creds_cmd(g: &Global, action: CredsAction) -> Result<u8> {
 
 async fn sim(g: &Global, write_federation: Option<&Path>, time_scale: f64) -> Result<u8> {
     if !(time_scale.is_finite() && time_scale > 0.0) {
-        return Err(Error::config("--time-scale must be a positive number, e.g. 0.05"));
+        return Err(Error::config(
+            "--time-scale must be a positive number, e.g. 0.05",
+        ));
     }
     let sim = intercloud_sim::Federation::start_default(time_scale)
         .await
         .map_err(|e| Error::unavailable(format!("cannot start the simulated federation: {e}")))?;
     let (config, creds) = federation::describe_sim(&sim);
-    let text = toml::to_string(&config).map_err(|e| Error::config(format!("cannot render the federation: {e}")))?;
+    let text = toml::to_string(&config)
+        .map_err(|e| Error::config(format!("cannot render the federation: {e}")))?;
     match write_federation {
         Some(p) => write(p, &text)?,
         None if !g.json => print!("{text}"),
@@ -532,7 +633,9 @@ async fn sim(g: &Global, write_federation: Option<&Path>, time_scale: f64) -> Re
             "env": env.iter().cloned().collect::<BTreeMap<_, _>>(),
         }))?;
     } else {
-        eprintln!("simulated federation serving on loopback; set these (simulator-only credentials):");
+        eprintln!(
+            "simulated federation serving on loopback; set these (simulator-only credentials):"
+        );
         for (k, v) in &env {
             eprintln!("export {k}={v}");
         }

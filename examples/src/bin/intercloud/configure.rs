@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use intercloud_core::bootstrap::{cloud_init, profile_bootstrap, ClusterLayout, NodeInfo};
 use intercloud_core::deploy::{Batch, ConfigContext, NodeConfigurer};
-use intercloud_core::{BootFile, Bootstrap, Member, Profile, Result, ServiceLevel, SiteId, UserData, VpnFabric};
+use intercloud_core::{
+    BootFile, Bootstrap, Member, Profile, Result, ServiceLevel, SiteId, UserData, VpnFabric,
+};
 use intercloud_vpn::WireGuardFabric;
 
 /// MPI slots / Slurm CPUs per service level when the level is not known.
@@ -54,11 +56,17 @@ impl ClusterConfigurer {
         let Some(node) = ctx.nodes.iter().find(|n| n.name == name) else {
             return Ok(None);
         };
-        let is_gateway = ctx.nodes.iter().find(|n| n.site == node.site).map(|n| &n.name) == Some(&node.name);
+        let is_gateway = ctx
+            .nodes
+            .iter()
+            .find(|n| n.site == node.site)
+            .map(|n| &n.name)
+            == Some(&node.name);
         if is_gateway {
             let mut b = wg.gateway_bootstrap(&node.site)?;
             let iface = wg.mesh().iface().to_owned();
-            b.commands.push(format!("ip addr add {}/32 dev {iface}", node.overlay_ip));
+            b.commands
+                .push(format!("ip addr add {}/32 dev {iface}", node.overlay_ip));
             return Ok(Some(b));
         }
         wg.member_bootstrap(&Member {
@@ -133,7 +141,11 @@ impl NodeConfigurer for ClusterConfigurer {
         if parts.iter().all(|p| *p == Bootstrap::default()) {
             return Ok(None);
         }
-        let max = self.max_user_data.get(&batch.site).copied().unwrap_or(16 * 1024);
+        let max = self
+            .max_user_data
+            .get(&batch.site)
+            .copied()
+            .unwrap_or(16 * 1024);
         cloud_init(&parts, max, &batch.site).map(Some)
     }
 }

@@ -8,8 +8,7 @@ use std::time::Duration;
 use intercloud_core::config::{FederationConfig, SiteConfig};
 use intercloud_core::wrap::{stack, SitePolicy};
 use intercloud_core::{
-    CloudProvider, CredentialRef, Credentials, Error, ImageRef, LevelOffering, Middleware, Result, ServiceLevel,
-    Vault,
+    CloudProvider, CredentialRef, Credentials, Error, Middleware, Result, Vault,
 };
 
 use crate::creds;
@@ -56,22 +55,6 @@ pub(crate) struct Federation {
 /// seconds; at 0.05 a cluster comes up in a few wall-clock seconds.
 const EMBEDDED_TIME_SCALE: f64 = 0.05;
 
-/// Prices per hour of the embedded federation's levels (academic clouds charge less
-/// than EC2), in the federation's money unit.
-fn embedded_price(middleware: Middleware, level: &str) -> f64 {
-    let base = match middleware {
-        Middleware::CloudStack => 0.020,
-        Middleware::OpenNebula => 0.015,
-        Middleware::Ec2 | Middleware::Eucalyptus => 0.042,
-    };
-    match level {
-        "S" => base,
-        "M" => base * 2.0,
-        "L" => base * 4.0,
-        _ => base * 8.0,
-    }
-}
-
 /// Opens the federation: `file` if given, else the stored `origin`, else the
 /// built-in simulated federation.
 pub(crate) async fn open(
@@ -82,7 +65,8 @@ pub(crate) async fn open(
 ) -> Result<Federation> {
     let origin = match (file, stored) {
         (Some(f), _) => Origin::File(
-            std::fs::canonicalize(f).map_err(|e| Error::config(format!("cannot read {}: {e}", f.display())))?,
+            std::fs::canonicalize(f)
+                .map_err(|e| Error::config(format!("cannot read {}: {e}", f.display())))?,
         ),
         (None, Some(o)) => o,
         (None, None) => Origin::Embedded,
@@ -123,61 +107,33 @@ async fn embedded() -> Result<Federation> {
 
 /// The federation file (and the credentials) describing a running simulator. Its
 /// credentials are written as `env:SIM_<SITE>` references.
-pub(crate) fn describe_sim(sim: &intercloud_sim::Federation) -> (FederationConfig, Vec<Credentials>) {
+pub(crate) fn describe_sim(
+    sim: &intercloud_sim::Federation,
+) -> (FederationConfig, Vec<Credentials>) {
     let mut config = FederationConfig {
         sites: Vec::new(),
         links: sim.links().to_vec(),
     };
     let mut creds = Vec::new();
     for s in sim.sites() {
-        let cfg = s.config();
-        let levels = cfg
-            .offerings
-            .iter()
-            .map(|o| {
-                (
-                    ServiceLevel::new(o.level.clone()),
-                    LevelOffering {
-                        offering: o.name.clone(),
-                        image: match s.middleware() {
-                            Middleware::OpenNebula => None,
-                            _ => cfg.images.first().cloned().map(ImageRef),
-                        },
-                        price_per_hour: embedded_price(s.middleware(), &o.level),
-                        capacity: o.capacity,
-                    },
-                )
-            })
-            .collect();
+        let site = s.site();
         config.sites.push(SiteConfig {
-            id: s.id().clone(),
-            middleware: s.middleware(),
-            endpoint: s.endpoint(),
-            zone: s.zone().map(str::to_owned),
-            credentials: format!("env:SIM_{}", s.id().as_str().to_uppercase().replace('-', "_")),
-            rate_limit: s.site().rate_limit,
-            max_concurrency: Some(16),
+            id: site.id,
+            middleware: site.middleware,
+            endpoint: site.endpoint,
+            zone: site.zone,
+            credentials: format!(
+                "env:SIM_{}",
+                s.id().as_str().to_uppercase().replace('-', "_")
+            ),
+            rate_limit: site.rate_limit,
+            max_concurrency: site.max_concurrency.or(Some(16)),
             gateway: Some(format!("198.51.100.{}", config.sites.len() + 1)),
-            levels,
+            levels: site.levels,
         });
-        creds.push(sim_credentials(s.credentials()));
+        creds.push(s.core_credentials());
     }
     (config, creds)
-}
-
-fn sim_credentials(c: &intercloud_sim::SimCredentials) -> Credentials {
-    match c {
-        intercloud_sim::SimCredentials::Cloudstack { api_key, secret_key } => {
-            Credentials::cloudstack(api_key.clone(), secret_key.clone())
-        }
-        intercloud_sim::SimCredentials::Opennebula { user, password } => {
-            Credentials::opennebula(user.clone(), password.clone())
-        }
-        intercloud_sim::SimCredentials::Ec2 {
-            access_key_id,
-            secret_access_key,
-        } => Credentials::ec2(access_key_id.clone(), secret_access_key.clone(), None),
-    }
 }
 
 /// The environment variables that `env:SIM_<SITE>` references read, for a simulator's
@@ -186,12 +142,21 @@ pub(crate) fn sim_env(site: &SiteConfig, c: &Credentials) -> Vec<(String, String
     use secrecy::ExposeSecret;
     let prefix = site.credentials.trim_start_matches("env:");
     match c {
-        Credentials::CloudStack { api_key, secret_key } => vec![
+        Credentials::CloudStack {
+            api_key,
+            secret_key,
+        } => vec![
             (format!("{prefix}_API_KEY"), api_key.clone()),
-            (format!("{prefix}_SECRET_KEY"), secret_key.expose_secret().to_owned()),
+            (
+                format!("{prefix}_SECRET_KEY"),
+                secret_key.expose_secret().to_owned(),
+            ),
         ],
         Credentials::OpenNebula { user, password } => {
-            vec![(format!("{prefix}_AUTH"), format!("{user}:{}", password.expose_secret()))]
+            vec![(
+                format!("{prefix}_AUTH"),
+                format!("{user}:{}", password.expose_secret()),
+            )]
         }
         Credentials::Ec2 {
             access_key_id,
@@ -199,15 +164,25 @@ pub(crate) fn sim_env(site: &SiteConfig, c: &Credentials) -> Vec<(String, String
             ..
         } => vec![
             (format!("{prefix}_ACCESS_KEY_ID"), access_key_id.clone()),
-            (format!("{prefix}_SECRET_ACCESS_KEY"), secret_access_key.expose_secret().to_owned()),
+            (
+                format!("{prefix}_SECRET_ACCESS_KEY"),
+                secret_access_key.expose_secret().to_owned(),
+            ),
         ],
         _ => Vec::new(),
     }
 }
 
 /// One wrapped provider per site, with credentials from the vault or the environment.
-async fn providers(config: &FederationConfig, user: &str, vault_path: Option<&Path>) -> Result<Vec<Arc<dyn CloudProvider>>> {
-    let needs_vault = config.sites.iter().any(|s| s.credentials.starts_with("vault:"));
+async fn providers(
+    config: &FederationConfig,
+    user: &str,
+    vault_path: Option<&Path>,
+) -> Result<Vec<Arc<dyn CloudProvider>>> {
+    let needs_vault = config
+        .sites
+        .iter()
+        .any(|s| s.credentials.starts_with("vault:"));
     let vault: Arc<dyn Vault> = if needs_vault {
         let path = vault_path.map_or_else(creds::default_vault_path, Path::to_path_buf);
         Arc::new(creds::open_vault(&path, false).await?)
@@ -216,9 +191,14 @@ async fn providers(config: &FederationConfig, user: &str, vault_path: Option<&Pa
     };
     let mut out = Vec::new();
     for site in &config.sites {
-        let reference: CredentialRef = site.credentials.parse().map_err(|e: Error| e.with_site(&site.id))?;
+        let reference: CredentialRef = site
+            .credentials
+            .parse()
+            .map_err(|e: Error| e.with_site(&site.id))?;
         let c = reference
-            .resolve(vault.as_ref(), user, site.middleware, |k| std::env::var(k).ok())
+            .resolve(vault.as_ref(), user, site.middleware, |k| {
+                std::env::var(k).ok()
+            })
             .await
             .map_err(|e| Error::config(e.message().to_owned()).with_site(&site.id))?;
         out.push(provider(site, c, Duration::from_secs(2))?);
@@ -254,7 +234,10 @@ fn provider(site: &SiteConfig, c: Credentials, poll: Duration) -> Result<Arc<dyn
             } else {
                 intercloud_ec2::Ec2Builder::eucalyptus()
             };
-            let mut b = base.site(site.id.clone()).endpoint(site.endpoint.clone()).credentials(c);
+            let mut b = base
+                .site(site.id.clone())
+                .endpoint(site.endpoint.clone())
+                .credentials(c);
             if let Some(z) = &site.zone {
                 b = b.region(z.clone());
             }

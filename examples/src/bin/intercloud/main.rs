@@ -31,7 +31,11 @@ const EXIT_BAD_INPUT: u8 = 2;
 const EXIT_PARTIAL: u8 = 3;
 
 #[derive(Debug, Parser)]
-#[command(name = "intercloud", version, about = "Virtual clusters across CloudStack, OpenNebula and EC2 clouds")]
+#[command(
+    name = "intercloud",
+    version,
+    about = "Virtual clusters across CloudStack, OpenNebula and EC2 clouds"
+)]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -46,13 +50,23 @@ struct Global {
     #[arg(long, global = true, env = "INTERCLOUD_FEDERATION")]
     federation: Option<PathBuf>,
     /// Where deployment state lives (one folder per cluster).
-    #[arg(long, global = true, default_value = ".intercloud", env = "INTERCLOUD_STATE_DIR")]
+    #[arg(
+        long,
+        global = true,
+        default_value = ".intercloud",
+        env = "INTERCLOUD_STATE_DIR"
+    )]
     state_dir: PathBuf,
     /// Print one JSON document on stdout (progress and logs go to stderr).
     #[arg(long, global = true)]
     json: bool,
     /// The vault user whose credentials are used.
-    #[arg(long, global = true, env = "INTERCLOUD_USER", default_value = "default")]
+    #[arg(
+        long,
+        global = true,
+        env = "INTERCLOUD_USER",
+        default_value = "default"
+    )]
     user: String,
     /// The credential vault file (default: $INTERCLOUD_VAULT or ~/.config/intercloud/vault).
     #[arg(long, global = true)]
@@ -195,8 +209,9 @@ enum CredsAction {
 }
 
 fn parse_middleware(s: &str) -> Result<Middleware, String> {
-    serde_json::from_value(serde_json::Value::String(s.to_owned()))
-        .map_err(|_| format!("unknown middleware {s:?}: use cloudstack, opennebula, ec2 or eucalyptus"))
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
+        format!("unknown middleware {s:?}: use cloudstack, opennebula, ec2 or eucalyptus")
+    })
 }
 
 /// The exit code for an error: bad input (2) for what the user can fix in files or
@@ -217,7 +232,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use intercloud_core::bootstrap::{ansible_ini, hosts_file, ClusterLayout, NodeInfo};
-use intercloud_core::deploy::{DeployReport, DeployResult, LinkReport, NodeReport, Plan, SiteStatus};
+use intercloud_core::deploy::{
+    DeployReport, DeployResult, LinkReport, NodeReport, Plan, SiteStatus,
+};
 use intercloud_core::planner::Placement;
 use intercloud_core::{ClusterRequest, Error, PlacementCounts, Result, SiteId};
 
@@ -15,7 +17,8 @@ use crate::{EXIT_FAILED, EXIT_OK, EXIT_PARTIAL};
 
 /// Prints one JSON document on stdout.
 pub(crate) fn json(doc: &impl Serialize) -> Result<()> {
-    let text = serde_json::to_string_pretty(doc).map_err(|e| Error::protocol(format!("cannot render JSON: {e}")))?;
+    let text = serde_json::to_string_pretty(doc)
+        .map_err(|e| Error::protocol(format!("cannot render JSON: {e}")))?;
     println!("{text}");
     Ok(())
 }
@@ -37,7 +40,12 @@ pub(crate) fn plan_doc(placement: &Placement, plan: &Plan) -> Result<serde_json:
 }
 
 /// `up`/`status --json`: `{cluster, nodes, links, result}`.
-pub(crate) fn cluster_doc(cluster: &str, nodes: &[NodeReport], links: &[LinkReport], result: DeployResult) -> serde_json::Value {
+pub(crate) fn cluster_doc(
+    cluster: &str,
+    nodes: &[NodeReport],
+    links: &[LinkReport],
+    result: DeployResult,
+) -> serde_json::Value {
     serde_json::json!({
         "cluster": cluster,
         "nodes": nodes.iter().map(|n| serde_json::json!({
@@ -66,7 +74,11 @@ pub(crate) fn cluster_report(
         return json(&cluster_doc(cluster, nodes, links, result));
     }
     let mut out = format!("cluster {cluster}: {}\n", result.as_cli_str());
-    let _ = writeln!(out, "{:<14} {:<8} {:<10} {:<10} {:<15} {:<15} VM", "NODE", "ROLE", "SITE", "STATE", "OVERLAY", "PRIVATE");
+    let _ = writeln!(
+        out,
+        "{:<14} {:<8} {:<10} {:<10} {:<15} {:<15} VM",
+        "NODE", "ROLE", "SITE", "STATE", "OVERLAY", "PRIVATE"
+    );
     for n in nodes {
         let _ = writeln!(
             out,
@@ -81,7 +93,11 @@ pub(crate) fn cluster_report(
         );
     }
     for l in links {
-        let _ = writeln!(out, "link {} <-> {}: {} ({})", l.between[0], l.between[1], l.state, l.link);
+        let _ = writeln!(
+            out,
+            "link {} <-> {}: {} ({})",
+            l.between[0], l.between[1], l.state, l.link
+        );
     }
     print!("{out}");
     Ok(())
@@ -112,7 +128,10 @@ pub(crate) fn placement_table(counts: &PlacementCounts) -> String {
 
 /// Per-site wanted versus observed.
 pub(crate) fn site_table(sites: &BTreeMap<SiteId, SiteStatus>) -> String {
-    let mut out = format!("{:<10} {:>6} {:>7} {:>7} {:>6} {:>7} {:>7}\n", "SITE", "WANTED", "RUNNING", "PENDING", "BROKEN", "MISSING", "SURPLUS");
+    let mut out = format!(
+        "{:<10} {:>6} {:>7} {:>7} {:>6} {:>7} {:>7}\n",
+        "SITE", "WANTED", "RUNNING", "PENDING", "BROKEN", "MISSING", "SURPLUS"
+    );
     for (s, st) in sites {
         let _ = writeln!(
             out,
@@ -124,7 +143,10 @@ pub(crate) fn site_table(sites: &BTreeMap<SiteId, SiteStatus>) -> String {
             st.broken,
             st.missing,
             st.surplus,
-            st.error.as_deref().map(|e| format!("  ({e})")).unwrap_or_default()
+            st.error
+                .as_deref()
+                .map(|e| format!("  ({e})"))
+                .unwrap_or_default()
         );
     }
     out
@@ -169,11 +191,19 @@ pub(crate) fn layout(request: &ClusterRequest, nodes: &[NodeReport]) -> ClusterL
 }
 
 /// Writes `hosts` and `inventory.ini` into the cluster's state folder.
-pub(crate) fn write_inventory(state: &ClusterState, request: &ClusterRequest, nodes: &[NodeReport]) -> Result<()> {
+pub(crate) fn write_inventory(
+    state: &ClusterState,
+    request: &ClusterRequest,
+    nodes: &[NodeReport],
+) -> Result<()> {
     let l = layout(request, nodes);
-    for (name, text) in [("hosts", hosts_file(&l)), ("inventory.ini", ansible_ini(&l))] {
+    for (name, text) in [
+        ("hosts", hosts_file(&l)),
+        ("inventory.ini", ansible_ini(&l)),
+    ] {
         let path = state.path(name);
-        std::fs::write(&path, text).map_err(|e| Error::config(format!("cannot write {}: {e}", path.display())))?;
+        std::fs::write(&path, text)
+            .map_err(|e| Error::config(format!("cannot write {}: {e}", path.display())))?;
     }
     Ok(())
 }

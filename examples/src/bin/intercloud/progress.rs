@@ -19,7 +19,11 @@ struct Counts {
 }
 
 /// Draws events until the channel closes; returns the number of events seen.
-pub(crate) async fn draw(mut rx: UnboundedReceiver<Event>, wanted: BTreeMap<SiteId, u64>, visible: bool) -> usize {
+pub(crate) async fn draw(
+    mut rx: UnboundedReceiver<Event>,
+    wanted: BTreeMap<SiteId, u64>,
+    visible: bool,
+) -> usize {
     let multi = MultiProgress::with_draw_target(if visible {
         ProgressDrawTarget::stderr()
     } else {
@@ -38,7 +42,9 @@ pub(crate) async fn draw(mut rx: UnboundedReceiver<Event>, wanted: BTreeMap<Site
     let mut seen = 0;
     while let Some(ev) = rx.recv().await {
         seen += 1;
-        let Some(site) = ev.site.clone() else { continue };
+        let Some(site) = ev.site.clone() else {
+            continue;
+        };
         let (bar, c) = bars.entry(site.clone()).or_insert_with(|| {
             let bar = multi.add(ProgressBar::new(0));
             bar.set_style(style.clone());
