@@ -116,10 +116,12 @@ fn overlay(
 ) -> Result<Option<Arc<WireGuardFabric>>> {
     match request.vpn.fabric {
         FabricChoice::Auto | FabricChoice::Wireguard => {}
-        other => return Err(Error::unsupported(format!(
+        other => {
+            return Err(Error::unsupported(format!(
             "[vpn] fabric = {:?} is not available from the CLI yet; use \"wireguard\" or \"auto\"",
             format!("{other:?}").to_lowercase()
-        ))),
+        )))
+        }
     }
     if draft.sites.len() < 2 {
         return Ok(None);
