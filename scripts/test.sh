@@ -5,13 +5,22 @@
 #   - a cached Python venv with moto's EC2 server, boto3, cs and pyone
 #     (scripts/pyenv.sh), used by the EC2 conformance run against real moto and by
 #     the simulator's independent-client tests;
+#   - Debian packages for the VPN tests in network namespaces (wireguard-go,
+#     wireguard-tools, iperf3, strongSwan, xl2tpd: scripts/vpn-deps.sh, as root);
 # then `cargo test --workspace`. Tests that need the venv find it through
-# INTERCLOUD_VENV and fail (never skip) when INTERCLOUD_REQUIRE_PY=1.
+# INTERCLOUD_VENV; with INTERCLOUD_REQUIRE_PY=1 and INTERCLOUD_REQUIRE_NETNS=1 they
+# fail (never skip) when what they need is missing. Outside CI, the namespace tests
+# may skip (loudly) when not run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 INTERCLOUD_VENV="$(scripts/pyenv.sh)"
 export INTERCLOUD_VENV
 export INTERCLOUD_REQUIRE_PY=1
+
+scripts/vpn-deps.sh
+if [ "$(id -u)" = 0 ] || [ -n "${CI:-}" ]; then
+  export INTERCLOUD_REQUIRE_NETNS=1
+fi
 
 cargo test --workspace --locked "$@"

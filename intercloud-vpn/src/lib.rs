@@ -6,10 +6,21 @@
 //!   assigned at plan time and never reused while an old configuration may be live;
 //! - [`wireguard`]: locally generated keys, wg-quick files for site gateways (fully
 //!   meshed) and members (one peer: their gateway), incremental peer changes and key
-//!   rotation as `wg set` commands, and [`WireGuardFabric`], the `VpnFabric` over it.
+//!   rotation as `wg set` commands, and [`WireGuardFabric`], the `VpnFabric` over it;
+//! - [`ipsec`]: strongSwan site-to-site gateways (`swanctl.conf`) facing CloudStack's
+//!   or EC2's native VPN gateways or each other, with the clouds' IKE/ESP policies
+//!   converted to strongSwan proposals;
+//! - [`l2tp`]: the L2TP/IPsec client (xl2tpd, pppd, strongSwan IKEv1) joining
+//!   CloudStack's remote-access VPN; PPTP is refused;
+//! - [`composite`]: the one place that chooses, per site pair, native IPsec,
+//!   native-to-strongSwan, strongSwan or WireGuard, and [`CompositeFabric`] over them.
 
+pub mod composite;
 pub mod ipam;
+pub mod ipsec;
+pub mod l2tp;
 pub mod wireguard;
 
+pub use composite::{choose, CompositeFabric, PairFabric, Side};
 pub use ipam::{Ipam, SiteSubnet, DEFAULT_OVERLAY_CIDR};
 pub use wireguard::{Mesh, WireGuardFabric};

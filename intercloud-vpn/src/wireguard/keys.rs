@@ -69,6 +69,22 @@ impl KeyPair {
     }
 }
 
+/// Serialises as the base64 private key (the public key is derived on load): the
+/// serialised form is a secret; store it only where private keys may live (a 0600
+/// state file, the vault).
+impl serde::Serialize for KeyPair {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.private.expose_secret())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for KeyPair {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = Zeroizing::new(String::deserialize(d)?);
+        Self::from_private(&text).map_err(|e| serde::de::Error::custom(e.message()))
+    }
+}
+
 impl fmt::Debug for KeyPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyPair")
@@ -100,6 +116,18 @@ mod tests {
         assert_eq!(again.public(), a.public());
         assert!(!format!("{a:?}").contains(a.private_text()));
         assert!(KeyPair::from_private("c2hvcnQ=").is_err());
+    }
+
+    #[test]
+    fn serde_round_trips_through_the_private_key() {
+        let a = KeyPair::generate();
+        let json = serde_json::to_string(&a).unwrap();
+        let b: KeyPair = serde_json::from_str(&json).unwrap();
+        assert_eq!(a.public(), b.public());
+        let bad = serde_json::from_str::<KeyPair>("\"bm90LWEta2V5\"")
+            .unwrap_err()
+            .to_string();
+        assert!(!bad.contains("bm90LWEta2V5"), "{bad}");
     }
 
     fn hex_to_32(h: &str) -> [u8; 32] {

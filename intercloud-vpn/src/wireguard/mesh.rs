@@ -8,6 +8,8 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
+use serde::{Deserialize, Serialize};
+
 use intercloud_core::{Error, Result, SiteId};
 
 use super::config::{wg_quick, Interface, Peer};
@@ -18,7 +20,7 @@ use crate::ipam::Ipam;
 pub const DEFAULT_PORT: u16 = 51820;
 const KEEPALIVE: u16 = 25;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Gateway {
     key: KeyPair,
     /// `host:port` other gateways reach it at.
@@ -27,13 +29,17 @@ struct Gateway {
     local: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct MemberEntry {
     key: KeyPair,
 }
 
 /// One cluster's overlay: addresses, keys and endpoints; renders every node's config.
-#[derive(Debug, Clone)]
+///
+/// It serialises (serde) with its private keys, so a later process (resume, repair)
+/// renders configs that match the running nodes: store it only where private keys may
+/// live, e.g. a 0600 file in the deployment's state folder.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Mesh {
     iface: String,
     port: u16,
@@ -354,6 +360,21 @@ mod tests {
         assert_eq!(cmds.len(), 2);
         assert_eq!(cmds[0], format!("wg set ic0 peer {old} remove"));
         assert!(cmds[1].contains(m.member_public_key("w-1").unwrap()));
+    }
+
+    #[test]
+    fn a_saved_mesh_renders_the_same_configs() {
+        let m = mesh();
+        let saved = serde_json::to_string(&m).unwrap();
+        let back: Mesh = serde_json::from_str(&saved).unwrap();
+        assert_eq!(
+            back.gateway_config(&"a".into()).unwrap(),
+            m.gateway_config(&"a".into()).unwrap()
+        );
+        assert_eq!(
+            back.member_config("w-2").unwrap(),
+            m.member_config("w-2").unwrap()
+        );
     }
 
     #[test]
