@@ -86,7 +86,7 @@ capacity = 500
 [[link]]
 between = ["hokkaido", "nii"]
 rtt_ms = 20
-bandwidth_mbps = 1000
+bandwidth_mbps = 2500
 
 [[link]]
 between = ["nii", "tokyo"]
@@ -96,7 +96,7 @@ bandwidth_mbps = 10000
 [[link]]
 between = ["hokkaido", "tokyo"]
 rtt_ms = 22
-bandwidth_mbps = 1000
+bandwidth_mbps = 2500
 "#;
 
 /// The built-in federation on in-memory clouds, each accepting one set of keys.

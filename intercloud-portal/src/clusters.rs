@@ -235,6 +235,20 @@ pub async fn launch(
             }
         }
     }
+    // Pre-flight: every placed site must accept this user's keys before anything is
+    // created (a rejected key would otherwise surface mid-deployment).
+    let placed: std::collections::BTreeSet<&intercloud_core::SiteId> = placement
+        .values()
+        .flat_map(|s| s.iter().filter(|(_, n)| **n > 0).map(|(s, _)| s))
+        .collect();
+    for p in providers.iter().filter(|p| placed.contains(p.site())) {
+        if let Err(e) = p.capacity().await {
+            return Err(format!(
+                "{} did not accept your keys ({e}); fix them on the Cloud keys page",
+                p.site()
+            ));
+        }
+    }
     let mut deployer = Deployer::new(providers).with_options(options);
     let mut events = deployer.subscribe();
     let topology = app.backend.federation().topology();
