@@ -10,6 +10,7 @@ use intercloud_core::deploy::{
 };
 use intercloud_core::wrap::{stack, SitePolicy};
 use intercloud_core::{CloudProvider, PlacementCounts};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::render::describe_event;
 use crate::AppState;
@@ -84,6 +85,7 @@ pub struct ClusterRecord {
     pub placement: PlacementCounts,
     deployer: Deployer,
     journal: MemoryJournal,
+    events: tokio::sync::Mutex<UnboundedReceiver<Event>>,
     live: Mutex<Live>,
 }
 
@@ -250,7 +252,7 @@ pub async fn launch(
         }
     }
     let mut deployer = Deployer::new(providers).with_options(options);
-    let mut events = deployer.subscribe();
+    let events = deployer.subscribe();
     let topology = app.backend.federation().topology();
     let plan: Plan = deployer
         .plan(request, &topology, placement)
@@ -263,6 +265,7 @@ pub async fn launch(
         placement: placement.clone(),
         deployer,
         journal: MemoryJournal::new(),
+        events: tokio::sync::Mutex::new(events),
         live: Mutex::new(Live {
             phase: Phase::Deploying,
             log: Vec::new(),
@@ -273,24 +276,33 @@ pub async fn launch(
         .lock()
         .insert(record.id.clone(), Arc::clone(&record));
     tracing::info!(user, cluster = %record.tag, nodes = plan.nodes.len(), "deployment started");
-    let fwd = Arc::downgrade(&record);
-    tokio::spawn(async move {
-        while let Some(ev) = events.recv().await {
-            match fwd.upgrade() {
-                Some(r) => r.push_event(&ev),
-                None => break,
-            }
-        }
-    });
     let rec = Arc::clone(&record);
     tokio::spawn(async move {
-        let out = rec
+        let pass = rec
             .deployer
-            .deploy(plan, FailurePolicy::AllOrNothing, &rec.journal)
-            .await;
+            .deploy(plan, FailurePolicy::AllOrNothing, &rec.journal);
+        let out = forwarding(&rec, pass).await;
         finish_pass(&rec, out);
     });
     Ok(record)
+}
+
+/// Runs one pass of the deployer while copying its events into the log; every event
+/// of the pass is in the log when this returns (so the phase changes after them).
+async fn forwarding<T>(rec: &ClusterRecord, pass: impl std::future::Future<Output = T>) -> T {
+    let mut rx = rec.events.lock().await;
+    tokio::pin!(pass);
+    loop {
+        tokio::select! {
+            out = &mut pass => {
+                while let Ok(ev) = rx.try_recv() {
+                    rec.push_event(&ev);
+                }
+                return out;
+            }
+            Some(ev) = rx.recv() => rec.push_event(&ev),
+        }
+    }
 }
 
 fn finish_pass(rec: &ClusterRecord, out: intercloud_core::Result<DeployReport>) {
@@ -317,7 +329,7 @@ fn finish_pass(rec: &ClusterRecord, out: intercloud_core::Result<DeployReport>) 
 pub fn start_repair(rec: Arc<ClusterRecord>) {
     rec.set_phase(Phase::Repairing);
     tokio::spawn(async move {
-        let out = rec.deployer.repair(&rec.journal).await;
+        let out = forwarding(&rec, rec.deployer.repair(&rec.journal)).await;
         finish_pass(&rec, out);
     });
 }
@@ -326,7 +338,7 @@ pub fn start_repair(rec: Arc<ClusterRecord>) {
 pub fn start_destroy(rec: Arc<ClusterRecord>) {
     rec.set_phase(Phase::Destroying);
     tokio::spawn(async move {
-        let out = rec.deployer.destroy(&rec.tag, Some(&rec.journal)).await;
+        let out = forwarding(&rec, rec.deployer.destroy(&rec.tag, Some(&rec.journal))).await;
         let phase = match out {
             Ok(r) if r.remaining == 0 => {
                 rec.push(

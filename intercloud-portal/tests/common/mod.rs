@@ -56,7 +56,19 @@ pub struct Harness {
     pub router: Router,
     pub backend: Arc<MemoryBackend>,
     pub vault: Arc<EncryptedFileVault>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Harness {
+    /// A harness over a backend and vault made elsewhere (its router is unused).
+    pub fn from_parts(backend: Arc<MemoryBackend>, vault: Arc<EncryptedFileVault>) -> Self {
+        Self {
+            router: Router::new(),
+            backend,
+            vault,
+            _dir: None,
+        }
+    }
 }
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -98,7 +110,7 @@ pub async fn harness(proxy: Option<IpAddr>) -> Harness {
         router,
         backend,
         vault,
-        _dir: dir,
+        _dir: Some(dir),
     }
 }
 
