@@ -220,3 +220,29 @@ fn forty_vms_on_four_sites_match_the_brute_force() {
         );
     }
 }
+
+#[test]
+fn generated_small_instances_are_mostly_feasible_and_often_split() {
+    // Keeps the brute-force property meaningful: most instances have a plan, and
+    // many of those use several sites for one group.
+    let (mut feasible, mut split, mut total) = (0, 0, 0);
+    for seed in 0..120u64 {
+        let sites = 1 + (seed % 4) as usize;
+        let groups = 1 + (seed % 3) as usize;
+        let (topo, req) = small_instance(sites, groups, 10 + (seed % 31) as u32, seed);
+        total += 1;
+        if let Ok(plan) = Planner::default().with_alternatives(false).plan(
+            &topo,
+            &req,
+            &Objective::balanced(0.01),
+        ) {
+            feasible += 1;
+            if plan.placement.values().any(|per| per.len() > 1) {
+                split += 1;
+            }
+        }
+    }
+    println!("{feasible}/{total} feasible, {split} with a split group");
+    assert!(feasible * 2 > total, "{feasible}/{total}");
+    assert!(split * 5 > feasible, "{split}/{feasible}");
+}

@@ -251,7 +251,9 @@ impl Ec2Builder {
         self
     }
 
-    /// `CreateTags` calls in flight while indexing a batch (default 8).
+    /// `CreateTags` calls in flight when instances are indexed one by one (default 8):
+    /// only for adopted instances, top-ups with gaps and `RunInstances` answers without
+    /// `amiLaunchIndex`; a batch is normally indexed by its `intercloud-index-base` tag.
     pub fn tag_concurrency(mut self, n: usize) -> Self {
         self.tag_concurrency = n;
         self
@@ -259,7 +261,8 @@ impl Ec2Builder {
 
     /// Whether RunInstances carries the tags (`TagSpecification`, API 2016-11-15).
     /// Default: on for AWS; off for Eucalyptus, whose releases predate or only partly
-    /// implement tag-on-create, so instances are tagged by `CreateTags` instead.
+    /// implement tag-on-create, so instances are tagged after launch by one `CreateTags`
+    /// naming every instance of the call.
     pub fn tag_on_create(mut self, on: bool) -> Self {
         self.tag_on_create = Some(on);
         self

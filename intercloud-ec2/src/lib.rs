@@ -5,7 +5,9 @@
 //!
 //! - [`Ec2Provider`] implements [`intercloud_core::CloudProvider`]: one `RunInstances`
 //!   per create (`MinCount = MaxCount`, `ClientToken`, `TagSpecification`, base64
-//!   `UserData`), idempotent through the key tag; `DescribeInstances` with tag filters
+//!   `UserData`) and nothing more: the batch shares an `intercloud-index-base` tag and
+//!   each VM's index is derived from its `amiLaunchIndex` when listing; idempotent
+//!   through the key tag; `DescribeInstances` with tag filters
 //!   and `NextToken` for listing; `TerminateInstances` for delete (gone = `Ok`);
 //!   `DescribeInstanceTypes` for offerings; account attributes for capacity.
 //! - [`Ec2VpnFabric`] implements [`intercloud_core::VpnFabric`] with VPN gateways,
@@ -18,6 +20,7 @@
 
 pub mod builder;
 pub mod client;
+mod create;
 pub mod error;
 pub mod model;
 pub mod provider;

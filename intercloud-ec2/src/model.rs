@@ -8,6 +8,11 @@ use intercloud_core::{Offering, SiteId, Tags, Vm, VmId, VmState, TAG_INDEX, TAG_
 
 use crate::xml::Element;
 
+/// Tag key holding the first intercloud index one `RunInstances` call made, shared by
+/// all its instances: instance `j` of the call (`amiLaunchIndex` `j`) is VM
+/// `base + j`. One tag at launch indexes a whole batch, with no call per instance.
+pub const TAG_INDEX_BASE: &str = "intercloud-index-base";
+
 /// One instance as EC2 lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instance {
@@ -69,16 +74,42 @@ impl Instance {
         })
     }
 
-    /// The core view of this instance. Its name is the `Name` tag, else `{key}-{index}`
-    /// from the intercloud tags, else the instance id.
+    /// The intercloud index of this instance: its explicit [`TAG_INDEX`] tag when it
+    /// has one (instances tagged one by one), else [`TAG_INDEX_BASE`] plus
+    /// `amiLaunchIndex`. `None` when neither is there or parses (an instance an
+    /// interrupted create launched but did not index, or not intercloud's).
+    pub fn index(&self) -> Option<u32> {
+        if let Some(explicit) = self.tags.get(TAG_INDEX) {
+            return explicit.trim().parse().ok();
+        }
+        let base: u32 = self.tags.get(TAG_INDEX_BASE)?.trim().parse().ok()?;
+        base.checked_add(self.launch_index?)
+    }
+
+    /// The tags as the core sees them: the cloud's tags plus [`TAG_INDEX`] derived by
+    /// [`Instance::index`] when the instance has no explicit one.
+    pub fn core_tags(&self) -> Tags {
+        let mut tags = self.tags.clone();
+        if !tags.contains_key(TAG_INDEX) {
+            if let Some(i) = self.index() {
+                tags.insert(TAG_INDEX.into(), i.to_string());
+            }
+        }
+        tags
+    }
+
+    /// The core view of this instance, with [`Instance::core_tags`]. Its name is the
+    /// `Name` tag, else `{key}-{index}` from the intercloud tags (index derived as in
+    /// [`Instance::index`]), else the instance id.
     pub fn to_vm(&self, site: &SiteId) -> Vm {
+        let tags = self.core_tags();
         let name = self
             .tags
             .get("Name")
             .cloned()
             .or_else(|| {
-                let key = self.tags.get(TAG_KEY)?;
-                let index = self.tags.get(TAG_INDEX)?;
+                let key = tags.get(TAG_KEY)?;
+                let index = tags.get(TAG_INDEX)?;
                 Some(format!("{key}-{index}"))
             })
             .unwrap_or_else(|| self.id.clone());
@@ -87,7 +118,7 @@ impl Instance {
             site: site.clone(),
             name,
             state: vm_state(&self.state),
-            tags: self.tags.clone(),
+            tags,
             offering: self.instance_type.clone(),
             private_ip: self.private_ip.clone(),
             public_ip: self.public_ip.clone(),
@@ -264,4 +295,62 @@ pub fn regions(root: &Element) -> Vec<(String, Option<String>)> {
             ))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inst(tags: &[(&str, &str)], launch_index: Option<u32>) -> Instance {
+        Instance {
+            id: "i-1".into(),
+            state: "running".into(),
+            instance_type: None,
+            launch_index,
+            private_ip: None,
+            public_ip: None,
+            tags: tags
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn index_is_base_plus_launch_index_unless_tagged() {
+        let site = SiteId::new("s");
+        let derived = inst(&[(TAG_KEY, "k"), (TAG_INDEX_BASE, "2")], Some(3));
+        assert_eq!(derived.index(), Some(5));
+        let vm = derived.to_vm(&site);
+        assert_eq!(vm.index(), Some(5));
+        assert_eq!(vm.name, "k-5");
+        assert_eq!(vm.tags[TAG_INDEX_BASE], "2", "the cloud's tags are kept");
+
+        // An explicit index (and Name) wins over the derived one.
+        let explicit = inst(
+            &[
+                (TAG_KEY, "k"),
+                (TAG_INDEX_BASE, "2"),
+                (TAG_INDEX, "7"),
+                ("Name", "custom"),
+            ],
+            Some(3),
+        );
+        assert_eq!(explicit.index(), Some(7));
+        let vm = explicit.to_vm(&site);
+        assert_eq!((vm.index(), vm.name.as_str()), (Some(7), "custom"));
+
+        // Nothing to derive from: no index, named by id.
+        for none in [
+            inst(&[(TAG_KEY, "k"), (TAG_INDEX_BASE, "2")], None),
+            inst(&[(TAG_KEY, "k")], Some(1)),
+            inst(&[(TAG_KEY, "k"), (TAG_INDEX_BASE, "x")], Some(1)),
+            inst(&[(TAG_KEY, "k"), (TAG_INDEX_BASE, "4294967295")], Some(1)),
+        ] {
+            assert_eq!(none.index(), None, "{none:?}");
+            let vm = none.to_vm(&site);
+            assert_eq!((vm.index(), vm.name.as_str()), (None, "i-1"));
+            assert!(!vm.tags.contains_key(TAG_INDEX));
+        }
+    }
 }

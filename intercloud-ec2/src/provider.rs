@@ -1,36 +1,46 @@
 //! [`Ec2Provider`]: the [`CloudProvider`] of an AWS region or a Eucalyptus cloud.
 //!
-//! # How `create_vms(spec, n)` keeps the contract
+//! # How `create_vms(spec, n)` keeps the contract (code in `create.rs`)
 //! 1. `DescribeInstances` filtered on `tag:intercloud-key = key` (alive states) finds
 //!    what earlier attempts made. moto ignores `ClientToken`, and even AWS's token
 //!    does not cover a *larger* retry, so this lookup is what makes creates idempotent.
-//! 2. Instances carrying the key but no index tag (an attempt that died between
-//!    `RunInstances` and `CreateTags`) are adopted for the lowest missing indices.
+//! 2. Instances carrying the key but no index (neither an `intercloud-index` tag nor
+//!    `intercloud-index-base` with an `amiLaunchIndex`) are adopted for the lowest
+//!    missing indices, each by one `CreateTags`.
 //! 3. The indices still missing are made by **one** `RunInstances` with
 //!    `MinCount = MaxCount = missing`, `ClientToken` (the key for a first attempt, see
 //!    [`crate::query::client_token`]) and a `TagSpecification` carrying the common
 //!    tags (cluster, role, key, extra tags), so every instance is findable from birth.
-//! 4. EC2 cannot give instances of one call different tags, so each new instance then
-//!    gets its own `intercloud-index` and `Name` by one `CreateTags` per instance
-//!    (bounded concurrency), mapping `amiLaunchIndex` `j` to the `j`-th missing index.
-//!    A create of a single VM puts index and name in the `TagSpecification` and makes
-//!    one call only. Where tag-on-create is off (Eucalyptus by default), each instance
-//!    gets all its tags by that `CreateTags`, and `ClientToken` alone guards retries
-//!    until then.
+//! 4. EC2 cannot give instances of one call different tags. When the missing indices
+//!    are contiguous (always for a first create, and for a top-up of a contiguous
+//!    range), the `TagSpecification` also carries
+//!    [`intercloud-index-base`](crate::model::TAG_INDEX_BASE) = the first of them, and
+//!    nothing else is sent: listing derives each instance's `intercloud-index` as
+//!    `base + amiLaunchIndex` and its name as `{key}-{index}`
+//!    ([`crate::model::Instance::index`], [`crate::model::Instance::to_vm`]), so
+//!    `Vm::index()` and `Vm::name` are as if tagged one by one. **A create is two
+//!    calls whatever `n`: the key lookup and one `RunInstances`** (before: `2 + n`).
+//!    A single VM gets its index and `Name` in the `TagSpecification` directly.
+//! 5. Rare paths keep one `CreateTags` per instance (explicit `intercloud-index` and
+//!    `Name`, which win over derived ones): a top-up whose missing indices have gaps,
+//!    and a `RunInstances` answer without a distinct `amiLaunchIndex` per instance.
+//! 6. Where tag-on-create is off (Eucalyptus by default), `RunInstances` carries no
+//!    tags and **one** `CreateTags` naming all its instances then sets the shared tags
+//!    (common tags plus index base, or the single VM's full tags); `ClientToken` alone
+//!    guards retries until then.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use intercloud_core::{
-    Capabilities, Capacity, CloudProvider, Error, ErrorKind, Limit, Offering, Result, SiteId, Tags,
-    UserDataFormat, Vm, VmFilter, VmId, VmSpec, TAG_INDEX, TAG_KEY,
+    Capabilities, Capacity, CloudProvider, Error, ErrorKind, Limit, Offering, Result, SiteId,
+    UserDataFormat, Vm, VmFilter, VmId, VmSpec, TAG_INDEX,
 };
 
 use crate::client::Client;
 use crate::model::{self, AvailabilityZone, Image, Instance};
-use crate::query::{self, filter, LaunchOptions, RunInstances, ALIVE_STATES};
+use crate::query::{self, filter, LaunchOptions, ALIVE_STATES};
 use crate::vpn::Ec2VpnFabric;
 
 /// Largest user data EC2 accepts, before base64 (AWS docs: 16 KB).
@@ -179,7 +189,7 @@ impl Ec2Provider {
         Ok(out)
     }
 
-    fn validate(&self, spec: &VmSpec, count: u32) -> Result<()> {
+    pub(crate) fn validate(&self, spec: &VmSpec, count: u32) -> Result<()> {
         if count > self.max_batch {
             return Err(Error::invalid(format!(
                 "create_vms({count}) exceeds this site's max batch of {}",
@@ -202,174 +212,6 @@ impl Ec2Provider {
         }
         Ok(())
     }
-
-    /// Tags instance `id` as VM `index` of `spec`: its index and `Name`, plus the
-    /// common tags when they were not given at launch. EC2 is eventually consistent:
-    /// a just-launched instance may be unknown to `CreateTags` for a moment, so
-    /// `NotFound` is retried a few times, then reported as temporary (a retried
-    /// create adopts the instance through its key tag, or its token).
-    async fn tag_index(&self, spec: &VmSpec, id: &str, index: u32) -> Result<()> {
-        let mut tags = if self.tag_on_create {
-            Tags::new()
-        } else {
-            spec.tags_for(index)
-        };
-        tags.insert(TAG_INDEX.into(), index.to_string());
-        tags.insert("Name".into(), spec.key.vm_name(index));
-        let req = query::create_tags(&[id], &tags);
-        let mut delay = Duration::from_millis(250);
-        for _ in 0..4 {
-            match self.client.call(&req).await {
-                Err(e) if e.kind() == ErrorKind::NotFound => {
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                }
-                other => return other.map(|_| ()),
-            }
-        }
-        Err(Error::unavailable(format!(
-            "CreateTags: instance {id} is not visible yet (EC2 eventual consistency); retry the create"
-        ))
-        .with_temporary(true))
-    }
-
-    async fn create_inner(&self, spec: &VmSpec, count: u32) -> Result<Vec<VmId>> {
-        self.validate(spec, count)?;
-        if count == 0 {
-            return Ok(Vec::new());
-        }
-        let existing = self
-            .describe_instances(&[
-                filter(format!("tag:{TAG_KEY}"), [spec.key.as_str()]),
-                filter("instance-state-name", ALIVE_STATES),
-            ])
-            .await?;
-        let mut by_index: BTreeMap<u32, String> = BTreeMap::new();
-        let mut untagged: Vec<Instance> = Vec::new();
-        for inst in existing {
-            if inst.tags.get(TAG_KEY).map(String::as_str) != Some(spec.key.as_str()) {
-                continue;
-            }
-            match inst.tags.get(TAG_INDEX).and_then(|i| i.parse::<u32>().ok()) {
-                Some(i) => {
-                    by_index.entry(i).or_insert(inst.id);
-                }
-                None => untagged.push(inst),
-            }
-        }
-        let mut missing: Vec<u32> = (0..count).filter(|i| !by_index.contains_key(i)).collect();
-
-        // Adopt instances an interrupted attempt launched but did not index.
-        untagged.sort_by(|a, b| (a.launch_index, &a.id).cmp(&(b.launch_index, &b.id)));
-        let adopt: Vec<(u32, String)> = missing
-            .iter()
-            .copied()
-            .zip(untagged.into_iter().map(|i| i.id))
-            .collect();
-        self.tag_all(spec, &adopt).await?;
-        for (i, id) in adopt {
-            missing.retain(|m| *m != i);
-            by_index.insert(i, id);
-        }
-
-        if !missing.is_empty() {
-            let launched = self.launch(spec, &missing).await?;
-            by_index.extend(launched);
-        }
-        (0..count)
-            .map(|i| {
-                by_index
-                    .get(&i)
-                    .map(|id| VmId::new(id.clone()))
-                    .ok_or_else(|| {
-                        Error::protocol(format!("no instance for index {i} after RunInstances"))
-                    })
-            })
-            .collect()
-    }
-
-    /// One RunInstances for the `missing` indices; returns `(index, id)` pairs.
-    async fn launch(&self, spec: &VmSpec, missing: &[u32]) -> Result<Vec<(u32, String)>> {
-        let n = u32::try_from(missing.len()).unwrap_or(u32::MAX);
-        let single = missing.len() == 1 && self.tag_on_create;
-        let Some(&first) = missing.first() else {
-            return Ok(Vec::new());
-        };
-        let mut tags = spec.tags_for(first);
-        if single {
-            tags.insert("Name".into(), spec.key.vm_name(first));
-        } else {
-            tags.remove(TAG_INDEX);
-        }
-        if !self.tag_on_create {
-            tags.clear();
-        }
-        let token = query::client_token(spec.key.as_str(), missing);
-        let image = spec
-            .image
-            .as_ref()
-            .map(|i| i.0.as_str())
-            .unwrap_or_default();
-        let req = query::run_instances(&RunInstances {
-            image_id: image,
-            instance_type: &spec.offering,
-            count: n,
-            client_token: &token,
-            tags: &tags,
-            user_data: spec.user_data.as_ref().map(|u| u.0.as_str()),
-            placement: &self.launch,
-        });
-        let root = self.client.call(&req).await?;
-        let instances = model::run_instances(&root)
-            .map_err(|m| Error::protocol(format!("RunInstances: {m}")))?;
-        if instances.len() != missing.len() {
-            return Err(Error::protocol(format!(
-                "RunInstances asked for {} instances, the answer lists {}",
-                missing.len(),
-                instances.len()
-            )));
-        }
-        let pairs = assign_indices(missing, &instances);
-        if !single {
-            self.tag_all(spec, &pairs).await?;
-        }
-        Ok(pairs)
-    }
-
-    async fn tag_all(&self, spec: &VmSpec, pairs: &[(u32, String)]) -> Result<()> {
-        // Chunks of `tag_concurrency` calls in flight (a plain loop keeps the future
-        // `Send` inside `async_trait`).
-        for chunk in pairs.chunks(self.tag_concurrency.max(1)) {
-            let mut calls = Vec::with_capacity(chunk.len());
-            for (i, id) in chunk {
-                calls.push(self.tag_index(spec, id, *i));
-            }
-            futures::future::try_join_all(calls).await?;
-        }
-        Ok(())
-    }
-}
-
-/// Maps launched instances to the missing indices: by `amiLaunchIndex` when every
-/// instance has a distinct one in range, else in answer order.
-pub(crate) fn assign_indices(missing: &[u32], instances: &[Instance]) -> Vec<(u32, String)> {
-    let launch: BTreeSet<u32> = instances.iter().filter_map(|i| i.launch_index).collect();
-    let usable = launch.len() == instances.len()
-        && instances
-            .iter()
-            .all(|i| i.launch_index.is_some_and(|l| (l as usize) < missing.len()));
-    instances
-        .iter()
-        .enumerate()
-        .map(|(pos, inst)| {
-            let j = if usable {
-                inst.launch_index.map_or(pos, |l| l as usize)
-            } else {
-                pos
-            };
-            (missing[j], inst.id.clone())
-        })
-        .collect()
 }
 
 #[async_trait]
@@ -452,7 +294,11 @@ impl CloudProvider for Ec2Provider {
     }
 
     async fn list_vms(&self, f: &VmFilter) -> Result<Vec<Vm>> {
-        let mut filters = query::tag_filters(&f.tags);
+        // The index may be derived (index base + amiLaunchIndex), which no server-side
+        // tag filter sees: it is checked client-side by `f.matches`.
+        let mut server_tags = f.tags.clone();
+        server_tags.remove(TAG_INDEX);
+        let mut filters = query::tag_filters(&server_tags);
         if let Some(ids) = &f.ids {
             if ids.is_empty() {
                 return Ok(Vec::new());
@@ -489,33 +335,5 @@ impl CloudProvider for Ec2Provider {
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             Err(e) => Err(self.err(e).with_resource(id.as_str())),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn inst(id: &str, li: Option<u32>) -> Instance {
-        Instance {
-            id: id.into(),
-            state: "pending".into(),
-            instance_type: None,
-            launch_index: li,
-            private_ip: None,
-            public_ip: None,
-            tags: Tags::new(),
-        }
-    }
-
-    #[test]
-    fn launch_index_maps_to_missing_indices() {
-        let got = assign_indices(&[2, 5], &[inst("b", Some(1)), inst("a", Some(0))]);
-        assert_eq!(got, vec![(5, "b".into()), (2, "a".into())]);
-        // Without usable launch indices, answer order.
-        let got = assign_indices(&[2, 5], &[inst("b", None), inst("a", Some(0))]);
-        assert_eq!(got, vec![(2, "b".into()), (5, "a".into())]);
-        let got = assign_indices(&[2, 5], &[inst("b", Some(0)), inst("a", Some(0))]);
-        assert_eq!(got, vec![(2, "b".into()), (5, "a".into())]);
     }
 }

@@ -22,9 +22,11 @@ use std::time::{Duration, Instant};
 use intercloud_core::testkit::{self, Fixture};
 use intercloud_core::{
     CloudProvider, Credentials, ErrorKind, FabricKind, LinkSpec, LinkState, SiteContext,
-    SiteEndpoint, VpnFabric,
+    SiteEndpoint, VmFilter, VpnFabric, TAG_INDEX, TAG_KEY,
 };
+use intercloud_ec2::model::TAG_INDEX_BASE;
 use intercloud_ec2::query::QueryRequest;
+use intercloud_ec2::query::{filter, ALIVE_STATES};
 use intercloud_ec2::{Ec2Builder, Ec2Provider};
 
 /// The venv with `moto_server`, found or created once per test binary.
@@ -217,6 +219,90 @@ async fn moto_conformance_suite_with_sigv4_enforced() {
         .await
         .expect("images");
     assert!(images.iter().any(|i| i.id == "ami-785db401"), "{images:?}");
+}
+
+/// On moto: a batch is indexed by `intercloud-index-base` + `amiLaunchIndex` alone (no
+/// instance carries an explicit index, so no CreateTags was sent); top-ups of a
+/// contiguous range and of a range with a gap both restore indices `0..5`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moto_batch_is_indexed_by_its_base_and_top_ups_fill_gaps() {
+    let moto = Moto::start().await;
+    let p = moto.authorised().await;
+    let cluster = testkit::fresh_cluster("base");
+    let spec = fixture().spec(&cluster, "worker");
+    let ids = p.create_vms(&spec, 5).await.expect("create 5");
+
+    let key_filter = [
+        filter(format!("tag:{TAG_KEY}"), [spec.key.as_str()]),
+        filter("instance-state-name", ALIVE_STATES),
+    ];
+    let raw = p.describe_instances(&key_filter).await.expect("describe");
+    assert_eq!(raw.len(), 5);
+    for inst in &raw {
+        assert_eq!(inst.tags.get(TAG_INDEX_BASE).map(String::as_str), Some("0"));
+        assert!(
+            !inst.tags.contains_key(TAG_INDEX) && !inst.tags.contains_key("Name"),
+            "no per-instance tags: {inst:?}"
+        );
+    }
+    let indexed = |vms: Vec<intercloud_core::Vm>| {
+        let mut v: Vec<_> = vms
+            .into_iter()
+            .map(|vm| (vm.index(), vm.name, vm.id))
+            .collect();
+        v.sort();
+        v
+    };
+    let listed = indexed(p.list_vms(&VmFilter::key(&spec.key)).await.expect("list"));
+    assert_eq!(
+        listed,
+        (0..5u32)
+            .map(|i| (Some(i), spec.key.vm_name(i), ids[i as usize].clone()))
+            .collect::<Vec<_>>()
+    );
+
+    // Contiguous top-up: 1 and 2 gone, one RunInstances with base 1.
+    p.delete_vm(&ids[1]).await.expect("delete 1");
+    p.delete_vm(&ids[2]).await.expect("delete 2");
+    let again = p.create_vms(&spec, 5).await.expect("top-up 1..3");
+    assert_eq!(
+        (again[0].clone(), again[3].clone(), again[4].clone()),
+        (ids[0].clone(), ids[3].clone(), ids[4].clone())
+    );
+    assert!(again[1] != ids[1] && again[2] != ids[2]);
+    let raw = p.describe_instances(&key_filter).await.expect("describe");
+    let base1 = raw
+        .iter()
+        .filter(|i| i.tags.get(TAG_INDEX_BASE).map(String::as_str) == Some("1"))
+        .count();
+    assert_eq!(base1, 2, "{raw:?}");
+    assert!(raw.iter().all(|i| !i.tags.contains_key(TAG_INDEX)));
+
+    // Top-up with a gap: 1 and 3 gone, tagged one by one.
+    p.delete_vm(&again[1]).await.expect("delete 1");
+    p.delete_vm(&again[3]).await.expect("delete 3");
+    let third = p.create_vms(&spec, 5).await.expect("top-up 1, 3");
+    let listed = indexed(p.list_vms(&VmFilter::key(&spec.key)).await.expect("list"));
+    assert_eq!(
+        listed,
+        (0..5u32)
+            .map(|i| (Some(i), spec.key.vm_name(i), third[i as usize].clone()))
+            .collect::<Vec<_>>()
+    );
+    let raw = p.describe_instances(&key_filter).await.expect("describe");
+    assert_eq!(
+        raw.iter()
+            .filter(|i| i.tags.contains_key(TAG_INDEX))
+            .count(),
+        2,
+        "the gap's instances carry explicit indices"
+    );
+    testkit::cleanup(&p, &cluster).await;
+    assert!(p
+        .list_vms(&VmFilter::cluster(&cluster))
+        .await
+        .expect("list")
+        .is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

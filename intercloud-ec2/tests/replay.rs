@@ -75,8 +75,37 @@ fn spec(key: &str) -> VmSpec {
     s
 }
 
+/// The actions of every request the server received, in order.
+async fn actions(server: &MockServer) -> Vec<String> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            body(r)
+                .split('&')
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("Action=")
+                .to_owned()
+        })
+        .collect()
+}
+
+/// Answers `action` with `body` once, before any other answer for it.
+async fn answer_once(server: &MockServer, action: &str, body: String) {
+    Mock::given(method("POST"))
+        .and(body_string_contains(format!("Action={action}&")))
+        .respond_with(ResponseTemplate::new(200).set_body_string(body))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(server)
+        .await;
+}
+
 #[tokio::test]
-async fn batch_create_is_one_run_instances_then_index_tags() {
+async fn batch_create_is_one_run_instances_with_an_index_base() {
     let server = MockServer::start().await;
     answer(&server, "DescribeInstances", 200, EMPTY_DESCRIBE.into()).await;
     answer(
@@ -84,13 +113,6 @@ async fn batch_create_is_one_run_instances_then_index_tags() {
         "RunInstances",
         200,
         fixture("moto-5.2.5/run_instances.xml"),
-    )
-    .await;
-    answer(
-        &server,
-        "CreateTags",
-        200,
-        fixture("moto-5.2.5/create_tags.xml"),
     )
     .await;
     let p = provider(&server);
@@ -117,22 +139,21 @@ async fn batch_create_is_one_run_instances_then_index_tags() {
         "ClientToken=ic-tok-1",
         "UserData=IyEvYmluL3NoCmVjaG8gaGkK",
         "TagSpecification.1.ResourceType=instance",
-        "Key=intercloud-key&TagSpecification.1.Tag.2.Value=ic-tok-1",
+        "Tag.1.Key=intercloud-cluster&TagSpecification.1.Tag.1.Value=c1",
+        "Tag.2.Key=intercloud-index-base&TagSpecification.1.Tag.2.Value=0",
+        "Tag.3.Key=intercloud-key&TagSpecification.1.Tag.3.Value=ic-tok-1",
+        "Tag.4.Key=intercloud-role&TagSpecification.1.Tag.4.Value=worker",
     ] {
         assert!(run.contains(part), "RunInstances body lacks {part}: {run}");
     }
     assert!(
-        !run.contains("intercloud-index"),
-        "index differs per VM: {run}"
+        !run.contains("intercloud-index&") && !run.contains("Key=Name"),
+        "index and name differ per VM: {run}"
     );
-    let mut tags = bodies(&server, "CreateTags").await;
-    tags.sort();
     assert_eq!(
-        tags,
-        vec![
-            "Action=CreateTags&Version=2016-11-15&ResourceId.1=i-0e9671ce3ce5c9f58&Tag.1.Key=Name&Tag.1.Value=ic-tok-1-0&Tag.2.Key=intercloud-index&Tag.2.Value=0".to_owned(),
-            "Action=CreateTags&Version=2016-11-15&ResourceId.1=i-7e4813c7c25e6957c&Tag.1.Key=Name&Tag.1.Value=ic-tok-1-1&Tag.2.Key=intercloud-index&Tag.2.Value=1".to_owned(),
-        ]
+        actions(&server).await,
+        ["DescribeInstances", "RunInstances"],
+        "no CreateTags"
     );
     // Signed with SigV4 for ec2, session token included.
     let reqs = server.received_requests().await.unwrap_or_default();
@@ -143,6 +164,248 @@ async fn batch_create_is_one_run_instances_then_index_tags() {
         .to_str()
         .unwrap();
     assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDREPLAY/20261125/us-east-1/ec2/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, Signature="), "{auth}");
+}
+
+/// Recorded on moto: RunInstances of 5 with `intercloud-index-base` 0, then
+/// DescribeInstances by key. The create sends one request beyond the key lookup; the
+/// listing derives indices 0..5 and names `kb5-0..kb5-4` from `amiLaunchIndex`; a
+/// retried create finds them all and launches nothing.
+#[tokio::test]
+async fn create_of_five_is_one_run_instances_and_listing_derives_indices() {
+    let server = MockServer::start().await;
+    answer_once(&server, "DescribeInstances", EMPTY_DESCRIBE.into()).await;
+    answer(
+        &server,
+        "DescribeInstances",
+        200,
+        fixture("moto-5.2.5-intercloud/describe_instances_base0.xml"),
+    )
+    .await;
+    answer(
+        &server,
+        "RunInstances",
+        200,
+        fixture("moto-5.2.5-intercloud/run_instances_base0.xml"),
+    )
+    .await;
+    let p = provider(&server);
+    let mut s = spec("kb5");
+    s.cluster = "c5".into();
+    let ids = p.create_vms(&s, 5).await.expect("create");
+    assert_eq!(
+        ids,
+        [
+            "i-a643346b6bc3af619",
+            "i-90bd1a769a87d2167",
+            "i-b6d492785a776c746",
+            "i-35e1572b04e41c36a",
+            "i-0da9e3b4d07c8b53f"
+        ]
+        .map(VmId::new)
+    );
+    assert_eq!(
+        actions(&server).await,
+        ["DescribeInstances", "RunInstances"],
+        "exactly one request beyond the key lookup"
+    );
+    let run = &bodies(&server, "RunInstances").await[0];
+    assert!(run.contains("MinCount=5&MaxCount=5"), "{run}");
+    assert!(run.contains("ClientToken=kb5&"), "{run}");
+    assert!(
+        run.contains("Tag.2.Key=intercloud-index-base&TagSpecification.1.Tag.2.Value=0&"),
+        "{run}"
+    );
+
+    let mut vms = p.list_vms(&VmFilter::key(&s.key)).await.expect("list");
+    vms.sort_by_key(|v| v.index());
+    assert_eq!(
+        vms.iter().map(|v| v.index()).collect::<Vec<_>>(),
+        (0..5).map(Some).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        vms.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(),
+        ["kb5-0", "kb5-1", "kb5-2", "kb5-3", "kb5-4"]
+    );
+    assert_eq!(vms.iter().map(|v| v.id.clone()).collect::<Vec<_>>(), ids);
+    assert!(vms
+        .iter()
+        .all(|v| v.cluster() == Some("c5") && v.key() == Some("kb5")));
+
+    // Selecting by index works on the derived index (checked client-side).
+    let third = p
+        .list_vms(&VmFilter::key(&s.key).tag(TAG_INDEX, "3"))
+        .await
+        .expect("list by index");
+    assert_eq!(third.len(), 1);
+    assert_eq!(third[0].id, VmId::new("i-35e1572b04e41c36a"));
+    let sent = bodies(&server, "DescribeInstances").await;
+    assert!(
+        !sent.last().unwrap().contains("tag%3Aintercloud-index"),
+        "a derived index is not a server-side tag: {}",
+        sent.last().unwrap()
+    );
+
+    // A retried create finds the five through their key and derived indices.
+    let again = p.create_vms(&s, 5).await.expect("retry");
+    assert_eq!(again, ids);
+    assert_eq!(bodies(&server, "RunInstances").await.len(), 1);
+    assert!(bodies(&server, "CreateTags").await.is_empty());
+}
+
+/// Recorded on moto: indices 0 and 1 exist (index base 0); create(…, 4) launches the
+/// contiguous range 2..4 as one RunInstances with index base 2 and its own token.
+#[tokio::test]
+async fn top_up_of_a_contiguous_range_launches_with_its_base() {
+    let server = MockServer::start().await;
+    answer_once(
+        &server,
+        "DescribeInstances",
+        fixture("moto-5.2.5-intercloud/describe_instances_topup_before.xml"),
+    )
+    .await;
+    answer(
+        &server,
+        "DescribeInstances",
+        200,
+        fixture("moto-5.2.5-intercloud/describe_instances_topup_after.xml"),
+    )
+    .await;
+    answer(
+        &server,
+        "RunInstances",
+        200,
+        fixture("moto-5.2.5-intercloud/run_instances_topup.xml"),
+    )
+    .await;
+    let p = provider(&server);
+    let s = spec("kt4");
+    let ids = p.create_vms(&s, 4).await.expect("top-up");
+    assert_eq!(
+        ids,
+        [
+            "i-6a06fb856aabf897e",
+            "i-e0820b22dff3be8eb",
+            "i-681370fe2417c704d",
+            "i-74a9aa50af7ce6929"
+        ]
+        .map(VmId::new)
+    );
+    assert_eq!(
+        actions(&server).await,
+        ["DescribeInstances", "RunInstances"]
+    );
+    let run = &bodies(&server, "RunInstances").await[0];
+    assert!(run.contains("MinCount=2&MaxCount=2"), "{run}");
+    assert!(
+        run.contains("Tag.2.Key=intercloud-index-base&TagSpecification.1.Tag.2.Value=2&"),
+        "{run}"
+    );
+    assert!(!run.contains("ClientToken=kt4&"), "own token: {run}");
+
+    let mut vms = p.list_vms(&VmFilter::key(&s.key)).await.expect("list");
+    vms.sort_by_key(|v| v.index());
+    assert_eq!(
+        vms.iter()
+            .map(|v| (v.index(), v.name.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            (Some(0), "kt4-0"),
+            (Some(1), "kt4-1"),
+            (Some(2), "kt4-2"),
+            (Some(3), "kt4-3")
+        ]
+    );
+    assert_eq!(vms.iter().map(|v| v.id.clone()).collect::<Vec<_>>(), ids);
+}
+
+/// A top-up whose missing indices have a gap (0 and 2 missing, 1 alive) cannot share
+/// a base: common tags at launch, then one CreateTags per instance.
+#[tokio::test]
+async fn top_up_with_a_gap_tags_each_instance() {
+    let server = MockServer::start().await;
+    let one = fixture("moto-5.2.5-intercloud/describe_instances_topup_before.xml").replacen(
+        "<item><key>intercloud-index-base</key><value>0</value></item>",
+        "<item><key>intercloud-index</key><value>1</value></item>",
+        1,
+    );
+    // Keep only the first instance (now explicitly index 1).
+    let cut_from = one
+        .find("</item><item><architecture>")
+        .expect("two instances");
+    let cut_to = one.find("</instancesSet>").expect("instancesSet");
+    let one = format!("{}</item>{}", &one[..cut_from], &one[cut_to..]);
+    answer(&server, "DescribeInstances", 200, one).await;
+    answer(
+        &server,
+        "RunInstances",
+        200,
+        fixture("moto-5.2.5-intercloud/run_instances_topup.xml"),
+    )
+    .await;
+    answer(
+        &server,
+        "CreateTags",
+        200,
+        fixture("moto-5.2.5/create_tags.xml"),
+    )
+    .await;
+    let ids = provider(&server)
+        .create_vms(&spec("kt4"), 3)
+        .await
+        .expect("top-up");
+    assert_eq!(
+        ids,
+        [
+            "i-681370fe2417c704d",
+            "i-6a06fb856aabf897e",
+            "i-74a9aa50af7ce6929"
+        ]
+        .map(VmId::new)
+    );
+    let run = &bodies(&server, "RunInstances").await[0];
+    assert!(run.contains("MinCount=2&MaxCount=2"), "{run}");
+    assert!(!run.contains("intercloud-index"), "{run}");
+    let mut tags = bodies(&server, "CreateTags").await;
+    tags.sort();
+    assert_eq!(
+        tags,
+        [
+            "Action=CreateTags&Version=2016-11-15&ResourceId.1=i-681370fe2417c704d&Tag.1.Key=Name&Tag.1.Value=kt4-0&Tag.2.Key=intercloud-index&Tag.2.Value=0",
+            "Action=CreateTags&Version=2016-11-15&ResourceId.1=i-74a9aa50af7ce6929&Tag.1.Key=Name&Tag.1.Value=kt4-2&Tag.2.Key=intercloud-index&Tag.2.Value=2",
+        ]
+    );
+}
+
+/// An answer without `amiLaunchIndex` cannot be indexed by the base: each instance
+/// gets its explicit index (answer order) and `Name` by CreateTags, which win over
+/// the base tag it carries.
+#[tokio::test]
+async fn answer_without_launch_index_falls_back_to_per_instance_tags() {
+    let server = MockServer::start().await;
+    answer(&server, "DescribeInstances", 200, EMPTY_DESCRIBE.into()).await;
+    let mut run = fixture("moto-5.2.5-intercloud/run_instances_base0.xml");
+    for i in 0..5 {
+        run = run.replace(&format!("<amiLaunchIndex>{i}</amiLaunchIndex>"), "");
+    }
+    assert!(!run.contains("amiLaunchIndex"));
+    answer(&server, "RunInstances", 200, run).await;
+    answer(
+        &server,
+        "CreateTags",
+        200,
+        fixture("moto-5.2.5/create_tags.xml"),
+    )
+    .await;
+    let ids = provider(&server)
+        .create_vms(&spec("kb5"), 5)
+        .await
+        .expect("create");
+    assert_eq!(ids[3], VmId::new("i-35e1572b04e41c36a"), "answer order");
+    let run = &bodies(&server, "RunInstances").await[0];
+    assert!(run.contains("intercloud-index-base"), "{run}");
+    let tags = bodies(&server, "CreateTags").await;
+    assert_eq!(tags.len(), 5, "one per instance");
+    assert!(tags.contains(&"Action=CreateTags&Version=2016-11-15&ResourceId.1=i-35e1572b04e41c36a&Tag.1.Key=Name&Tag.1.Value=kb5-3&Tag.2.Key=intercloud-index&Tag.2.Value=3".to_owned()), "{tags:?}");
 }
 
 #[tokio::test]
@@ -531,8 +794,19 @@ async fn libcloud_zone_file_and_eucalyptus_sigv2() {
     assert!(b.contains("&Signature="), "{b}");
 }
 
+fn eucalyptus(server: &MockServer) -> Ec2Provider {
+    Ec2Builder::eucalyptus()
+        .endpoint(format!("{}/services/compute", server.uri()))
+        .access_key("AKIDEUCA", SECRET)
+        .build()
+        .unwrap()
+}
+
+/// Eucalyptus tags after launch: one CreateTags names every instance of the call
+/// with the shared tags and the index base. While the new instances are not visible
+/// yet, it is retried.
 #[tokio::test]
-async fn create_tags_retries_while_the_new_instance_is_not_visible() {
+async fn eucalyptus_batch_is_tagged_by_one_create_tags_retried_while_not_visible() {
     let server = MockServer::start().await;
     answer(&server, "DescribeInstances", 200, EMPTY_DESCRIBE.into()).await;
     answer(
@@ -559,16 +833,22 @@ async fn create_tags_retries_while_the_new_instance_is_not_visible() {
         fixture("moto-5.2.5/create_tags.xml"),
     )
     .await;
-    let ids = provider(&server)
-        .create_vms(&spec("kvis"), 2)
+    let ids = eucalyptus(&server)
+        .create_vms(&spec("keuca"), 2)
         .await
         .expect("create");
-    assert_eq!(ids.len(), 2);
     assert_eq!(
-        bodies(&server, "CreateTags").await.len(),
-        4,
-        "2 refused, then 2 accepted"
+        ids,
+        [
+            VmId::new("i-0e9671ce3ce5c9f58"),
+            VmId::new("i-7e4813c7c25e6957c")
+        ]
     );
+    let run = &bodies(&server, "RunInstances").await[0];
+    assert!(!run.contains("TagSpecification"), "{run}");
+    let tags = bodies(&server, "CreateTags").await;
+    assert_eq!(tags.len(), 3, "2 refused, then 1 accepted: {tags:?}");
+    assert!(tags.iter().all(|t| t == "Action=CreateTags&Version=2016-11-15&ResourceId.1=i-0e9671ce3ce5c9f58&ResourceId.2=i-7e4813c7c25e6957c&Tag.1.Key=intercloud-cluster&Tag.1.Value=c1&Tag.2.Key=intercloud-index-base&Tag.2.Value=0&Tag.3.Key=intercloud-key&Tag.3.Value=keuca&Tag.4.Key=intercloud-role&Tag.4.Value=worker"), "{tags:?}");
 }
 
 #[tokio::test]
@@ -596,11 +876,7 @@ async fn eucalyptus_tags_after_launch_and_does_not_page() {
         ))
         .mount(&server)
         .await;
-    let p = Ec2Builder::eucalyptus()
-        .endpoint(format!("{}/services/compute", server.uri()))
-        .access_key("AKIDEUCA", SECRET)
-        .build()
-        .unwrap();
+    let p = eucalyptus(&server);
     let ids = p.create_vms(&spec("keuca"), 1).await.expect("create");
     assert_eq!(ids, vec![VmId::new("i-2ba64342")]);
     let run = &bodies(&server, "RunInstances").await[0];

@@ -19,8 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use intercloud_core::{Error, Result, SiteId};
 
-/// The overlay CIDR used when the request names none.
-pub const DEFAULT_OVERLAY_CIDR: &str = "10.77.0.0/16";
+pub use intercloud_core::DEFAULT_OVERLAY_CIDR;
 
 /// Host offsets below this in a site subnet are reserved (gateway and services).
 const FIRST_MEMBER_OFFSET: u32 = 10;

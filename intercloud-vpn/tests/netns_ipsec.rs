@@ -7,7 +7,8 @@
 //! has no ESP), loads the rendered `swanctl.conf`, and traffic must flow 10.1 → 10.2.
 //! Three policies: two intercloud strongSwan gateways (IKEv2 default), a strongSwan
 //! gateway facing an emulated CloudStack VPC gateway (`aes128-sha1;modp1536`), and
-//! one facing an emulated EC2 tunnel (IKEv1 main mode, `aes-128-cbc`/`sha1`/`group2`).
+//! one facing an emulated EC2 tunnel (IKEv1 main mode, `aes-128-cbc`/`sha1`/`group2`),
+//! and two gateways whose files come from `StrongSwanFabric`'s user data.
 //!
 //! Skips (loudly) without root or tools; fails instead when
 //! `INTERCLOUD_REQUIRE_NETNS=1`. Install the tools with `scripts/vpn-deps.sh`.
@@ -17,7 +18,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{charon, must, ping_times, run, veth, wait_until, Lab};
-use intercloud_vpn::ipsec::{swanctl_conf, Ec2Phase, IpsecPolicy, SiteToSite};
+use intercloud_core::{LinkSpec, SiteContext, VpnFabric};
+use intercloud_vpn::ipsec::{swanctl_conf, Ec2Phase, IpsecPolicy, SiteToSite, StrongSwanFabric};
 use secrecy::SecretString;
 
 const TOOLS: &[&str] = &["ip", "ping", "charon-systemd", "swanctl"];
@@ -42,8 +44,20 @@ fn conn(a: bool, policy: &IpsecPolicy, psk: &str) -> SiteToSite {
     }
 }
 
-/// Brings up both gateways with `policy`; a initiates; returns the RTTs through ESP.
+/// Brings up both gateways with `policy` (a initiates); returns the RTTs through ESP.
 fn tunnel(label: &str, policy: &IpsecPolicy, want: [&str; 3]) -> Vec<f64> {
+    let psk = "Iw2IAN9XUsQeYUrkMGP3kP59ugFDkfHg";
+    tunnel_with(
+        label,
+        &swanctl_conf(&[conn(true, policy, psk)]).expect("render a"),
+        &swanctl_conf(&[conn(false, policy, psk)]).expect("render b"),
+        want,
+    )
+}
+
+/// Brings up gateway a with `conf_a` and b with `conf_b` (a initiates); returns the
+/// RTTs from 10.1.0.1 to 10.2.0.1 through ESP.
+fn tunnel_with(label: &str, conf_a: &str, conf_b: &str, want: [&str; 3]) -> Vec<f64> {
     let mut lab = Lab::new(&format!("ipsec{label}"));
     let tmp = tempfile::tempdir().expect("tempdir");
     let ga = lab.add_ns("a");
@@ -83,19 +97,8 @@ fn tunnel(label: &str, policy: &IpsecPolicy, want: [&str; 3]) -> Vec<f64> {
         None,
         &["ip", "-n", &gb, "addr", "add", "10.2.0.1/32", "dev", "lo"],
     );
-    let psk = "Iw2IAN9XUsQeYUrkMGP3kP59ugFDkfHg";
-    let ub = charon(
-        &mut lab,
-        &gb,
-        &tmp.path().join("b"),
-        &swanctl_conf(&[conn(false, policy, psk)]).expect("render b"),
-    );
-    let ua = charon(
-        &mut lab,
-        &ga,
-        &tmp.path().join("a"),
-        &swanctl_conf(&[conn(true, policy, psk)]).expect("render a"),
-    );
+    let ub = charon(&mut lab, &gb, &tmp.path().join("b"), conf_b);
+    let ua = charon(&mut lab, &ga, &tmp.path().join("a"), conf_a);
     // a's start_action = start brings the tunnel up by itself.
     let up = wait_until(Duration::from_secs(10), || {
         run(None, &["swanctl", "--list-sas", "--uri", &ub]).is_ok_and(|o| o.contains("INSTALLED"))
@@ -187,5 +190,52 @@ fn strongswan_site_to_site_carries_traffic() {
             t.elapsed().as_secs_f64()
         );
     }
+    // The same through StrongSwanFabric, as the deployer drives it: the gateways'
+    // user data (`gateway_bootstrap`) is what charon loads.
+    let t = Instant::now();
+    let fabric = StrongSwanFabric::new();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let ctx = |site: &str, addr: &str, net: &str| SiteContext {
+        site: site.into(),
+        cluster: "icv".into(),
+        overlay_subnet: net.into(),
+        local_cidrs: vec![],
+        hints: [
+            ("public_address".to_owned(), addr.to_owned()),
+            ("private_address".to_owned(), addr.to_owned()),
+        ]
+        .into(),
+    };
+    let ea = rt
+        .block_on(fabric.prepare_site(&ctx("a", "192.168.88.1", "10.1.0.0/16")))
+        .expect("prepare a");
+    let eb = rt
+        .block_on(fabric.prepare_site(&ctx("b", "192.168.88.2", "10.2.0.0/16")))
+        .expect("prepare b");
+    rt.block_on(fabric.connect(&eb, &ea, &LinkSpec::default()))
+        .expect("connect");
+    let user_data = |site: &str| {
+        let boot = fabric
+            .gateway_bootstrap(&site.into())
+            .expect("gateway user data");
+        assert_eq!(boot.files[0].mode, "0600");
+        boot.files[0].content.clone()
+    };
+    let rtt = tunnel_with(
+        "fabric",
+        &user_data("a"),
+        &user_data("b"),
+        [
+            "IKEv2",
+            "AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048",
+            "ESP:AES_CBC-256/HMAC_SHA2_256_128",
+        ],
+    );
+    println!(
+        "fabric: StrongSwanFabric user data, generated PSK: up and pinged in {:.2} s, RTT {rtt:?} ms",
+        t.elapsed().as_secs_f64()
+    );
     println!("all IPsec cases: {:.1} s", t0.elapsed().as_secs_f64());
 }

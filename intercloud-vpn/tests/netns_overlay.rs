@@ -1,10 +1,12 @@
 //! End-to-end WireGuard overlay over network namespaces (root only).
 //!
 //! A simulated 3-site cluster: site a (gateway + 2 members), b (gateway + 1 member),
-//! c (gateway + 1 member). Every "VM" is a namespace that applies the wg-quick file
-//! [`Mesh`] rendered for it, the way a node would at boot: userspace `wireguard-go`,
-//! `wg setconf` with the file's WireGuard part, then `ip addr`/`ip route` and the
-//! file's `PostUp` commands.
+//! c (gateway + 1 member), addresses planned first. [`WireGuardFabric`] is driven as
+//! the deployer drives it (`prepare_site` with the gateway VMs' addresses, `connect`
+//! per pair, `gateway_bootstrap` / `member_bootstrap` user data). Every "VM" is a
+//! namespace that applies the wg-quick file of its user data the way `wg-quick up`
+//! would: userspace `wireguard-go`, `wg setconf` with the file's WireGuard part, then
+//! `ip addr`/`ip route` and the file's `PostUp` commands.
 //!
 //! Underlay: namespace `wan` holds bridge `br0` joining the gateways' uplinks
 //! (192.168.200.<site>/24); each gateway holds bridge `lan0` for its members
@@ -15,7 +17,7 @@
 //! gateways a and b: cross-site RTT ≥ 20 ms, in-site < 2 ms; `htb` at 100 Mbit/s on
 //! gateway a's uplink caps cross-site TCP while in-site TCP exceeds it; a member
 //! replaced by repair keeps its address and rejoins with no gateway change; a
-//! member's key is rotated with `peer_changes` on the live gateway.
+//! member's key is rotated with the fabric's `wg set` commands on the live gateway.
 //!
 //! Skips (loudly) without root or tools; fails instead when
 //! `INTERCLOUD_REQUIRE_NETNS=1`. Install the tools with `scripts/vpn-deps.sh`.
@@ -28,9 +30,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{median, must, ping_ok, ping_times, run, run_input, veth, wait_until, Lab};
-use intercloud_core::SiteId;
-use intercloud_vpn::wireguard::peer_changes;
-use intercloud_vpn::{Ipam, Mesh, DEFAULT_OVERLAY_CIDR};
+use intercloud_core::{Bootstrap, LinkSpec, Member, SiteContext, SiteId, VpnFabric};
+use intercloud_vpn::{Ipam, Mesh, WireGuardFabric, DEFAULT_OVERLAY_CIDR};
 
 const TOOLS: &[&str] = &[
     "ip",
@@ -237,22 +238,63 @@ fn three_site_overlay_in_namespaces() {
         .into_iter()
         .map(|(s, n)| (SiteId::from(s), n))
         .collect();
-    let ipam = Ipam::plan(DEFAULT_OVERLAY_CIDR, &counts).expect("plan");
-    let mut mesh = Mesh::new(ipam, "unused0", 51820);
-    for s in &sites {
-        mesh.add_site(s).expect("site");
-        let k = site_index(s);
-        mesh.set_gateway_address(
-            s,
-            Some(&format!("192.168.200.{k}")),
-            Some(&format!("172.16.{k}.1")),
-        )
-        .expect("gateway address");
-    }
+    // addresses assigned at plan time, before any VM exists
+    let mut ipam = Ipam::plan(DEFAULT_OVERLAY_CIDR, &counts).expect("plan");
     let members = [("a1", "a"), ("a2", "a"), ("b1", "b"), ("c1", "c")];
     for (m, s) in members {
-        mesh.add_member(m, &SiteId::from(s)).expect("member");
+        ipam.assign(m, &SiteId::from(s)).expect("member address");
     }
+    let member = |name: &str| {
+        let (site, ip) = ipam.node(name).expect("planned");
+        Member {
+            name: name.into(),
+            role: "worker".into(),
+            site: site.clone(),
+            overlay_ip: ip.to_string(),
+        }
+    };
+    // The fabric as the deployer drives it: prepare each site with its gateway VM's
+    // addresses, link every pair, render user data.
+    let fabric = WireGuardFabric::new(Mesh::new(ipam.clone(), "ic0", 51820));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut endpoints = BTreeMap::new();
+    for s in &sites {
+        let k = site_index(s);
+        let ctx = SiteContext {
+            site: s.clone(),
+            cluster: "icv".into(),
+            overlay_subnet: ipam.site(s).expect("subnet").subnet.to_string(),
+            local_cidrs: vec![],
+            hints: [
+                ("public_address".to_owned(), format!("192.168.200.{k}")),
+                ("private_address".to_owned(), format!("172.16.{k}.1")),
+            ]
+            .into(),
+        };
+        let ep = rt
+            .block_on(fabric.prepare_site(&ctx))
+            .expect("prepare_site");
+        endpoints.insert(s.clone(), ep);
+    }
+    for (i, a) in sites.iter().enumerate() {
+        for b in &sites[i + 1..] {
+            rt.block_on(fabric.connect(&endpoints[a], &endpoints[b], &LinkSpec::default()))
+                .expect("connect");
+        }
+    }
+    let all: Vec<Member> = members.iter().map(|(m, _)| member(m)).collect();
+    fabric.plan_members(&all).expect("plan members");
+    // What a node's user data writes to /etc/wireguard/ic0.conf.
+    let wg_file = |boot: Bootstrap| {
+        boot.files
+            .into_iter()
+            .find(|f| f.path == "/etc/wireguard/ic0.conf")
+            .expect("user data writes the wg-quick file")
+            .content
+    };
 
     // --- underlay: every namespace first (gotcha: daemons started before their peers'
     // underlay lose the first handshakes) ----------------------------------------------
@@ -336,11 +378,11 @@ fn three_site_overlay_in_namespaces() {
     // --- WireGuard on every node, from its rendered wg-quick file ---------------------
     let mut nodes = Vec::new();
     for s in &sites {
-        let conf = mesh.gateway_config(s).expect("gateway config");
+        let conf = wg_file(fabric.gateway_bootstrap(s).expect("gateway user data"));
         let i = iface(nodes.len());
         let ns = gw_ns[s].clone();
         let wg_pid = wg_up(&mut lab, &ns, &i, &conf);
-        let overlay = mesh.ipam().site(s).expect("subnet").gateway.to_string();
+        let overlay = endpoints[s].attributes["overlay_gateway"].clone();
         nodes.push(Node {
             name: format!("gw{s}"),
             site: s.clone(),
@@ -351,11 +393,15 @@ fn three_site_overlay_in_namespaces() {
         });
     }
     for (m, s) in members {
-        let conf = mesh.member_config(m).expect("member config");
+        let conf = wg_file(
+            fabric
+                .member_bootstrap(&member(m))
+                .expect("member user data"),
+        );
         let i = iface(nodes.len());
         let ns = member_ns[m].clone();
         let wg_pid = wg_up(&mut lab, &ns, &i, &conf);
-        let overlay = mesh.ipam().node(m).expect("addr").1.to_string();
+        let overlay = member(m).overlay_ip;
         nodes.push(Node {
             name: m.into(),
             site: SiteId::from(s),
@@ -497,7 +543,7 @@ fn three_site_overlay_in_namespaces() {
 
     // --- 4. repair: b1 replaced by a new VM, same name --------------------------------
     let site_b = SiteId::from("b");
-    let before = mesh.gateway_peers(&site_b).expect("peers");
+    let gw_before = wg_file(fabric.gateway_bootstrap(&site_b).expect("gw"));
     lab.kill(b1.wg_pid);
     lab.del_ns(&b1.ns);
     assert!(
@@ -508,25 +554,22 @@ fn three_site_overlay_in_namespaces() {
         .is_err(),
         "b1 still answers after its namespace was deleted"
     );
-    let ip = mesh.add_member("b1", &site_b).expect("re-add");
-    assert_eq!(
-        ip.to_string(),
-        b1.overlay,
-        "a replaced node keeps its address"
-    );
-    let after = mesh.gateway_peers(&site_b).expect("peers");
+    // repair renders the new VM's user data for the same member name (the fabric
+    // refuses it if the address differs from the planned one)
+    let b1_conf = wg_file(fabric.member_bootstrap(&member("b1")).expect("re-render"));
     assert!(
-        peer_changes(&gwb.iface, &before, &after).is_empty(),
+        b1_conf.contains(&format!("Address = {}/", b1.overlay)),
+        "a replaced node keeps its address: {}",
+        b1_conf.lines().nth(2).unwrap_or_default()
+    );
+    assert_eq!(
+        wg_file(fabric.gateway_bootstrap(&site_b).expect("gw")),
+        gw_before,
         "replacing a node must not change its gateway"
     );
     let ns = member_underlay(&mut lab, &gwb.ns, "b1", &site_b, 3);
     let b1_iface = iface(nodes.len());
-    let pid_new = wg_up(
-        &mut lab,
-        &ns,
-        &b1_iface,
-        &mesh.member_config("b1").expect("config"),
-    );
+    let pid_new = wg_up(&mut lab, &ns, &b1_iface, &b1_conf);
     assert!(
         ping_ok(&ns, &gwb.overlay, Duration::from_secs(10)),
         "replaced b1 cannot reach its gateway"
@@ -541,23 +584,28 @@ fn three_site_overlay_in_namespaces() {
     // --- 5. live key rotation of c1, gateway c not restarted ---------------------------
     let (gwc, c1) = (node("gwc"), node("c1"));
     let site_c = SiteId::from("c");
-    let before = mesh.gateway_peers(&site_c).expect("peers");
-    let old_key = mesh.member_public_key("c1").expect("key").to_owned();
-    mesh.rotate_member_key("c1").expect("rotate");
-    let new_key = mesh.member_public_key("c1").expect("key").to_owned();
-    assert_ne!(old_key, new_key);
-    let cmds = peer_changes(
-        &gwc.iface,
-        &before,
-        &mesh.gateway_peers(&site_c).expect("peers"),
-    );
+    let update = fabric.rotate_member_key("c1").expect("rotate");
+    assert_eq!(update.site, site_c);
+    let key_of = |peers: &[intercloud_vpn::wireguard::Peer],
+                  other: &[intercloud_vpn::wireguard::Peer]| {
+        peers
+            .iter()
+            .find(|p| !other.iter().any(|o| o.public_key == p.public_key))
+            .map(|p| p.public_key.clone())
+            .expect("one peer changed")
+    };
+    let old_key = key_of(&update.before, &update.after);
+    let new_key = key_of(&update.after, &update.before);
+    let cmds = update.commands(&gwc.iface);
     assert_eq!(cmds.len(), 2, "{cmds:?}");
     for c in &cmds {
         let args: Vec<&str> = c.split_whitespace().collect();
         must(Some(&gwc.ns), &args);
     }
     // the member applies its new file to its running interface
-    let q = split_wg_quick(&mesh.member_config("c1").expect("config"));
+    let q = split_wg_quick(&wg_file(
+        fabric.member_bootstrap(&member("c1")).expect("c1"),
+    ));
     run_input(
         Some(&c1.ns),
         &["wg", "setconf", &c1.iface, "/dev/stdin"],

@@ -10,13 +10,12 @@ use std::net::Ipv4Addr;
 
 use crate::{Error, Result};
 
-/// The overlay CIDR used when the request names none.
-pub const DEFAULT_OVERLAY_CIDR: &str = "10.200.0.0/16";
+pub use crate::model::DEFAULT_OVERLAY_CIDR;
 
 /// Host addresses at the start of the overlay left for gateways.
 pub const RESERVED_HOSTS: u32 = 10;
 
-/// Parses an IPv4 CIDR (`"10.200.0.0/16"`) into its network address and prefix length.
+/// Parses an IPv4 CIDR (`"10.77.0.0/16"`) into its network address and prefix length.
 ///
 /// # Errors
 /// `Config` naming the CIDR and what is wrong with it.
@@ -24,7 +23,7 @@ pub fn parse_cidr(cidr: &str) -> Result<(Ipv4Addr, u8)> {
     let bad = |why: &str| Error::config(format!("overlay CIDR {cidr:?}: {why}"));
     let (addr, len) = cidr
         .split_once('/')
-        .ok_or_else(|| bad("expected ADDRESS/PREFIX, e.g. 10.200.0.0/16"))?;
+        .ok_or_else(|| bad("expected ADDRESS/PREFIX, e.g. 10.77.0.0/16"))?;
     let addr: Ipv4Addr = addr
         .trim()
         .parse()

@@ -624,7 +624,7 @@ mod tests {
         let keys: BTreeSet<_> = p.batches.iter().map(|b| b.key.clone()).collect();
         assert_eq!(keys.len(), 4, "keys are distinct");
         assert_eq!(p.nodes[0].name, "worker-1");
-        assert_eq!(p.nodes[0].overlay_ip, "10.200.0.11");
+        assert_eq!(p.nodes[0].overlay_ip, "10.77.0.11");
         let text = p.explain();
         assert!(text.contains("endpoint  a"), "{text}");
         assert!(text.contains("link      a <-> b"), "{text}");

@@ -13,6 +13,7 @@ mod vm;
 pub use capacity::{Capabilities, Capacity, Limit, Offering, UserDataFormat};
 pub use request::{
     ClusterRequest, FabricChoice, NodeGroup, Profile, Spread, Traffic, TrafficPattern, VpnWish,
+    DEFAULT_OVERLAY_CIDR,
 };
 pub use site::{ImageRef, LevelOffering, Middleware, ServiceLevel, Site, SiteId};
 pub use tags::{IdempotencyKey, Tags, TAG_CLUSTER, TAG_INDEX, TAG_KEY, TAG_PREFIX, TAG_ROLE};

@@ -85,6 +85,9 @@ impl Default for Spread {
     }
 }
 
+/// The overlay CIDR used when the request's `[vpn] cidr` names none.
+pub const DEFAULT_OVERLAY_CIDR: &str = "10.77.0.0/16";
+
 /// Which VPN fabric links the sites.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -110,7 +113,7 @@ pub struct VpnWish {
     /// Minimum bandwidth between sites, Mbit/s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bandwidth_mbps: Option<f64>,
-    /// Overlay CIDR (default chosen by the IPAM).
+    /// Overlay CIDR (default [`DEFAULT_OVERLAY_CIDR`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cidr: Option<String>,
 }

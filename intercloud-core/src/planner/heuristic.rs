@@ -18,7 +18,7 @@
 use std::time::Instant;
 
 use super::constraints::feasible;
-use super::cost::score;
+use super::cost::{group_term, score};
 use super::exact::group_order;
 use super::instance::Instance;
 
@@ -156,37 +156,72 @@ fn fill(
             };
             first.then(a.cmp(&b))
         });
-        let l = grp.level;
-        let mut r = grp.count;
-        for s in order {
-            let room = grp.ub[s].min(inst.cap[l][s] - level_used[l][s]);
-            if room == 0 || (grp.colocate && room < r) {
-                continue;
-            }
-            let ok = (0..n).all(|t| {
-                t == s
-                    || ((!cluster[t] || inst.linked[inst.pair(s, t)])
-                        && (x[g * n + t] == 0
-                            || inst.rtt_s[inst.pair(s, t)] <= grp.max_rtt_ms / 1000.0 + 1e-12))
-            });
-            if !ok {
-                continue;
-            }
-            let take = r.min(room);
-            x[g * n + s] = take;
-            level_used[l][s] += take;
-            cluster[s] = true;
-            r -= take;
-            if r == 0 {
+        // First the plain order; if the group does not fit (RTT limits, links), anchor
+        // it on each site in turn, keeping only the sites within its RTT limit.
+        let mut placed = place_group(inst, g, &order, &mut x, &mut level_used, &mut cluster);
+        for &anchor in &order {
+            if placed {
                 break;
             }
+            let near: Vec<usize> = std::iter::once(anchor)
+                .chain(order.iter().copied().filter(|&s| {
+                    s != anchor
+                        && inst.rtt_s[inst.pair(anchor, s)] <= grp.max_rtt_ms / 1000.0 + 1e-12
+                }))
+                .collect();
+            placed = place_group(inst, g, &near, &mut x, &mut level_used, &mut cluster);
         }
-        if r > 0 {
+        if !placed {
             return None;
         }
     }
     spread_to_min_sites(inst, set, &mut x)?;
     feasible(inst, &x).then_some(x)
+}
+
+/// Places group `g` on `order` greedily; on failure undoes its part and says so.
+fn place_group(
+    inst: &Instance,
+    g: usize,
+    order: &[usize],
+    x: &mut [u32],
+    level_used: &mut [Vec<u32>],
+    cluster: &mut [bool],
+) -> bool {
+    let n = inst.n_sites();
+    let grp = &inst.groups[g];
+    let l = grp.level;
+    let before = cluster.to_vec();
+    let mut r = grp.count;
+    for &s in order {
+        let room = grp.ub[s].min(inst.cap[l][s] - level_used[l][s]);
+        if room == 0 || (grp.colocate && room < r) {
+            continue;
+        }
+        let ok = (0..n).all(|t| {
+            t == s
+                || ((!cluster[t] || inst.linked[inst.pair(s, t)])
+                    && (x[g * n + t] == 0
+                        || inst.rtt_s[inst.pair(s, t)] <= grp.max_rtt_ms / 1000.0 + 1e-12))
+        });
+        if !ok {
+            continue;
+        }
+        let take = r.min(room);
+        x[g * n + s] = take;
+        level_used[l][s] += take;
+        cluster[s] = true;
+        r -= take;
+        if r == 0 {
+            return true;
+        }
+    }
+    for s in 0..n {
+        level_used[l][s] -= x[g * n + s];
+        x[g * n + s] = 0;
+    }
+    cluster.copy_from_slice(&before);
+    false
 }
 
 /// Moves single VMs to unused sites of `set` until `min_sites` is met.
@@ -224,7 +259,51 @@ fn spread_to_min_sites(inst: &Instance, set: &[usize], x: &mut [u32]) -> Option<
     }
 }
 
+/// Whether moving `q` VMs of group `g` from `a` to `b` keeps every constraint, given
+/// that `x` is feasible and the capacity at `b` has room (checked by the caller).
+fn move_ok(
+    inst: &Instance,
+    x: &[u32],
+    cluster: &[u32],
+    g: usize,
+    a: usize,
+    b: usize,
+    q: u32,
+) -> bool {
+    let n = inst.n_sites();
+    let grp = &inst.groups[g];
+    let vacates_a = x[g * n + a] == q;
+    if grp.colocate && !vacates_a {
+        return false;
+    }
+    if x[g * n + b] == 0 {
+        let limit = grp.max_rtt_ms / 1000.0 + 1e-12;
+        for t in 0..n {
+            if t != b
+                && x[g * n + t] > 0
+                && !(t == a && vacates_a)
+                && inst.rtt_s[inst.pair(b, t)] > limit
+            {
+                return false;
+            }
+        }
+    }
+    let a_empties = cluster[a] == q;
+    if cluster[b] == 0 {
+        for t in 0..n {
+            if t != b && cluster[t] > 0 && !(t == a && a_empties) && !inst.linked[inst.pair(b, t)] {
+                return false;
+            }
+        }
+    }
+    let used = cluster.iter().filter(|&&c| c > 0).count() as u32;
+    let after = used - u32::from(a_empties) + u32::from(cluster[b] == 0);
+    after >= inst.min_sites
+}
+
 /// Block moves, best improvement first, until none helps or the deadline passes.
+/// Each move is checked and scored incrementally: only the moved group's term (and
+/// the terms of groups using it as their hub) change.
 pub(crate) fn local_search(
     inst: &Instance,
     w: (f64, f64),
@@ -232,19 +311,30 @@ pub(crate) fn local_search(
     deadline: Instant,
 ) -> (Vec<u32>, f64) {
     let n = inst.n_sites();
+    let ng = inst.groups.len();
+    let term = |x: &[u32], g: usize| {
+        let (bw, lat, _) = group_term(inst, x, g);
+        bw + lat
+    };
+    let dependents: Vec<Vec<usize>> = (0..ng)
+        .map(|g| (0..ng).filter(|&h| inst.groups[h].hub == Some(g)).collect())
+        .collect();
+    let mut terms: Vec<f64> = (0..ng).map(|g| term(&x, g)).collect();
     let mut cur = score(inst, &x, w).total;
     loop {
         if Instant::now() >= deadline {
             break;
         }
-        let mut best: Option<(f64, usize, usize, usize, u32)> = None;
-        let margin = 1e-12 * cur.abs().max(1.0);
         let mut level_used = vec![vec![0u32; n]; inst.levels.len()];
+        let mut cluster = vec![0u32; n];
         for (g, grp) in inst.groups.iter().enumerate() {
             for s in 0..n {
                 level_used[grp.level][s] += x[g * n + s];
+                cluster[s] += x[g * n + s];
             }
         }
+        let margin = 1e-9 * cur.abs() + 1e-15;
+        let mut best: Option<(f64, usize, usize, usize, u32)> = None;
         for (g, grp) in inst.groups.iter().enumerate() {
             for a in 0..n {
                 let have = x[g * n + a];
@@ -264,16 +354,21 @@ pub(crate) fn local_search(
                     }
                     let mut q = q_max;
                     loop {
-                        x[g * n + a] -= q;
-                        x[g * n + b] += q;
-                        if feasible(inst, &x) {
-                            let t = score(inst, &x, w).total;
+                        if move_ok(inst, &x, &cluster, g, a, b, q) {
+                            x[g * n + a] -= q;
+                            x[g * n + b] += q;
+                            let mut delta = w.0 * f64::from(q) * (grp.price[b] - grp.price[a]);
+                            delta += w.1 * (term(&x, g) - terms[g]);
+                            for &h in &dependents[g] {
+                                delta += w.1 * (term(&x, h) - terms[h]);
+                            }
+                            x[g * n + a] += q;
+                            x[g * n + b] -= q;
+                            let t = cur + delta;
                             if t < cur - margin && best.is_none_or(|m| t < m.0) {
                                 best = Some((t, g, a, b, q));
                             }
                         }
-                        x[g * n + a] += q;
-                        x[g * n + b] -= q;
                         if grp.colocate || q == 1 {
                             break;
                         }
@@ -283,10 +378,15 @@ pub(crate) fn local_search(
             }
         }
         match best {
-            Some((t, g, a, b, q)) => {
+            Some((_, g, a, b, q)) => {
                 x[g * n + a] -= q;
                 x[g * n + b] += q;
-                cur = t;
+                terms[g] = term(&x, g);
+                for &h in &dependents[g] {
+                    terms[h] = term(&x, h);
+                }
+                // Re-score in full so rounding never drifts.
+                cur = score(inst, &x, w).total;
             }
             None => break,
         }

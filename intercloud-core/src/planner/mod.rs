@@ -274,10 +274,12 @@ impl Planner {
         } else {
             heuristic::solve(inst, w, deadline)
         };
+        // In `Auto`, the exact search also runs (within the budget) when the heuristic
+        // found nothing, so a tight but feasible request is not refused.
         let run_exact = match self.mode {
             SearchMode::HeuristicOnly => false,
             SearchMode::ExactOnly => true,
-            SearchMode::Auto => log10_space(inst) <= self.exact_limit_log10,
+            SearchMode::Auto => heur.is_none() || log10_space(inst) <= self.exact_limit_log10,
         };
         let mut stats = SearchStats::default();
         let (x, total, complete) = if run_exact {

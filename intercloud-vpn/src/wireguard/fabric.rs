@@ -16,7 +16,27 @@ use intercloud_core::{
     SiteContext, SiteEndpoint, SiteId, VpnFabric,
 };
 
+use super::config::{peer_changes, Peer};
 use super::mesh::Mesh;
+
+/// A live change of one gateway's peers (key rotation, a node added or moved):
+/// apply [`PeerUpdate::commands`] on the running gateway, no restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerUpdate {
+    /// The site whose gateway changes.
+    pub site: SiteId,
+    /// The gateway's peers before.
+    pub before: Vec<Peer>,
+    /// The gateway's peers after.
+    pub after: Vec<Peer>,
+}
+
+impl PeerUpdate {
+    /// The `wg set` commands for the gateway's interface `iface` (removals first).
+    pub fn commands(&self, iface: &str) -> Vec<String> {
+        peer_changes(iface, &self.before, &self.after)
+    }
+}
 
 /// A WireGuard overlay for one cluster.
 #[derive(Debug)]
@@ -50,7 +70,8 @@ impl WireGuardFabric {
         self.lock().mesh.clone()
     }
 
-    /// The boot configuration of `site`'s gateway node.
+    /// The boot configuration of `site`'s gateway node: peers are the other gateways
+    /// and the members known so far (see [`WireGuardFabric::plan_members`]).
     ///
     /// # Errors
     /// `Config` when the site was not prepared.
@@ -59,6 +80,82 @@ impl WireGuardFabric {
         let conf = st.mesh.gateway_config(site)?;
         Ok(bootstrap(st.mesh.iface(), conf))
     }
+}
+
+impl WireGuardFabric {
+    /// Registers the cluster's planned members (keys generated, addresses checked
+    /// against the plan) so that [`WireGuardFabric::gateway_bootstrap`] already holds
+    /// them as peers. Call it before rendering gateway user data: a member first seen
+    /// by `member_bootstrap` after its gateway booted is missing there until a
+    /// [`PeerUpdate`] from [`WireGuardFabric::member_update`] is applied.
+    ///
+    /// # Errors
+    /// `Config` when a member's planned address differs from the mesh's.
+    pub fn plan_members(&self, members: &[Member]) -> Result<()> {
+        let mut st = self.lock();
+        for m in members {
+            check_planned(&mut st.mesh, m)?;
+        }
+        Ok(())
+    }
+
+    /// Adds (or moves) `member` and returns the change its gateway needs, for a
+    /// member joining after the gateway booted.
+    ///
+    /// # Errors
+    /// `Config` as [`WireGuardFabric::plan_members`], or when the site has no gateway.
+    pub fn member_update(&self, member: &Member) -> Result<PeerUpdate> {
+        let mut st = self.lock();
+        let before = st.mesh.gateway_peers(&member.site)?;
+        check_planned(&mut st.mesh, member)?;
+        let after = st.mesh.gateway_peers(&member.site)?;
+        Ok(PeerUpdate {
+            site: member.site.clone(),
+            before,
+            after,
+        })
+    }
+
+    /// Gives member `name` a new key. Render the member's new file with
+    /// [`VpnFabric::member_bootstrap`] (same name, same address) and apply the
+    /// returned update on its gateway.
+    ///
+    /// # Errors
+    /// `Config` when there is no such member or its site has no gateway.
+    pub fn rotate_member_key(&self, name: &str) -> Result<PeerUpdate> {
+        let mut st = self.lock();
+        let site = st
+            .mesh
+            .ipam()
+            .node(name)
+            .map(|(s, _)| s.clone())
+            .ok_or_else(|| Error::config(format!("no overlay member {name:?}")))?;
+        let before = st.mesh.gateway_peers(&site)?;
+        st.mesh.rotate_member_key(name)?;
+        let after = st.mesh.gateway_peers(&site)?;
+        Ok(PeerUpdate {
+            site,
+            before,
+            after,
+        })
+    }
+}
+
+fn check_planned(mesh: &mut Mesh, member: &Member) -> Result<()> {
+    let known = mesh.member_public_key(&member.name).is_some();
+    let ip = mesh.add_member(&member.name, &member.site)?;
+    if ip.to_string() != member.overlay_ip {
+        if !known {
+            // not a peer anywhere; its address is retired, never handed out again
+            mesh.remove_member(&member.name);
+        }
+        return Err(Error::config(format!(
+            "member {} was planned with overlay address {} but the mesh holds {ip}",
+            member.name, member.overlay_ip
+        ))
+        .with_site(&member.site));
+    }
+    Ok(())
 }
 
 fn bootstrap(iface: &str, conf: String) -> Bootstrap {
@@ -141,14 +238,7 @@ impl VpnFabric for WireGuardFabric {
 
     fn member_bootstrap(&self, member: &Member) -> Result<Bootstrap> {
         let mut st = self.lock();
-        let ip = st.mesh.add_member(&member.name, &member.site)?;
-        if ip.to_string() != member.overlay_ip {
-            return Err(Error::config(format!(
-                "member {} was planned with overlay address {} but the mesh holds {ip}",
-                member.name, member.overlay_ip
-            ))
-            .with_site(&member.site));
-        }
+        check_planned(&mut st.mesh, member)?;
         let conf = st.mesh.member_config(&member.name)?;
         Ok(bootstrap(st.mesh.iface(), conf))
     }
@@ -245,6 +335,26 @@ mod tests {
             ..member
         };
         assert!(f.member_bootstrap(&wrong).is_err());
+        assert!(
+            !f.gateway_bootstrap(&"b".into()).unwrap().files[0]
+                .content
+                .contains("10.77.1.11/32"),
+            "a rejected member is no gateway peer"
+        );
+
+        let late = Member {
+            name: "w-3".into(),
+            role: "worker".into(),
+            site: "b".into(),
+            overlay_ip: "10.77.1.12".into(),
+        };
+        let up = f.member_update(&late).unwrap();
+        assert_eq!(up.site, SiteId::from("b"));
+        let cmds = up.commands("ic0");
+        assert_eq!(cmds.len(), 1, "{cmds:?}");
+        assert!(cmds[0].ends_with("allowed-ips 10.77.1.12/32"), "{cmds:?}");
+        assert!(f.member_update(&late).unwrap().commands("ic0").is_empty());
+        f.plan_members(&[late]).unwrap();
 
         f.disconnect(&link).await.unwrap();
         assert!(f.link_status(&link).await.is_err());

@@ -6,6 +6,6 @@ mod keys;
 mod mesh;
 
 pub use config::{peer_changes, wg_quick, wg_setconf, Interface, Peer};
-pub use fabric::WireGuardFabric;
+pub use fabric::{PeerUpdate, WireGuardFabric};
 pub use keys::KeyPair;
 pub use mesh::{Mesh, DEFAULT_PORT};
