@@ -511,3 +511,18 @@ async fn a_deployment_uses_only_its_users_own_keys() {
     );
     assert!(bob.get("/clusters").await.body.contains("No cluster yet"));
 }
+
+#[tokio::test]
+async fn debug_output_of_the_config_and_backend_holds_no_secret() {
+    let h = harness(None).await;
+    let config = intercloud_portal::PortalConfig {
+        local_users: vec![("alice".into(), secrecy::SecretString::from(PASSWORD))],
+        ..intercloud_portal::PortalConfig::default()
+    };
+    let text = format!("{config:?} {:?} {:?}", h.backend, h.vault);
+    assert!(text.contains("alice"));
+    assert!(!text.contains(PASSWORD));
+    for s in all_secrets(&h) {
+        assert!(!text.contains(s.as_str()));
+    }
+}
