@@ -19,6 +19,7 @@
 
 mod auth;
 pub mod backend;
+pub mod clouds;
 pub mod clusters;
 pub mod form;
 pub mod html;
@@ -39,6 +40,7 @@ use secrecy::SecretString;
 
 pub use auth::{valid_user_name, IDENTITY_HEADERS};
 pub use backend::{Backend, MemoryBackend};
+pub use clouds::FederationBackend;
 
 /// How the portal runs.
 pub struct PortalConfig {

@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use intercloud_core::config::FederationConfig;
 use intercloud_core::deploy::DeployOptions;
 use intercloud_core::{EncryptedFileVault, Vault};
-use intercloud_portal::{app, serve, Backend, MemoryBackend, PortalConfig};
+use intercloud_portal::{app, serve, Backend, FederationBackend, MemoryBackend, PortalConfig};
 use secrecy::SecretString;
 
 /// The InterCloud example portal.
@@ -35,6 +36,10 @@ struct Args {
     /// State folder: the encrypted vault and the simulated clouds' keys.
     #[arg(long, default_value = "portal-state")]
     state_dir: PathBuf,
+    /// A `federation.toml` of real clouds; without it the portal runs on the built-in
+    /// simulated federation.
+    #[arg(long)]
+    federation: Option<PathBuf>,
     /// Serve cookies without `Secure` (only for plain-HTTP access other than loopback).
     #[arg(long)]
     insecure_cookies: bool,
@@ -80,10 +85,20 @@ async fn run(args: Args) -> Result<(), String> {
         )
         .await
         .map_err(|e| e.to_string())?;
-    let backend = MemoryBackend::new(Duration::from_secs(2)).map_err(|e| e.to_string())?;
-    let keys_file = args.state_dir.join("simulated-cloud-keys.txt");
-    write_sim_keys(&backend, &keys_file)?;
-    tracing::info!(federation = %backend.describe(), keys = %keys_file.display(), "simulated federation ready");
+    let backend: Arc<dyn Backend> = match &args.federation {
+        Some(path) => {
+            let config = FederationConfig::load(path).map_err(|e| e.to_string())?;
+            Arc::new(FederationBackend::new(config, path.display().to_string()))
+        }
+        None => {
+            let backend = MemoryBackend::new(Duration::from_secs(2)).map_err(|e| e.to_string())?;
+            let keys_file = args.state_dir.join("simulated-cloud-keys.txt");
+            write_sim_keys(&backend, &keys_file)?;
+            tracing::info!(keys = %keys_file.display(), "the simulated clouds' keys for this run");
+            Arc::new(backend)
+        }
+    };
+    tracing::info!(federation = %backend.describe(), "federation ready");
     let config = PortalConfig {
         trusted_proxy: args.trusted_proxy,
         local_users,
@@ -94,7 +109,7 @@ async fn run(args: Args) -> Result<(), String> {
             ..DeployOptions::default()
         },
     };
-    let router = app(Arc::new(backend), Arc::new(vault) as Arc<dyn Vault>, config)?;
+    let router = app(backend, Arc::new(vault) as Arc<dyn Vault>, config)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
