@@ -43,13 +43,18 @@ pub struct RequestForm {
 }
 
 impl RequestForm {
-    /// The seed portal's example: 3 × S at the first site, 2 × L at the second, 1 Gbps.
+    /// The seed portal's example: 3 × S at the first site, 2 × L at the second, a VPN
+    /// of 1 Gbps or what their link can carry after the VPN overhead, if less.
     pub fn seed_example(fed: &FederationConfig) -> Self {
         let site = |i: usize| fed.sites.get(i).map(|s| s.id.to_string());
+        let usable = match (fed.sites.first(), fed.sites.get(1)) {
+            (Some(a), Some(b)) => fed.topology().usable_mbps(&a.id, &b.id),
+            _ => None,
+        };
         Self {
             name: "seed-portal".into(),
             profile: "hosts".into(),
-            vpn_mbps: 1000.0,
+            vpn_mbps: usable.map_or(1000.0, |u| u.min(1000.0).floor()),
             min_sites: 1,
             groups: vec![
                 GroupRow {
@@ -233,6 +238,10 @@ mod tests {
         let mut f = RequestForm::seed_example(&fed());
         f.groups[0].sites = vec!["mars".into()];
         assert!(f.to_request("x-1", &fed()).unwrap_err().contains("mars"));
+        assert_eq!(RequestForm::seed_example(&fed()).vpn_mbps, 1000.0);
+        let slow = BUILTIN_FEDERATION.replace("bandwidth_mbps = 2500", "bandwidth_mbps = 1000");
+        let slow = FederationConfig::from_toml(&slow, "t").unwrap();
+        assert_eq!(RequestForm::seed_example(&slow).vpn_mbps, 790.0);
         assert!(!valid_name("1abc") && !valid_name("a b") && valid_name("seed-portal"));
     }
 }

@@ -85,7 +85,11 @@ pub(crate) struct Draft {
     pub(crate) name: String,
     pub(crate) request: ClusterRequest,
     pub(crate) placement: Placement,
+    pub(crate) created: std::time::Instant,
 }
+
+/// Drafts kept per user; planning more drops the oldest.
+pub(crate) const MAX_DRAFTS_PER_USER: usize = 20;
 
 /// The portal's shared state.
 #[derive(Debug)]

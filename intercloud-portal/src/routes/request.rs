@@ -13,7 +13,7 @@ use crate::auth::Visitor;
 use crate::clusters::launch;
 use crate::form::{valid_name, RequestForm};
 use crate::session::random_token;
-use crate::{render, AppState, Draft};
+use crate::{render, AppState, Draft, MAX_DRAFTS_PER_USER};
 
 pub(super) async fn form(
     State(app): State<AppState>,
@@ -74,15 +74,28 @@ pub(super) async fn plan(
     };
     let id = random_token();
     let body = render::plan(&v.csrf, &id, &form.name, &placement);
-    app.drafts.lock().unwrap_or_else(|p| p.into_inner()).insert(
+    let mut drafts = app.drafts.lock().unwrap_or_else(|p| p.into_inner());
+    let mut mine: Vec<(std::time::Instant, String)> = drafts
+        .iter()
+        .filter(|(_, d)| d.owner == user)
+        .map(|(k, d)| (d.created, k.clone()))
+        .collect();
+    mine.sort();
+    let excess = (mine.len() + 1).saturating_sub(MAX_DRAFTS_PER_USER);
+    for (_, k) in mine.into_iter().take(excess) {
+        drafts.remove(&k);
+    }
+    drafts.insert(
         id,
         Draft {
             owner: user,
             name: form.name,
             request,
             placement,
+            created: std::time::Instant::now(),
         },
     );
+    drop(drafts);
     html(&v, "Placement", &body)
 }
 
