@@ -323,14 +323,8 @@ pub fn progress(id: &str, lines: &[String]) -> String {
     }
     format!(
         r#"<p>State: <b id="phase">…</b> · <a href="/clusters/{id}">cluster page</a></p>
-<div id="log"></div>
-<script>
-const log = document.getElementById("log"), phase = document.getElementById("phase");
-const src = new EventSource("/clusters/{id}/events");
-src.onmessage = (m) => {{ log.textContent += m.data + "\n"; }};
-src.addEventListener("phase", (m) => {{ phase.textContent = m.data; }});
-src.addEventListener("end", (m) => {{ phase.textContent = m.data; src.close(); }});
-</script>
+<div id="progress" data-events="/clusters/{id}/events"><div id="log"></div></div>
+<script src="/static/progress.js"></script>
 <noscript><pre>{log}</pre></noscript>"#
     )
 }

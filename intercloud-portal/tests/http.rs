@@ -326,7 +326,8 @@ async fn the_seed_cluster_is_planned_deployed_streamed_repaired_and_destroyed() 
     let page = alice.get(&progress).await;
     assert!(page
         .body
-        .contains(&format!("new EventSource(\"/clusters/{id}/events\")")));
+        .contains(&format!("data-events=\"/clusters/{id}/events\"")));
+    assert!(page.body.contains("<script src=\"/static/progress.js\">"));
 
     let page = wait_phase(&mut alice, &id, "running").await;
     assert_eq!(
@@ -524,5 +525,39 @@ async fn debug_output_of_the_config_and_backend_holds_no_secret() {
     assert!(!text.contains(PASSWORD));
     for s in all_secrets(&h) {
         assert!(!text.contains(s.as_str()));
+    }
+}
+
+#[tokio::test]
+async fn assets_are_served_and_every_response_carries_the_security_headers() {
+    let h = harness(None).await;
+    let mut c = Client::new(&h);
+    let js = c.get("/static/progress.js").await;
+    assert_eq!(js.status, StatusCode::OK);
+    assert!(js.body.contains("new EventSource(root.dataset.events)"));
+    let css = c.get("/static/portal.css").await;
+    assert!(css.body.contains("#log"));
+    let mut alice = Client::login(&h, "alice").await;
+    for path in ["/login", "/clusters", "/static/progress.js", "/nowhere"] {
+        for client in [&mut c, &mut alice] {
+            let r = client.get_full(path).await;
+            let csp = r
+                .headers
+                .get("content-security-policy")
+                .expect(path)
+                .to_str()
+                .unwrap();
+            assert!(
+                csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+                "{csp}"
+            );
+            assert_eq!(r.headers.get("x-frame-options").unwrap(), "DENY");
+            assert_eq!(r.headers.get("x-content-type-options").unwrap(), "nosniff");
+            assert_eq!(r.headers.get("cache-control").unwrap(), "no-store");
+        }
+    }
+    // No page has an inline script or style (the policy would block them).
+    for page in alice.bodies.iter().chain(c.bodies.iter()) {
+        assert!(!page.contains("<script>") && !page.contains("<style>"));
     }
 }

@@ -10,20 +10,24 @@ mod keys;
 mod login;
 mod request;
 
+use axum::extract::Request;
 use axum::http::StatusCode;
-use axum::middleware::from_fn_with_state;
+use axum::http::{header, HeaderName, HeaderValue};
+use axum::middleware::{from_fn, from_fn_with_state, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
 use crate::auth::{authenticate, Visitor};
-use crate::html::page;
+use crate::html::{page, PROGRESS_JS, SECURITY_HEADERS, STYLESHEET};
 use crate::AppState;
 
 /// Every route, behind the session / SSO / CSRF middleware.
 pub(crate) fn router(app: AppState) -> Router {
     Router::new()
         .route("/", get(login::index))
+        .route("/static/portal.css", get(stylesheet))
+        .route("/static/progress.js", get(progress_js))
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/credentials", get(keys::list))
@@ -39,6 +43,7 @@ pub(crate) fn router(app: AppState) -> Router {
         .route("/clusters/{id}/repair", post(clusters::repair))
         .route("/clusters/{id}/destroy", post(clusters::destroy))
         .layer(from_fn_with_state(app.clone(), authenticate))
+        .layer(from_fn(security_headers))
         .with_state(app)
 }
 
@@ -67,4 +72,32 @@ fn not_found(v: &Visitor) -> Response {
         "Not found",
         "<p>There is no such page or cluster for you.</p>",
     )
+}
+
+async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+async fn progress_js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        PROGRESS_JS,
+    )
+        .into_response()
+}
+
+/// Adds [`SECURITY_HEADERS`] to every response.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    for (name, value) in SECURITY_HEADERS {
+        resp.headers_mut().insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
+    resp
 }

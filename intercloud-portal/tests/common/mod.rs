@@ -116,6 +116,7 @@ pub async fn harness(proxy: Option<IpAddr>) -> Harness {
 
 pub struct Resp {
     pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
     pub location: Option<String>,
     pub set_cookie: Vec<String>,
     pub body: String,
@@ -165,6 +166,7 @@ impl Client {
         req.extensions_mut().insert(ConnectInfo(self.peer));
         let resp = self.router.clone().oneshot(req).await.unwrap();
         let status = resp.status();
+        let headers = resp.headers().clone();
         let location = resp
             .headers()
             .get(header::LOCATION)
@@ -195,10 +197,15 @@ impl Client {
         self.bodies.push(body.clone());
         Resp {
             status,
+            headers,
             location,
             set_cookie,
             body,
         }
+    }
+
+    pub async fn get_full(&mut self, path: &str) -> Resp {
+        self.send("GET", path, None).await
     }
 
     pub async fn get(&mut self, path: &str) -> Resp {
