@@ -200,6 +200,8 @@ async fn sso_header_is_trusted_only_from_the_configured_proxy() {
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(!r.body.contains("s3cr3t-value"));
+    assert!(logs.text().contains("keys registered"));
+    assert!(!logs.text().contains("s3cr3t-value"));
 }
 
 #[tokio::test]
@@ -259,12 +261,16 @@ async fn keys_are_write_only_tested_and_removable() {
     secrets.push(wrong.into());
     let log = logs.text();
     assert!(log.contains("keys registered"), "logs are captured");
+    let at_rest = std::fs::read(h.vault.path()).unwrap();
+    assert!(!at_rest.is_empty());
     for s in &secrets {
         assert!(
             alice.bodies.iter().all(|b| !b.contains(s.as_str())),
             "a response body holds a secret"
         );
         assert!(!log.contains(s.as_str()), "a log line holds a secret");
+        let plain = at_rest.windows(s.len()).any(|w| w == s.as_bytes());
+        assert!(!plain, "the vault file holds a secret in clear");
     }
 }
 
