@@ -476,3 +476,67 @@ fn large_instance_is_planned_heuristically_within_budget_with_a_gap() {
         .unwrap();
     assert!(check(&topo, &req, &heur.placement).unwrap().is_empty());
 }
+
+#[test]
+fn halo_and_latency_bound_terms_follow_their_formulas() {
+    let topo = Topology::new(
+        [
+            site("a", &[("S", 0.1, 10)]),
+            site("b", &[("S", 0.1, 10)]),
+            site("c", &[("S", 0.1, 10)]),
+        ],
+        vec![
+            link("a", "b", 10.0, 1000.0),
+            link("b", "c", 30.0, 10000.0),
+            link("a", "c", 25.0, 2500.0),
+        ],
+    );
+    let mut halo = group("mpi", 9, "S");
+    halo.traffic = Some(Traffic {
+        pattern: TrafficPattern::Halo,
+        bytes_per_job: 1e9,
+        rounds_per_job: Some(100.0),
+    });
+    let mut txn = group("db", 2, "S");
+    txn.traffic = Some(Traffic {
+        pattern: TrafficPattern::LatencyBound,
+        bytes_per_job: 0.0,
+        rounds_per_job: Some(50.0),
+    });
+    let req = request(vec![halo, txn]);
+    let p = counts(&[
+        ("mpi", &[("a", 3), ("b", 3), ("c", 3)]),
+        ("db", &[("a", 1), ("c", 1)]),
+    ]);
+    let c = evaluate(&topo, &req, &p, &Objective::time()).unwrap();
+    // Halo: 2 cut boundaries × 1 GB over the slowest link (a-b, 790 Mbit/s usable),
+    // 100 rounds × the largest RTT (30 ms).
+    let slow = 8.0 / (1000.0 * 0.79 * 1e6);
+    assert!(
+        (c.terms[0].bandwidth_s - 2.0 * 1e9 * slow).abs() < 1e-9,
+        "{c}"
+    );
+    assert!((c.terms[0].latency_s - 3.0).abs() < 1e-9);
+    // Latency-bound: 50 sequential round trips × 25 ms.
+    assert!((c.terms[1].latency_s - 1.25).abs() < 1e-9);
+    assert!((c.communication_s - (c.terms[0].seconds + c.terms[1].seconds)).abs() < 1e-12);
+    assert_eq!(c.unit, "s");
+    // The planner keeps both on one site when it can.
+    let plan = planner().plan(&topo, &req, &Objective::time()).unwrap();
+    assert!(plan.cost.communication_s < 0.9, "{plan}");
+}
+
+#[test]
+fn objective_kinds_parse_from_the_command_line_names() {
+    use intercloud_core::planner::ObjectiveKind;
+    for k in [
+        ObjectiveKind::Money,
+        ObjectiveKind::Time,
+        ObjectiveKind::Balanced,
+    ] {
+        assert_eq!(k.as_str().parse::<ObjectiveKind>().unwrap(), k);
+    }
+    let e = "fast".parse::<ObjectiveKind>().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+    assert!(e.message().contains("money, time or balanced"));
+}

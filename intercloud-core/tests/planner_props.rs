@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use intercloud_core::model::{ClusterRequest, PlacementCounts, SiteId, Topology};
 use intercloud_core::planner::generate::{generate, GenParams};
-use intercloud_core::planner::{check, evaluate, Method, Objective, Planner};
+use intercloud_core::planner::{check, evaluate, Method, Objective, Planner, SearchMode};
 use intercloud_core::ErrorKind;
 use proptest::prelude::*;
 
@@ -144,6 +144,15 @@ proptest! {
                 prop_assert_eq!(plan.method, Method::Optimal);
                 prop_assert_eq!(plan.gap, 0.0);
                 prop_assert!(plan.lower_bound <= best + 1e-9 * best.abs().max(1.0));
+                // The heuristic alone: feasible, never below the optimum, and its
+                // lower bound (hence its reported gap) is valid.
+                let heur = planner.with_mode(SearchMode::HeuristicOnly).plan(&topo, &req, &obj);
+                if let Ok(h) = heur {
+                    prop_assert!(check(&topo, &req, &h.placement).unwrap().is_empty());
+                    prop_assert!(h.cost.total >= best - 1e-9 * best.abs().max(1.0));
+                    prop_assert!(h.lower_bound <= best + 1e-9 * best.abs().max(1.0));
+                    prop_assert!(h.gap >= (h.cost.total - best) / h.cost.total - 1e-9);
+                }
             }
             (Err(e), None) => {
                 prop_assert!(

@@ -1,3 +1,40 @@
-//! Simulated clouds speaking CloudStack, OpenNebula and EC2 on loopback: not implemented yet, see issue 6.
+//! A simulated cloud federation on loopback: what moto is for AWS, for CloudStack,
+//! OpenNebula and EC2 together.
 //!
-//! This crate holds only its documentation until its issue lands; it exports nothing.
+//! [`Federation::start`] binds one HTTP server per site on `127.0.0.1` (ephemeral ports
+//! unless configured), each speaking its middleware's real wire protocol:
+//!
+//! | middleware | endpoint | auth |
+//! |---|---|---|
+//! | CloudStack | `http://127.0.0.1:P/client/api` (`response=json`) | HMAC-SHA1 signature over the sorted, lowercased query (exactly as `ApiServer.verifyRequest`) |
+//! | OpenNebula | `http://127.0.0.1:P/RPC2` (XML-RPC) | session string `user:password` as first parameter |
+//! | EC2 | `http://127.0.0.1:P/` (Query API, POST form) | SigV4 (`Authorization` header or presigned query), service `ec2`, the site's region |
+//!
+//! Behind every site sits one engine ([`engine`](crate::ResourceRecord)) with capacity per
+//! offering, a boot-time distribution, per-request latency (a non-blocking tokio sleep),
+//! a token-bucket rate limit answered with the middleware's own throttling error, and
+//! fault injection (error rate per call, job failure rate, outage window, slow factor),
+//! all driven by one seeded RNG and tokio's clock scaled by
+//! [`FederationConfig::time_scale`].
+//!
+//! Introspection ([`Federation::resources`], [`SiteHandle::calls`],
+//! [`Federation::alive_with_tag`]) lets tests check that nothing is left behind.
+//!
+//! The default federation ([`FederationConfig::seed_default`]) mirrors the seed
+//! experiment; its credentials are:
+//! - `hokkaido` (CloudStack, zone `hokkaido-zone1`): api key `hokkaido-api-key`, secret `hokkaido-secret-key`;
+//! - `nii` (OpenNebula): `oneadmin:nii-password`;
+//! - `tokyo` (EC2, region `ap-northeast-1`): `AKIDTOKYOEXAMPLE` / `tokyo-secret-access-key`.
+
+mod cloudstack;
+pub mod config;
+mod ec2;
+mod engine;
+mod federation;
+mod opennebula;
+mod server;
+pub mod testing;
+
+pub use config::{Faults, FederationConfig, OfferingConfig, SimCredentials, SiteConfig};
+pub use engine::{ResourceKind, ResourceRecord};
+pub use federation::{Federation, SiteHandle, StartError};

@@ -216,3 +216,34 @@ pub(crate) fn cost(inst: &Instance, x: &[u32], obj: &Objective) -> Cost {
         objective: *obj,
     }
 }
+
+/// A smooth companion of [`group_term`] for the local search: the sum over pairs of
+/// distinct used sites of the pair's traffic time (`f_s·f_t·(M·spb_st + R·RTT_st)`,
+/// with the hub's shares for `hub` traffic). Where the max-based term is flat (moving
+/// VMs between pairs that are not the bottleneck), this still says which way is
+/// better; it never enters a plan's cost.
+pub(crate) fn group_soft(inst: &Instance, x: &[u32], g: usize) -> f64 {
+    let grp = &inst.groups[g];
+    let Some(flow) = grp.flow else { return 0.0 };
+    let n = inst.n_sites();
+    let row = &x[g * n..(g + 1) * n];
+    let total = f64::from(grp.count);
+    let (other, other_total): (&[u32], f64) = match (flow.pattern, grp.hub) {
+        (TrafficPattern::Hub, Some(h)) => (&x[h * n..(h + 1) * n], f64::from(inst.groups[h].count)),
+        _ => (row, total),
+    };
+    let mine: Vec<usize> = (0..n).filter(|&s| row[s] > 0).collect();
+    let theirs: Vec<usize> = (0..n).filter(|&s| other[s] > 0).collect();
+    let mut sum = 0.0;
+    for &a in &mine {
+        for &b in &theirs {
+            if b == a {
+                continue;
+            }
+            let p = inst.pair(a, b);
+            let share = f64::from(row[a]) / total * f64::from(other[b]) / other_total;
+            sum += share * (flow.bytes * inst.spb[p] + flow.rounds * inst.rtt_s[p]);
+        }
+    }
+    sum
+}

@@ -5,8 +5,8 @@
 //!    group and `min_sites` is met; keep that set and the next two larger ones. Under
 //!    the triangle inequality the smallest such set is within twice the optimal
 //!    diameter.
-//! 2. **Fill** each set four times — cheapest or nearest sites first, co-located
-//!    groups first or last — under
+//! 2. **Fill** each set six times — cheapest or nearest sites first; co-located
+//!    groups first, last, or the least slack first — under
 //!    capacities, pins, survive-loss caps, RTT limits and links.
 //! 3. **Local search** on the best fills: move blocks of VMs of one group from one
 //!    site to another (block sizes halving from "all that fits" down to one VM; a
@@ -18,33 +18,42 @@
 use std::time::Instant;
 
 use super::constraints::feasible;
-use super::cost::{group_term, score};
+use super::cost::{group_soft, group_term, money_per_hour, score};
 use super::exact::group_order;
 use super::instance::Instance;
 
-/// How many filled candidates go on to local search.
-const POLISHED: usize = 3;
+/// How many filled candidates go on to local search: more when sites are few (each
+/// search is cheap there, and starting points matter), at least three.
+fn polished(n_sites: usize) -> usize {
+    (120 / n_sites.max(1)).clamp(3, 12)
+}
 
 /// The best placement found and its total, or `None` when nothing feasible was found.
 pub(crate) fn solve(inst: &Instance, w: (f64, f64), deadline: Instant) -> Option<(Vec<u32>, f64)> {
     let mut fills: Vec<(f64, Vec<u32>)> = Vec::new();
     for (center, set) in candidate_sets(inst) {
-        for (by_distance, colocated_last) in
-            [(false, false), (true, false), (false, true), (true, true)]
-        {
-            if let Some(x) = fill(inst, &set, center, by_distance, colocated_last) {
-                let t = score(inst, &x, w).total;
-                if !fills.iter().any(|(_, y)| *y == x) {
-                    fills.push((t, x));
+        for order in 0..3 {
+            for by_distance in [false, true] {
+                if let Some(x) = fill(inst, &set, center, by_distance, order) {
+                    let t = score(inst, &x, w).total;
+                    if !fills.iter().any(|(_, y)| *y == x) {
+                        fills.push((t, x));
+                    }
                 }
             }
         }
     }
     fills.sort_by(|a, b| a.0.total_cmp(&b.0));
-    fills.truncate(POLISHED);
+    fills.truncate(polished(inst.n_sites()));
     let mut best: Option<(Vec<u32>, f64)> = None;
-    for (_, x) in fills {
-        let (x, t) = local_search(inst, w, x, deadline);
+    for (t0, x) in fills {
+        let start = x.clone();
+        let (mut x, mut t) = local_search(inst, w, x, deadline);
+        // Every move is checked incrementally; this full check guards the invariant.
+        debug_assert!(feasible(inst, &x), "local search left the feasible set");
+        if !feasible(inst, &x) {
+            (x, t) = (start, t0);
+        }
         if best.as_ref().is_none_or(|(_, b)| t < *b) {
             best = Some((x, t));
         }
@@ -128,12 +137,21 @@ fn fill(
     set: &[usize],
     center: usize,
     by_distance: bool,
-    colocated_last: bool,
+    group_sequence: u8,
 ) -> Option<Vec<u32>> {
     let n = inst.n_sites();
     let mut order = group_order(inst);
-    if colocated_last {
-        order.sort_by_key(|&g| inst.groups[g].colocate);
+    match group_sequence {
+        // Co-located groups last: they fit in what the others leave.
+        1 => order.sort_by_key(|&g| inst.groups[g].colocate),
+        // Least slack first (room on the set minus count): packs the tight groups
+        // before the loose ones take their capacity.
+        2 => order.sort_by_key(|&g| {
+            let grp = &inst.groups[g];
+            let room: u64 = set.iter().map(|&s| u64::from(grp.ub[s])).sum();
+            (room.saturating_sub(u64::from(grp.count)), g)
+        }),
+        _ => {}
     }
     let mut x = vec![0u32; inst.groups.len() * n];
     let mut level_used = vec![vec![0u32; n]; inst.levels.len()];
@@ -301,9 +319,41 @@ fn move_ok(
     after >= inst.min_sites
 }
 
-/// Block moves, best improvement first, until none helps or the deadline passes.
-/// Each move is checked and scored incrementally: only the moved group's term (and
-/// the terms of groups using it as their hub) change.
+/// Whether swapping `q` VMs of `g` (a → b) with `q` of `h` (b → a) keeps the RTT
+/// limits; capacities, caps and the set of used sites are unchanged or checked by the
+/// caller.
+fn swap_ok(inst: &Instance, x: &[u32], g: usize, h: usize, a: usize, b: usize, q: u32) -> bool {
+    let n = inst.n_sites();
+    let fits = |grp: usize, from: usize, to: usize| {
+        if x[grp * n + to] > 0 {
+            return true;
+        }
+        let limit = inst.groups[grp].max_rtt_ms / 1000.0 + 1e-12;
+        let vacates = x[grp * n + from] == q;
+        (0..n).all(|t| {
+            t == to
+                || x[grp * n + t] == 0
+                || (t == from && vacates)
+                || inst.rtt_s[inst.pair(to, t)] <= limit
+        })
+    };
+    fits(g, a, b) && fits(h, b, a)
+}
+
+/// The weight of the smooth companion in the local search's potential, relative to
+/// the weight of communication time.
+const SMOOTH_WEIGHT: f64 = 1e-3;
+
+/// Block moves until none helps or the deadline passes: sweeps over (group, source
+/// site), each applying the best move out of that site — to any site, block sizes
+/// halving from "all that fits" to one VM — or the best swap with another group of
+/// the same level when capacity blocks a plain move.
+///
+/// Moves must lower the potential `total + SMOOTH_WEIGHT × w_time × Σ group_soft`,
+/// so a move that leaves a max-based term flat but relieves a non-bottleneck pair
+/// still counts and the search leaves plateaus; the best total seen is returned.
+/// Moves are scored incrementally: only the moved groups' terms (and the terms of
+/// groups using them as their hub) change.
 pub(crate) fn local_search(
     inst: &Instance,
     w: (f64, f64),
@@ -312,35 +362,60 @@ pub(crate) fn local_search(
 ) -> (Vec<u32>, f64) {
     let n = inst.n_sites();
     let ng = inst.groups.len();
-    let term = |x: &[u32], g: usize| {
+    let kappa = SMOOTH_WEIGHT * w.1;
+    // A group's contribution to the potential, without money.
+    let part = |x: &[u32], g: usize| {
         let (bw, lat, _) = group_term(inst, x, g);
-        bw + lat
+        w.1 * (bw + lat) + kappa * group_soft(inst, x, g)
     };
     let dependents: Vec<Vec<usize>> = (0..ng)
         .map(|g| (0..ng).filter(|&h| inst.groups[h].hub == Some(g)).collect())
         .collect();
-    let mut terms: Vec<f64> = (0..ng).map(|g| term(&x, g)).collect();
-    let mut cur = score(inst, &x, w).total;
-    loop {
-        if Instant::now() >= deadline {
-            break;
+    let touched = |gs: &[usize]| {
+        let mut v: Vec<usize> = gs.to_vec();
+        for &g in gs {
+            v.extend(dependents[g].iter().copied());
         }
-        let mut level_used = vec![vec![0u32; n]; inst.levels.len()];
-        let mut cluster = vec![0u32; n];
-        for (g, grp) in inst.groups.iter().enumerate() {
-            for s in 0..n {
-                level_used[grp.level][s] += x[g * n + s];
-                cluster[s] += x[g * n + s];
-            }
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    let mut parts: Vec<f64> = (0..ng).map(|g| part(&x, g)).collect();
+    let mut pot = w.0 * money_per_hour(inst, &x) + parts.iter().sum::<f64>();
+    let mut best_total = score(inst, &x, w).total;
+    let mut best_x = x.clone();
+    let mut level_used = vec![vec![0u32; n]; inst.levels.len()];
+    let mut cluster = vec![0u32; n];
+    for (g, grp) in inst.groups.iter().enumerate() {
+        for s in 0..n {
+            level_used[grp.level][s] += x[g * n + s];
+            cluster[s] += x[g * n + s];
         }
-        let margin = 1e-9 * cur.abs() + 1e-15;
-        let mut best: Option<(f64, usize, usize, usize, u32)> = None;
+    }
+    // Potential change of the counts in `x` (already moved) against `parts`.
+    let delta_parts = |x: &[u32], gs: &[usize], parts: &[f64]| -> f64 {
+        touched(gs).iter().map(|&h| part(x, h) - parts[h]).sum()
+    };
+    'sweep: loop {
+        let mut improved = false;
         for (g, grp) in inst.groups.iter().enumerate() {
             for a in 0..n {
+                if Instant::now() >= deadline {
+                    break 'sweep;
+                }
                 let have = x[g * n + a];
                 if have == 0 {
                     continue;
                 }
+                // Improvements below this are rounding, not progress (and could cycle).
+                let margin = 1e-9 * pot.abs() + 1e-15;
+                // (potential change, other group for a swap, target, block)
+                let mut best: Option<(f64, Option<usize>, usize, u32)> = None;
+                let mut consider = |d: f64, h: Option<usize>, b: usize, q: u32| {
+                    if d < -margin && best.is_none_or(|m| d < m.0) {
+                        best = Some((d, h, b, q));
+                    }
+                };
                 for b in 0..n {
                     if b == a || grp.ub[b] == 0 {
                         continue;
@@ -349,47 +424,101 @@ pub(crate) fn local_search(
                         .saturating_sub(x[g * n + b])
                         .min(inst.cap[grp.level][b].saturating_sub(level_used[grp.level][b]));
                     let q_max = have.min(room);
-                    if q_max == 0 || (grp.colocate && q_max < have) {
+                    if q_max > 0 && !(grp.colocate && q_max < have) {
+                        let mut q = q_max;
+                        loop {
+                            if move_ok(inst, &x, &cluster, g, a, b, q) {
+                                x[g * n + a] -= q;
+                                x[g * n + b] += q;
+                                let d = w.0 * f64::from(q) * (grp.price[b] - grp.price[a])
+                                    + delta_parts(&x, &[g], &parts);
+                                x[g * n + a] += q;
+                                x[g * n + b] -= q;
+                                consider(d, None, b, q);
+                            }
+                            if grp.colocate || q == 1 {
+                                break;
+                            }
+                            q /= 2;
+                        }
+                    }
+                    // Swaps: q VMs of g go a → b while q of another group of the same
+                    // level come b → a, so capacity at both sites is unchanged.
+                    if grp.colocate {
                         continue;
                     }
-                    let mut q = q_max;
-                    loop {
-                        if move_ok(inst, &x, &cluster, g, a, b, q) {
-                            x[g * n + a] -= q;
-                            x[g * n + b] += q;
-                            let mut delta = w.0 * f64::from(q) * (grp.price[b] - grp.price[a]);
-                            delta += w.1 * (term(&x, g) - terms[g]);
-                            for &h in &dependents[g] {
-                                delta += w.1 * (term(&x, h) - terms[h]);
-                            }
-                            x[g * n + a] += q;
-                            x[g * n + b] -= q;
-                            let t = cur + delta;
-                            if t < cur - margin && best.is_none_or(|m| t < m.0) {
-                                best = Some((t, g, a, b, q));
-                            }
+                    for (h, other) in inst.groups.iter().enumerate() {
+                        let theirs = x[h * n + b];
+                        if h == g
+                            || other.colocate
+                            || other.level != grp.level
+                            || theirs == 0
+                            || other.ub[a] == 0
+                        {
+                            continue;
                         }
-                        if grp.colocate || q == 1 {
-                            break;
+                        let mut q = have
+                            .min(theirs)
+                            .min(grp.ub[b].saturating_sub(x[g * n + b]))
+                            .min(other.ub[a].saturating_sub(x[h * n + a]));
+                        while q > 0 {
+                            if swap_ok(inst, &x, g, h, a, b, q) {
+                                x[g * n + a] -= q;
+                                x[g * n + b] += q;
+                                x[h * n + b] -= q;
+                                x[h * n + a] += q;
+                                let d = w.0
+                                    * f64::from(q)
+                                    * (grp.price[b] - grp.price[a] + other.price[a]
+                                        - other.price[b])
+                                    + delta_parts(&x, &[g, h], &parts);
+                                x[g * n + a] += q;
+                                x[g * n + b] -= q;
+                                x[h * n + b] += q;
+                                x[h * n + a] -= q;
+                                consider(d, Some(h), b, q);
+                            }
+                            q /= 2;
                         }
-                        q /= 2;
                     }
                 }
-            }
-        }
-        match best {
-            Some((_, g, a, b, q)) => {
+                let Some((_, swap_with, b, q)) = best else {
+                    continue;
+                };
                 x[g * n + a] -= q;
                 x[g * n + b] += q;
-                terms[g] = term(&x, g);
-                for &h in &dependents[g] {
-                    terms[h] = term(&x, h);
+                level_used[grp.level][a] -= q;
+                level_used[grp.level][b] += q;
+                cluster[a] -= q;
+                cluster[b] += q;
+                let mut moved = vec![g];
+                if let Some(h) = swap_with {
+                    // The other group's q come back: capacity and usage unchanged.
+                    x[h * n + b] -= q;
+                    x[h * n + a] += q;
+                    let l = inst.groups[h].level;
+                    level_used[l][b] -= q;
+                    level_used[l][a] += q;
+                    cluster[b] -= q;
+                    cluster[a] += q;
+                    moved.push(h);
+                }
+                for h in touched(&moved) {
+                    parts[h] = part(&x, h);
                 }
                 // Re-score in full so rounding never drifts.
-                cur = score(inst, &x, w).total;
+                pot = w.0 * money_per_hour(inst, &x) + parts.iter().sum::<f64>();
+                let total = score(inst, &x, w).total;
+                if total < best_total {
+                    best_total = total;
+                    best_x.copy_from_slice(&x);
+                }
+                improved = true;
             }
-            None => break,
+        }
+        if !improved {
+            break;
         }
     }
-    (x, cur)
+    (best_x, best_total)
 }

@@ -136,14 +136,22 @@ pub(crate) fn precheck(inst: &Instance) -> Result<()> {
 
 /// When each constraint holds alone but no placement meets all of them: names the
 /// constraint whose relaxation restores feasibility. `solvable` answers whether a
-/// relaxed instance has a feasible placement.
+/// (relaxed) instance has a feasible placement; when the instance itself is solvable
+/// the search ran out of budget, and the error is a `Timeout`.
 pub(crate) fn diagnose(inst: &Instance, solvable: impl Fn(&Instance) -> bool) -> Error {
     let n = inst.n_sites();
+    if solvable(inst) {
+        return Error::new(
+            ErrorKind::Timeout,
+            "no placement found within the planner's budget, though one exists; raise the budget or use SearchMode::Auto",
+        );
+    }
     let mut relaxed = inst.clone();
     for g in &mut relaxed.groups {
         g.max_rtt_ms = f64::INFINITY;
     }
-    if solvable(&relaxed) {
+    let has_rtt_limit = inst.groups.iter().any(|g| g.max_rtt_ms.is_finite());
+    if has_rtt_limit && solvable(&relaxed) {
         let groups: Vec<String> = inst
             .groups
             .iter()
@@ -164,7 +172,7 @@ pub(crate) fn diagnose(inst: &Instance, solvable: impl Fn(&Instance) -> bool) ->
             }
         }
     }
-    if solvable(&relaxed) {
+    if inst.vpn_mbps.is_some() && solvable(&relaxed) {
         return Error::invalid(format!(
             "vpn-bandwidth: the links able to carry vpn.bandwidth_mbps = {} do not join enough capacity; lower the wish or add bandwidth",
             inst.vpn_mbps.unwrap_or(0.0)
@@ -172,14 +180,14 @@ pub(crate) fn diagnose(inst: &Instance, solvable: impl Fn(&Instance) -> bool) ->
     }
     let mut relaxed = inst.clone();
     relaxed.linked.iter_mut().for_each(|l| *l = true);
-    if solvable(&relaxed) {
+    if relaxed.linked != inst.linked && solvable(&relaxed) {
         return Error::invalid(
             "link: the sites needed to host the cluster are not all linked to each other; add [[link]] entries between them",
         );
     }
     let mut relaxed = inst.clone();
     relaxed.min_sites = 1;
-    if solvable(&relaxed) {
+    if inst.min_sites > 1 && solvable(&relaxed) {
         return Error::invalid(format!(
             "min-sites: no placement spreads over spread.min_sites = {} sites under the other constraints",
             inst.min_sites

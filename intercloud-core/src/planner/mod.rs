@@ -8,29 +8,29 @@
 //!
 //! # The model
 //!
-//! **Decision.** `x[g][s]`: how many VMs of group `g` go to site `s` — counts per
+//! **Decision.** `x(g, s)`: how many VMs of group `g` go to site `s` — counts per
 //! group × site, never one variable per VM, so the model's size does not grow with the
 //! number of VMs.
 //!
 //! **Constraints** (each has a [`Constraint`] name used in errors and
 //! [`check`] results):
-//! - `demand`: Σ_s x[g][s] = count(g);
+//! - `demand`: Σ_s x(g, s) = count(g);
 //! - `capacity`: for each site and service level, Σ over the groups of that level of
-//!   x[g][s] ≤ capacity(s, level) (groups of one level share it); a site that does
+//!   x(g, s) ≤ capacity(s, level) (groups of one level share it); a site that does
 //!   not offer the level has capacity 0;
-//! - `pinning`: x[g][s] = 0 outside the group's `sites`;
+//! - `pinning`: x(g, s) = 0 outside the group's `sites`;
 //! - `colocate`: a `colocate = true` group uses one site;
 //! - `max-rtt`: any two sites a group uses are within its `max_rtt_ms`;
 //! - `link`: any two sites the cluster uses have a `[[link]]`;
 //! - `vpn-bandwidth`: each such link has at least `vpn.bandwidth_mbps` usable;
 //! - `min-sites`: the cluster uses at least `spread.min_sites` sites;
 //! - `survive-site-loss` α: after losing any one site at least ⌈α·count⌉ of each
-//!   non-co-located group survive, i.e. x[g][s] ≤ count − ⌈α·count⌉.
+//!   non-co-located group survive, i.e. x(g, s) ≤ count − ⌈α·count⌉.
 //!
 //! **Objective** (see [`Objective`]): `total = w_money × money_per_hour × job_hours +
-//! w_time × communication_s`, where `money_per_hour = Σ x[g][s] × price_per_hour`
+//! w_time × communication_s`, where `money_per_hour = Σ x(g, s) × price_per_hour`
 //! and `communication_s = Σ_g T_g`, one term per group with `traffic`. With `f_s` the
-//! group's share on site `s` (x[g][s]/count), `M` its `bytes_per_job`, `R` its
+//! group's share on site `s` (x(g, s)/count), `M` its `bytes_per_job`, `R` its
 //! `rounds_per_job` (default [`DEFAULT_ROUNDS_PER_JOB`]), `B_st` the usable bandwidth
 //! in bytes/s (nominal × (1 − vpn_overhead), default overhead 21 %, the figure
 //! measured between Hokkaido and Tokyo over an L2VPN) and `RTT_st` in seconds — within
@@ -67,7 +67,10 @@
 //! `QuotaExceeded` when more capacity would help — naming the constraint and the
 //! shortfall, e.g. `capacity: need 2,000 × L, the federation can host 1,240: hokkaido
 //! 800, tokyo 440 (short by 760)` — and `InvalidRequest` when the constraints
-//! contradict each other (see [`infeasible`] for the list).
+//! contradict each other (see [`infeasible`] for the list). `Timeout` means a
+//! placement exists but the chosen method did not find one within the budget (only
+//! possible with [`SearchMode::HeuristicOnly`] or a budget too short for the exact
+//! search).
 
 // Sites and groups are indices into dense matrices; index loops read as the formulas.
 #![allow(clippy::needless_range_loop)]

@@ -30,6 +30,22 @@ impl ObjectiveKind {
     }
 }
 
+impl std::str::FromStr for ObjectiveKind {
+    type Err = crate::Error;
+
+    /// `money`, `time` or `balanced` (the `--objective` values).
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match s {
+            "money" => Ok(Self::Money),
+            "time" => Ok(Self::Time),
+            "balanced" => Ok(Self::Balanced),
+            other => Err(crate::Error::invalid(format!(
+                "objective {other:?}: expected money, time or balanced"
+            ))),
+        }
+    }
+}
+
 /// The planner's objective, with its units.
 ///
 /// ```text

@@ -1,0 +1,480 @@
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::sign;
+use crate::config::FederationConfig;
+use crate::engine::Engine;
+use crate::server::{dispatch, HttpRequest};
+
+const KEY: &str = "hokkaido-api-key";
+const SECRET: &str = "hokkaido-secret-key";
+
+fn engine() -> Engine {
+    let mut cfg = FederationConfig::seed_default().sites.remove(0);
+    cfg.rate_limit = None;
+    cfg.offerings[0].capacity = 5;
+    Engine::new(cfg, 1, 1.0, 1, tokio::time::Instant::now())
+}
+
+fn enc(v: &str) -> String {
+    sign::java_url_encode(v)
+}
+
+/// Builds a signed GET (independent of the server's parser: we encode here).
+fn signed(params: &[(&str, &str)], secret: &str) -> HttpRequest {
+    let mut all: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    all.push(("apiKey".into(), KEY.into()));
+    all.push(("response".into(), "json".into()));
+    let sig = sign::sign(secret, &sign::string_to_sign(&all));
+    all.push(("signature".into(), sig));
+    let query: Vec<String> = all
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect();
+    HttpRequest {
+        method: "GET".into(),
+        path: "/client/api".into(),
+        query: query.join("&"),
+        headers: Default::default(),
+        body: Default::default(),
+    }
+}
+
+async fn call(e: &Engine, params: &[(&str, &str)]) -> (u16, Value) {
+    let r = dispatch(e, signed(params, SECRET)).await;
+    (
+        r.status,
+        serde_json::from_slice(&r.body).expect("json body"),
+    )
+}
+
+#[test]
+fn signing_vectors_from_fixtures() {
+    let text = include_str!("../../tests/fixtures/cloudstack/signing_vectors.json");
+    let doc: Value = serde_json::from_str(text).unwrap();
+    let vectors = doc["vectors"].as_array().unwrap();
+    assert_eq!(vectors.len(), 16);
+    for v in vectors {
+        let params: Vec<(String, String)> = v["params"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, val)| (k.clone(), val.as_str().unwrap().to_owned()))
+            .collect();
+        let secret = v["secret"].as_str().unwrap();
+        let sts = sign::string_to_sign(&params);
+        let sig = sign::sign(secret, &sts);
+        if let Some(expected) = v["string_to_sign"].as_str() {
+            assert_eq!(sts, expected, "{}", v["source"]);
+        }
+        // The cs-client `~` vector records what cs 5.2.0 sends, which the server rejects.
+        if v["note"].as_str().unwrap_or("").contains("differs") {
+            assert_ne!(sig, v["signature"].as_str().unwrap());
+            continue;
+        }
+        assert_eq!(sig, v["signature"].as_str().unwrap(), "{}", v["source"]);
+        let mut with_sig = params.clone();
+        with_sig.push(("signature".into(), sig));
+        let key = sign::param_ci(&params, "apikey").unwrap().to_owned();
+        let now = time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        assert!(
+            sign::verify(&with_sig, &key, secret, now),
+            "{}",
+            v["source"]
+        );
+        assert!(!sign::verify(&with_sig, &key, "wrong", now));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn wrong_signature_gets_the_real_401_body() {
+    let e = engine();
+    let r = dispatch(&e, signed(&[("command", "listZones")], "not-the-secret")).await;
+    assert_eq!(r.status, 401);
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["listzonesresponse"]["errorcode"], 401);
+    assert_eq!(
+        v["listzonesresponse"]["errortext"],
+        "unable to verify user credentials and/or request signature"
+    );
+    assert!(v["listzonesresponse"].get("cserrorcode").is_none());
+    let r = dispatch(&e, signed(&[("command", "launchRockets")], SECRET)).await;
+    assert_eq!(r.status, 401, "unknown commands look like bad signatures");
+    assert!(!r.text().contains(SECRET));
+    // Expired v3 request.
+    let (s, _) = call(
+        &e,
+        &[
+            ("command", "listZones"),
+            ("signatureVersion", "3"),
+            ("expires", "2001-01-01T00:00:00+0000"),
+        ],
+    )
+    .await;
+    assert_eq!(s, 401);
+    let (s, _) = call(
+        &e,
+        &[
+            ("command", "listZones"),
+            ("signatureVersion", "3"),
+            ("expires", "2100-01-01T00:00:00+0000"),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200);
+}
+
+#[tokio::test(start_paused = true)]
+async fn deploy_poll_tag_list_destroy() {
+    let e = engine();
+    let (_, z) = call(&e, &[("command", "listZones")]).await;
+    let zone = z["listzonesresponse"]["zone"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, o) = call(&e, &[("command", "listServiceOfferings")]).await;
+    let off = o["listserviceofferingsresponse"]["serviceoffering"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, t) = call(
+        &e,
+        &[
+            ("command", "listTemplates"),
+            ("templatefilter", "executable"),
+        ],
+    )
+    .await;
+    let tmpl = t["listtemplatesresponse"]["template"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, _) = call(&e, &[("command", "listTemplates")]).await;
+    assert_eq!(s, 431, "templatefilter is required");
+
+    let (s, d) = call(
+        &e,
+        &[
+            ("command", "deployVirtualMachine"),
+            ("serviceofferingid", &off),
+            ("templateid", &tmpl),
+            ("zoneid", &zone),
+            ("name", "w-0"),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200, "{d}");
+    let vm = d["deployvirtualmachineresponse"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let job = d["deployvirtualmachineresponse"]["jobid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, q) = call(&e, &[("command", "queryAsyncJobResult"), ("jobid", &job)]).await;
+    assert_eq!(q["queryasyncjobresultresponse"]["jobstatus"], 0);
+    assert!(q["queryasyncjobresultresponse"].get("jobresult").is_none());
+
+    let (_, tg) = call(
+        &e,
+        &[
+            ("command", "createTags"),
+            ("resourceids", &vm),
+            ("resourcetype", "UserVm"),
+            ("tags[0].key", "intercloud-cluster"),
+            ("tags[0].value", "c1"),
+        ],
+    )
+    .await;
+    assert!(tg["createtagsresponse"]["jobid"].is_string());
+
+    let (_, l) = call(
+        &e,
+        &[
+            ("command", "listVirtualMachines"),
+            ("tags[0].key", "intercloud-cluster"),
+            ("tags[0].value", "c1"),
+            ("listall", "true"),
+        ],
+    )
+    .await;
+    assert_eq!(l["listvirtualmachinesresponse"]["count"], 1);
+    assert_eq!(
+        l["listvirtualmachinesresponse"]["virtualmachine"][0]["state"],
+        "Starting"
+    );
+    let (_, none) = call(
+        &e,
+        &[
+            ("command", "listVirtualMachines"),
+            ("tags[0].key", "intercloud-cluster"),
+            ("tags[0].value", "other"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        none,
+        serde_json::json!({"listvirtualmachinesresponse": {}}),
+        "empty lists are {{}}"
+    );
+
+    tokio::time::advance(Duration::from_secs(10)).await;
+    let (_, q) = call(&e, &[("command", "queryAsyncJobResult"), ("jobid", &job)]).await;
+    let q = &q["queryasyncjobresultresponse"];
+    assert_eq!(q["jobstatus"], 1);
+    assert_eq!(q["jobresult"]["virtualmachine"]["state"], "Running");
+    assert_eq!(
+        q["jobresult"]["virtualmachine"]["tags"][0]["key"],
+        "intercloud-cluster"
+    );
+    assert!(q["jobresult"]["virtualmachine"]["nic"][0]["ipaddress"].is_string());
+
+    let (_, x) = call(
+        &e,
+        &[
+            ("command", "destroyVirtualMachine"),
+            ("id", &vm),
+            ("expunge", "true"),
+        ],
+    )
+    .await;
+    let djob = x["destroyvirtualmachineresponse"]["jobid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let (_, q) = call(&e, &[("command", "queryAsyncJobResult"), ("jobid", &djob)]).await;
+    assert_eq!(q["queryasyncjobresultresponse"]["jobstatus"], 1);
+    assert_eq!(
+        q["queryasyncjobresultresponse"]["jobresult"]["virtualmachine"]["state"],
+        "Destroyed"
+    );
+    let (_, l) = call(&e, &[("command", "listVirtualMachines")]).await;
+    assert_eq!(l["listvirtualmachinesresponse"], serde_json::json!({}));
+    let (s, _) = call(&e, &[("command", "destroyVirtualMachine"), ("id", &vm)]).await;
+    assert_eq!(s, 431);
+    assert_eq!(e.calls()["deployVirtualMachine"], 1);
+    let recs = e.records();
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].state, "deleted");
+}
+
+#[tokio::test(start_paused = true)]
+async fn capacity_pagination_throttling_and_job_failure() {
+    let e = engine();
+    let zone = super::fixed_id(&e, super::KIND_ZONE, 0);
+    let off = super::fixed_id(&e, super::KIND_OFFERING, 0);
+    let tmpl = super::fixed_id(&e, super::KIND_TEMPLATE, 0);
+    let deploy = [
+        ("command", "deployVirtualMachine"),
+        ("serviceofferingid", off.as_str()),
+        ("templateid", tmpl.as_str()),
+        ("zoneid", zone.as_str()),
+    ];
+    for _ in 0..5 {
+        assert_eq!(call(&e, &deploy).await.0, 200);
+    }
+    let (s, body) = call(&e, &deploy).await;
+    assert_eq!(s, 535, "{body}");
+    assert_eq!(body["deployvirtualmachineresponse"]["errorcode"], 535);
+
+    let (_, p1) = call(
+        &e,
+        &[
+            ("command", "listVirtualMachines"),
+            ("page", "1"),
+            ("pagesize", "2"),
+        ],
+    )
+    .await;
+    assert_eq!(p1["listvirtualmachinesresponse"]["count"], 5);
+    assert_eq!(
+        p1["listvirtualmachinesresponse"]["virtualmachine"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let (_, p3) = call(
+        &e,
+        &[
+            ("command", "listVirtualMachines"),
+            ("page", "3"),
+            ("pagesize", "2"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        p3["listvirtualmachinesresponse"]["virtualmachine"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let (s, _) = call(&e, &[("command", "listVirtualMachines"), ("pagesize", "2")]).await;
+    assert_eq!(s, 431);
+
+    // Rate limit: CloudStack's own 429.
+    let mut cfg = FederationConfig::seed_default().sites.remove(0);
+    cfg.rate_limit = Some(2.0);
+    let e2 = Engine::new(cfg, 1, 1.0, 1, tokio::time::Instant::now());
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(call(&e2, &[("command", "listZones")]).await.0);
+    }
+    assert_eq!(statuses, vec![200, 200, 429]);
+
+    // Job failure: the job ends with jobstatus 2 and the VM in Error.
+    let mut cfg = FederationConfig::seed_default().sites.remove(0);
+    cfg.rate_limit = None;
+    cfg.faults.job_failure_rate = 1.0;
+    let e3 = Engine::new(cfg, 1, 1.0, 1, tokio::time::Instant::now());
+    let off = super::fixed_id(&e3, super::KIND_OFFERING, 0);
+    let deploy = [
+        ("command", "deployVirtualMachine"),
+        ("serviceofferingid", off.as_str()),
+        ("templateid", tmpl.as_str()),
+        ("zoneid", zone.as_str()),
+    ];
+    let (_, d) = call(&e3, &deploy).await;
+    let job = d["deployvirtualmachineresponse"]["jobid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    tokio::time::advance(Duration::from_secs(10)).await;
+    let (s, q) = call(&e3, &[("command", "queryAsyncJobResult"), ("jobid", &job)]).await;
+    assert_eq!(s, 200);
+    assert_eq!(q["queryasyncjobresultresponse"]["jobstatus"], 2);
+    assert_eq!(
+        q["queryasyncjobresultresponse"]["jobresult"]["errorcode"],
+        533
+    );
+    let (_, l) = call(&e3, &[("command", "listVirtualMachines")]).await;
+    assert_eq!(
+        l["listvirtualmachinesresponse"]["virtualmachine"][0]["state"],
+        "Error"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn vpn_objects_site_to_site_and_remote_access() {
+    let e = engine();
+    let (_, v) = call(&e, &[("command", "listVPCs")]).await;
+    let vpc = v["listvpcsresponse"]["vpc"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, g) = call(&e, &[("command", "createVpnGateway"), ("vpcid", &vpc)]).await;
+    let gw = g["createvpngatewayresponse"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, c) = call(
+        &e,
+        &[
+            ("command", "createVpnCustomerGateway"),
+            ("gateway", "198.51.100.7"),
+            ("cidrlist", "10.2.0.0/16"),
+            ("ipsecpsk", "psk-1"),
+            ("ikepolicy", "aes128-sha1;modp1536"),
+            ("esppolicy", "aes128-sha1"),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200, "{c}");
+    let cjob = c["createvpncustomergatewayresponse"]["jobid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let (_, q) = call(&e, &[("command", "queryAsyncJobResult"), ("jobid", &cjob)]).await;
+    let cgw_obj = &q["queryasyncjobresultresponse"]["jobresult"]["vpncustomergateway"];
+    assert_eq!(cgw_obj["ikelifetime"], 86400);
+    assert_eq!(cgw_obj["dpd"], false);
+    let cgw = cgw_obj["id"].as_str().unwrap().to_owned();
+    let (_, k) = call(
+        &e,
+        &[
+            ("command", "createVpnConnection"),
+            ("s2svpngatewayid", &gw),
+            ("s2scustomergatewayid", &cgw),
+        ],
+    )
+    .await;
+    assert!(k["createvpnconnectionresponse"]["jobid"].is_string());
+    let (_, l) = call(&e, &[("command", "listVpnConnections")]).await;
+    let conn = &l["listvpnconnectionsresponse"]["vpnconnection"][0];
+    assert_eq!(conn["state"], "Connected");
+    assert_eq!(conn["gateway"], "198.51.100.7");
+    let conn_id = conn["id"].as_str().unwrap().to_owned();
+    let (s, _) = call(&e, &[("command", "deleteVpnGateway"), ("id", &gw)]).await;
+    assert_eq!(s, 536, "gateway in use");
+    for (cmd, id) in [
+        ("deleteVpnConnection", &conn_id),
+        ("deleteVpnCustomerGateway", &cgw),
+        ("deleteVpnGateway", &gw),
+    ] {
+        assert_eq!(
+            call(&e, &[("command", cmd), ("id", id)]).await.0,
+            200,
+            "{cmd}"
+        );
+    }
+
+    let (_, ips) = call(&e, &[("command", "listPublicIpAddresses")]).await;
+    let ipid = ips["listpublicipaddressesresponse"]["publicipaddress"][1]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, r) = call(
+        &e,
+        &[("command", "createRemoteAccessVpn"), ("publicipid", &ipid)],
+    )
+    .await;
+    let rjob = r["createremoteaccessvpnresponse"]["jobid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, u) = call(
+        &e,
+        &[
+            ("command", "addVpnUser"),
+            ("username", "ic"),
+            ("password", "pw"),
+        ],
+    )
+    .await;
+    assert!(u["addvpnuserresponse"]["id"].is_string());
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let (_, q) = call(&e, &[("command", "queryAsyncJobResult"), ("jobid", &rjob)]).await;
+    let ra = &q["queryasyncjobresultresponse"]["jobresult"]["remoteaccessvpn"];
+    assert_eq!(ra["state"], "Running");
+    assert_eq!(ra["presharedkey"].as_str().unwrap().len(), 24);
+    let (_, l) = call(
+        &e,
+        &[("command", "listRemoteAccessVpns"), ("publicipid", &ipid)],
+    )
+    .await;
+    assert_eq!(l["listremoteaccessvpnsresponse"]["count"], 1);
+    assert_eq!(
+        call(
+            &e,
+            &[("command", "deleteRemoteAccessVpn"), ("publicipid", &ipid)]
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        call(&e, &[("command", "removeVpnUser"), ("username", "ic")])
+            .await
+            .0,
+        200
+    );
+    assert!(e.records().iter().all(|r| !r.is_alive()));
+}

@@ -1,0 +1,427 @@
+use std::time::Duration;
+
+use super::sigv4::{expected_signature, Presented};
+use crate::config::FederationConfig;
+use crate::engine::Engine;
+use crate::server::{dispatch, HttpRequest, HttpResponse};
+
+const KEY: &str = "AKIDTOKYOEXAMPLE";
+const SECRET: &str = "tokyo-secret-access-key";
+
+fn engine() -> Engine {
+    let mut cfg = FederationConfig::seed_default().sites.remove(2);
+    cfg.rate_limit = None;
+    cfg.offerings[0].capacity = 6;
+    Engine::new(cfg, 3, 1.0, 3, tokio::time::Instant::now())
+}
+
+fn form(params: &[(&str, &str)]) -> String {
+    let mut all = vec![("Version", "2016-11-15")];
+    all.extend_from_slice(params);
+    all.iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                super::sigv4::uri_encode(k),
+                super::sigv4::uri_encode(v)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn signed(body: String, secret: &str, region: &str) -> HttpRequest {
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let amz = now.format(&fmt).unwrap();
+    let mut headers = hyper::header::HeaderMap::new();
+    headers.insert("host", "127.0.0.1:5000".parse().unwrap());
+    headers.insert(
+        "content-type",
+        "application/x-www-form-urlencoded; charset=utf-8"
+            .parse()
+            .unwrap(),
+    );
+    headers.insert("x-amz-date", amz.parse().unwrap());
+    let mut req = HttpRequest {
+        method: "POST".into(),
+        path: "/".into(),
+        query: String::new(),
+        headers,
+        body: body.into(),
+    };
+    let p = Presented {
+        access_key: KEY.into(),
+        date: amz[..8].to_owned(),
+        amz_date: amz.clone(),
+        region: region.into(),
+        service: "ec2".into(),
+        signed_headers: vec!["content-type".into(), "host".into(), "x-amz-date".into()],
+        signature: String::new(),
+        query_form: false,
+        expires: None,
+    };
+    let sig = expected_signature(&req, &p, secret);
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential={KEY}/{}/{region}/ec2/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature={sig}",
+        &amz[..8]
+    );
+    req.headers.insert("authorization", auth.parse().unwrap());
+    req
+}
+
+async fn call(e: &Engine, params: &[(&str, &str)]) -> HttpResponse {
+    dispatch(e, signed(form(params), SECRET, "ap-northeast-1")).await
+}
+
+fn between<'a>(s: &'a str, open: &str, close: &str) -> Vec<&'a str> {
+    s.split(open)
+        .skip(1)
+        .filter_map(|p| p.split(close).next())
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn signature_errors_are_aws_shaped() {
+    let e = engine();
+    let r = dispatch(
+        &e,
+        signed(
+            form(&[("Action", "DescribeRegions")]),
+            "wrong",
+            "ap-northeast-1",
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    assert!(
+        r.text()
+            .contains("<Response><Errors><Error><Code>SignatureDoesNotMatch</Code>"),
+        "{}",
+        r.text()
+    );
+    assert!(r.text().contains("<RequestID>"));
+    assert!(!r.text().contains(SECRET));
+    let r = dispatch(
+        &e,
+        signed(form(&[("Action", "DescribeRegions")]), SECRET, "us-east-1"),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    let mut unsigned = signed(
+        form(&[("Action", "DescribeRegions")]),
+        SECRET,
+        "ap-northeast-1",
+    );
+    unsigned.headers.remove("authorization");
+    let r = dispatch(&e, unsigned).await;
+    assert_eq!(r.status, 401);
+    assert!(r.text().contains("AuthFailure"));
+    let r = call(&e, &[("Action", "DescribeRegions")]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains(
+        "<DescribeRegionsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>"
+    ));
+    assert!(r.text().contains("<regionName>ap-northeast-1</regionName>"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn run_describe_paginate_terminate() {
+    let e = engine();
+    let run = [
+        ("Action", "RunInstances"),
+        ("ImageId", "ami-0c3fd0f5d33134a76"),
+        ("InstanceType", "t3.small"),
+        ("MinCount", "5"),
+        ("MaxCount", "5"),
+        ("ClientToken", "tok-1"),
+        ("TagSpecification.1.ResourceType", "instance"),
+        ("TagSpecification.1.Tag.1.Key", "intercloud-cluster"),
+        ("TagSpecification.1.Tag.1.Value", "c1"),
+    ];
+    let r = call(&e, &run).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let ids: Vec<String> = between(r.text(), "<instanceId>", "</instanceId>")
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(ids.len(), 5);
+    assert!(r.text().contains("<name>pending</name>"));
+    assert!(r.text().contains("<clientToken>tok-1</clientToken>"));
+    // Same token, same parameters: the same reservation, no new instances.
+    let again = call(&e, &run).await;
+    assert_eq!(
+        between(again.text(), "<instanceId>", "</instanceId>"),
+        ids.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    assert_eq!(e.records().len(), 5);
+    let mut other = run.to_vec();
+    other[3] = ("MinCount", "1");
+    let r = call(&e, &other).await;
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("IdempotentParameterMismatch"));
+    // Capacity: 1 left; MinCount 2 fails, MinCount 1 MaxCount 3 gets 1.
+    let big = [
+        ("Action", "RunInstances"),
+        ("ImageId", "ami-0c3fd0f5d33134a76"),
+        ("InstanceType", "t3.small"),
+        ("MinCount", "2"),
+        ("MaxCount", "3"),
+    ];
+    let r = call(&e, &big).await;
+    assert_eq!(r.status, 500);
+    assert!(r.text().contains("InsufficientInstanceCapacity"));
+    let r = call(
+        &e,
+        &[
+            ("Action", "RunInstances"),
+            ("ImageId", "ami-0c3fd0f5d33134a76"),
+            ("InstanceType", "t3.small"),
+            ("MinCount", "1"),
+            ("MaxCount", "3"),
+        ],
+    )
+    .await;
+    assert_eq!(between(r.text(), "<instanceId>", "</instanceId>").len(), 1);
+
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let filt = [
+        ("Action", "DescribeInstances"),
+        ("Filter.1.Name", "tag:intercloud-cluster"),
+        ("Filter.1.Value.1", "c1"),
+        ("Filter.2.Name", "instance-state-name"),
+        ("Filter.2.Value.1", "running"),
+        ("MaxResults", "5"),
+    ];
+    let r = call(&e, &filt[..5]).await;
+    assert_eq!(between(r.text(), "<instanceId>", "</instanceId>").len(), 5);
+    assert!(!r.text().contains("<nextToken>"));
+    let mut paged = filt.to_vec();
+    paged[5] = ("MaxResults", "5");
+    let r = call(&e, &[("Action", "DescribeInstances"), ("MaxResults", "5")]).await;
+    assert_eq!(between(r.text(), "<instanceId>", "</instanceId>").len(), 5);
+    let token = between(r.text(), "<nextToken>", "</nextToken>")[0].to_owned();
+    let r = call(
+        &e,
+        &[
+            ("Action", "DescribeInstances"),
+            ("MaxResults", "5"),
+            ("NextToken", &token),
+        ],
+    )
+    .await;
+    assert_eq!(between(r.text(), "<instanceId>", "</instanceId>").len(), 1);
+    assert!(!r.text().contains("<nextToken>"));
+    let r = call(&e, &[("Action", "DescribeInstances"), ("MaxResults", "2")]).await;
+    assert_eq!(r.status, 400);
+    let r = call(
+        &e,
+        &[
+            ("Action", "DescribeInstances"),
+            ("InstanceId.1", "i-0123456789abcdef0"),
+        ],
+    )
+    .await;
+    assert!(r.text().contains("InvalidInstanceID.NotFound"));
+    let r = call(
+        &e,
+        &[
+            ("Action", "DescribeInstances"),
+            ("Filter.1.Name", "bogus"),
+            ("Filter.1.Value.1", "x"),
+        ],
+    )
+    .await;
+    assert!(r.text().contains("The filter 'bogus' is invalid"));
+
+    let r = call(
+        &e,
+        &[
+            ("Action", "TerminateInstances"),
+            ("InstanceId.1", &ids[0]),
+            ("InstanceId.2", &ids[1]),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("<currentState><code>32</code><name>shutting-down</name></currentState><previousState><code>16</code><name>running</name></previousState>"));
+    tokio::time::advance(Duration::from_secs(5)).await;
+    let r = call(
+        &e,
+        &[("Action", "DescribeInstances"), ("InstanceId.1", &ids[0])],
+    )
+    .await;
+    assert!(r.text().contains("<name>terminated</name>"));
+    let r = call(&e, &filt[..5]).await;
+    assert_eq!(between(r.text(), "<instanceId>", "</instanceId>").len(), 3);
+    assert_eq!(e.records().iter().filter(|r| r.is_alive()).count(), 4);
+    assert_eq!(e.calls()["RunInstances"], 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn tags_catalog_throttle_and_vpn() {
+    let e = engine();
+    let r = call(
+        &e,
+        &[
+            ("Action", "RunInstances"),
+            ("ImageId", "ami-0c3fd0f5d33134a76"),
+            ("InstanceType", "t3.small"),
+            ("MinCount", "1"),
+            ("MaxCount", "1"),
+        ],
+    )
+    .await;
+    let id = between(r.text(), "<instanceId>", "</instanceId>")[0].to_owned();
+    let r = call(
+        &e,
+        &[
+            ("Action", "CreateTags"),
+            ("ResourceId.1", &id),
+            ("Tag.1.Key", "intercloud-key"),
+            ("Tag.1.Value", "k1"),
+        ],
+    )
+    .await;
+    assert!(r.text().contains("<return>true</return>"));
+    let r = call(
+        &e,
+        &[
+            ("Action", "DescribeInstances"),
+            ("Filter.1.Name", "tag:intercloud-key"),
+            ("Filter.1.Value.1", "k1"),
+        ],
+    )
+    .await;
+    assert!(r.text().contains(&id));
+    for a in [
+        "DescribeInstanceTypes",
+        "DescribeImages",
+        "DescribeAvailabilityZones",
+        "DescribeAccountAttributes",
+    ] {
+        let r = call(&e, &[("Action", a)]).await;
+        assert_eq!(r.status, 200, "{a}: {}", r.text());
+    }
+    let r = call(&e, &[("Action", "DescribeAvailabilityZones")]).await;
+    assert!(r.text().contains("<zoneName>ap-northeast-1a</zoneName>"));
+    let r = call(
+        &e,
+        &[
+            ("Action", "DescribeInstanceTypes"),
+            ("InstanceType.1", "t3.small"),
+        ],
+    )
+    .await;
+    assert!(r.text().contains("<defaultVCpus>1</defaultVCpus>"));
+
+    let vgw = call(&e, &[("Action", "CreateVpnGateway"), ("Type", "ipsec.1")]).await;
+    let vgw_id = between(vgw.text(), "<vpnGatewayId>", "</vpnGatewayId>")[0].to_owned();
+    let vpcs = call(&e, &[("Action", "DescribeVpcs")]).await;
+    let vpc = between(vpcs.text(), "<vpcId>", "</vpcId>")[0].to_owned();
+    let att = call(
+        &e,
+        &[
+            ("Action", "AttachVpnGateway"),
+            ("VpnGatewayId", &vgw_id),
+            ("VpcId", &vpc),
+        ],
+    )
+    .await;
+    assert!(att.text().contains("<state>attached</state>"));
+    let cgw = call(
+        &e,
+        &[
+            ("Action", "CreateCustomerGateway"),
+            ("Type", "ipsec.1"),
+            ("IpAddress", "198.51.100.9"),
+            ("BgpAsn", "65000"),
+        ],
+    )
+    .await;
+    let cgw_id = between(cgw.text(), "<customerGatewayId>", "</customerGatewayId>")[0].to_owned();
+    let conn = call(
+        &e,
+        &[
+            ("Action", "CreateVpnConnection"),
+            ("Type", "ipsec.1"),
+            ("CustomerGatewayId", &cgw_id),
+            ("VpnGatewayId", &vgw_id),
+            ("Options.StaticRoutesOnly", "true"),
+        ],
+    )
+    .await;
+    assert_eq!(conn.status, 200, "{}", conn.text());
+    assert!(
+        conn.text().contains("&lt;pre_shared_key&gt;"),
+        "escaped config document"
+    );
+    assert_eq!(
+        between(conn.text(), "&lt;ipsec_tunnel&gt;", "&lt;/ipsec_tunnel&gt;").len(),
+        2
+    );
+    let conn_id = between(conn.text(), "<vpnConnectionId>", "</vpnConnectionId>")[0].to_owned();
+    let r = call(
+        &e,
+        &[
+            ("Action", "CreateVpnConnectionRoute"),
+            ("VpnConnectionId", &conn_id),
+            ("DestinationCidrBlock", "10.8.0.0/16"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let d = call(
+        &e,
+        &[
+            ("Action", "DescribeVpnConnections"),
+            ("Filter.1.Name", "vpn-gateway-id"),
+            ("Filter.1.Value.1", &vgw_id),
+        ],
+    )
+    .await;
+    assert!(d
+        .text()
+        .contains("<destinationCidrBlock>10.8.0.0/16</destinationCidrBlock>"));
+    let r = call(
+        &e,
+        &[("Action", "DeleteVpnGateway"), ("VpnGatewayId", &vgw_id)],
+    )
+    .await;
+    assert_eq!(r.status, 400, "in use");
+    for (a, k, v) in [
+        ("DeleteVpnConnection", "VpnConnectionId", &conn_id),
+        ("DeleteCustomerGateway", "CustomerGatewayId", &cgw_id),
+        ("DeleteVpnGateway", "VpnGatewayId", &vgw_id),
+    ] {
+        assert_eq!(call(&e, &[("Action", a), (k, v)]).await.status, 200, "{a}");
+    }
+
+    let mut cfg = FederationConfig::seed_default().sites.remove(2);
+    cfg.rate_limit = Some(1.0);
+    let e2 = Engine::new(cfg, 3, 1.0, 3, tokio::time::Instant::now());
+    assert_eq!(
+        dispatch(
+            &e2,
+            signed(
+                form(&[("Action", "DescribeRegions")]),
+                SECRET,
+                "ap-northeast-1"
+            )
+        )
+        .await
+        .status,
+        200
+    );
+    let r = dispatch(
+        &e2,
+        signed(
+            form(&[("Action", "DescribeRegions")]),
+            SECRET,
+            "ap-northeast-1",
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 503);
+    assert!(r.text().contains("<Code>RequestLimitExceeded</Code>"));
+}
