@@ -3,6 +3,7 @@
 //! user's keys with the middleware's own builder.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use intercloud_cloudstack::CloudStackBuilder;
 use intercloud_core::config::FederationConfig;
@@ -17,6 +18,7 @@ use crate::backend::Backend;
 pub struct FederationBackend {
     config: FederationConfig,
     label: String,
+    poll_interval: Option<Duration>,
 }
 
 impl FederationBackend {
@@ -26,7 +28,15 @@ impl FederationBackend {
         Self {
             config,
             label: label.into(),
+            poll_interval: None,
         }
+    }
+
+    /// How often the CloudStack and OpenNebula clients poll jobs and boots (their
+    /// builders' default, 2 s, otherwise): shorter suits loopback clouds.
+    pub fn with_poll_interval(mut self, every: Duration) -> Self {
+        self.poll_interval = Some(every);
+        self
     }
 }
 
@@ -56,14 +66,20 @@ impl Backend for FederationBackend {
                 if let Some(z) = &cfg.zone {
                     b = b.zone(z.clone());
                 }
+                if let Some(every) = self.poll_interval {
+                    b = b.poll_interval(every);
+                }
                 Arc::new(b.build()?)
             }
-            Middleware::OpenNebula => Arc::new(
-                OpenNebulaBuilder::new(site.clone())
+            Middleware::OpenNebula => {
+                let mut b = OpenNebulaBuilder::new(site.clone())
                     .endpoint(cfg.endpoint.clone())
-                    .credentials(credentials.clone())
-                    .build()?,
-            ),
+                    .credentials(credentials.clone());
+                if let Some(every) = self.poll_interval {
+                    b = b.poll_interval(every);
+                }
+                Arc::new(b.build()?)
+            }
             _ => Arc::new(Ec2Builder::for_site(&cfg.to_site(), credentials.clone()).build()?),
         };
         Ok(provider)

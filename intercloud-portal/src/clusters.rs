@@ -244,7 +244,7 @@ pub async fn launch(
         .flat_map(|s| s.iter().filter(|(_, n)| **n > 0).map(|(s, _)| s))
         .collect();
     for p in providers.iter().filter(|p| placed.contains(p.site())) {
-        if let Err(e) = p.capacity().await {
+        if let Err(e) = p.offerings().await {
             return Err(format!(
                 "{} did not accept your keys ({e}); fix them on the Cloud keys page",
                 p.site()

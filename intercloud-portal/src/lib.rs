@@ -26,6 +26,7 @@ pub mod html;
 pub mod render;
 mod routes;
 pub mod session;
+pub mod sim;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -41,6 +42,7 @@ use secrecy::SecretString;
 pub use auth::{valid_user_name, IDENTITY_HEADERS};
 pub use backend::{Backend, MemoryBackend};
 pub use clouds::FederationBackend;
+pub use sim::SimBackend;
 
 /// How the portal runs.
 pub struct PortalConfig {

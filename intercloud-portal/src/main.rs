@@ -15,7 +15,9 @@ use clap::Parser;
 use intercloud_core::config::FederationConfig;
 use intercloud_core::deploy::DeployOptions;
 use intercloud_core::{EncryptedFileVault, Vault};
-use intercloud_portal::{app, serve, Backend, FederationBackend, MemoryBackend, PortalConfig};
+use intercloud_portal::{
+    app, serve, Backend, FederationBackend, MemoryBackend, PortalConfig, SimBackend,
+};
 use secrecy::SecretString;
 
 /// The InterCloud example portal.
@@ -36,10 +38,16 @@ struct Args {
     /// State folder: the encrypted vault and the simulated clouds' keys.
     #[arg(long, default_value = "portal-state")]
     state_dir: PathBuf,
-    /// A `federation.toml` of real clouds; without it the portal runs on the built-in
-    /// simulated federation.
+    /// A `federation.toml` of real clouds; without it the portal runs on the embedded
+    /// simulated federation (intercloud-sim on loopback).
     #[arg(long)]
     federation: Option<PathBuf>,
+    /// Use the built-in in-memory clouds instead of the simulated federation.
+    #[arg(long, conflicts_with = "federation")]
+    in_memory: bool,
+    /// Simulated federation: wall-clock seconds per simulated second (0.2 = 5x faster).
+    #[arg(long, default_value_t = 0.2)]
+    time_scale: f64,
     /// Serve cookies without `Secure` (only for plain-HTTP access other than loopback).
     #[arg(long)]
     insecure_cookies: bool,
@@ -85,19 +93,32 @@ async fn run(args: Args) -> Result<(), String> {
         )
         .await
         .map_err(|e| e.to_string())?;
+    let keys_file = args.state_dir.join("simulated-cloud-keys.txt");
     let backend: Arc<dyn Backend> = match &args.federation {
         Some(path) => {
             let config = FederationConfig::load(path).map_err(|e| e.to_string())?;
             Arc::new(FederationBackend::new(config, path.display().to_string()))
         }
-        None => {
+        None if args.in_memory => {
             let backend = MemoryBackend::new(Duration::from_secs(2)).map_err(|e| e.to_string())?;
-            let keys_file = args.state_dir.join("simulated-cloud-keys.txt");
-            write_sim_keys(&backend, &keys_file)?;
-            tracing::info!(keys = %keys_file.display(), "the simulated clouds' keys for this run");
+            let sites = backend.federation().sites.clone();
+            write_sim_keys(
+                &sites,
+                |s| backend.accepted_credentials(s).cloned(),
+                &keys_file,
+            )?;
+            Arc::new(backend)
+        }
+        None => {
+            let backend = SimBackend::start(args.time_scale).await?;
+            let sites = backend.federation().sites.clone();
+            write_sim_keys(&sites, |s| backend.accepted_credentials(s), &keys_file)?;
             Arc::new(backend)
         }
     };
+    if args.federation.is_none() {
+        tracing::info!(keys = %keys_file.display(), "the simulated clouds' keys");
+    }
     tracing::info!(federation = %backend.describe(), "federation ready");
     let config = PortalConfig {
         trusted_proxy: args.trusted_proxy,
@@ -118,11 +139,15 @@ async fn run(args: Args) -> Result<(), String> {
 }
 
 /// The simulated clouds' accepted keys, for the developer to register (mode 0600).
-fn write_sim_keys(backend: &MemoryBackend, path: &std::path::Path) -> Result<(), String> {
+fn write_sim_keys(
+    sites: &[intercloud_core::config::SiteConfig],
+    accepted: impl Fn(&intercloud_core::SiteId) -> Option<intercloud_core::Credentials>,
+    path: &std::path::Path,
+) -> Result<(), String> {
     use secrecy::ExposeSecret;
-    let mut text = String::from("# keys the simulated clouds accept (this run only)\n");
-    for s in &backend.federation().sites {
-        let line = match backend.accepted_credentials(&s.id) {
+    let mut text = String::from("# keys the simulated clouds accept\n");
+    for s in sites {
+        let line = match accepted(&s.id) {
             Some(intercloud_core::Credentials::CloudStack {
                 api_key,
                 secret_key,

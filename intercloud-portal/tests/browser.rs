@@ -11,13 +11,10 @@ mod webdriver;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::{accepted, fast_deploy, PASSWORD};
-use intercloud_core::{EncryptedFileVault, KdfParams, SiteId, Vault};
-use intercloud_portal::{app, serve, MemoryBackend, PortalConfig};
-use secrecy::SecretString;
+use common::{accepted, PASSWORD};
+use intercloud_portal::serve;
 use webdriver::Browser;
 
 fn find_program(names: &[&str]) -> Option<PathBuf> {
@@ -83,30 +80,11 @@ async fn chromium_logs_in_registers_keys_deploys_the_seed_cluster_and_destroys_i
     std::fs::create_dir_all(&shots).unwrap();
     let _ = std::fs::remove_file(shots.join("99-failure.png"));
 
-    // The portal, on a real loopback socket.
-    let dir = tempfile::tempdir().unwrap();
-    let vault = Arc::new(
-        EncryptedFileVault::options()
-            .create(true)
-            .kdf(KdfParams::insecure_fast_for_tests())
-            .open(
-                dir.path().join("vault.icv"),
-                &SecretString::from("browser test"),
-            )
-            .await
-            .unwrap(),
-    );
-    let backend = Arc::new(MemoryBackend::new(Duration::from_millis(800)).unwrap());
-    let h = common::Harness::from_parts(backend.clone(), vault.clone());
-    let config = PortalConfig {
-        local_users: vec![("alice".into(), SecretString::from(PASSWORD))],
-        deploy: fast_deploy(),
-        ..PortalConfig::default()
-    };
-    let router = app(backend.clone(), vault.clone() as Arc<dyn Vault>, config).unwrap();
+    // The portal on the simulated federation, on a real loopback socket.
+    let h = common::harness_on(None, common::Clouds::sim().await).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(serve(listener, router));
+    let server = tokio::spawn(serve(listener, h.router.clone()));
 
     // chromedriver and a headless Chromium with a fresh profile.
     let port = free_port();
@@ -228,15 +206,7 @@ async fn drive(
         .await?;
     b.screenshot(&shot("07-destroyed.png")).await?;
     for site in ["hokkaido", "nii"] {
-        let alive = h
-            .backend
-            .cloud(&SiteId::new(site))
-            .ok_or("no cloud")?
-            .all_vms()
-            .iter()
-            .filter(|v| v.state.is_alive())
-            .count();
-        assert_eq!(alive, 0, "{site} still has VMs");
+        assert_eq!(h.clouds.alive(site), 0, "{site} still has VMs");
     }
     Ok(())
 }

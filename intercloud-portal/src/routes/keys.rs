@@ -150,13 +150,13 @@ pub(super) async fn test(
         Err(e) => return page(&app, &v, &user, Some((false, &e.to_string()))).await,
     };
     let outcome = match app.backend.connect(&site, &creds) {
-        Ok(p) => p.capacity().await.map(|c| c.instances.used),
+        Ok(p) => p.offerings().await.map(|o| o.len()),
         Err(e) => Err(e),
     };
     tracing::info!(user = %user, site = %site, ok = outcome.is_ok(), "connection test");
     let msg = match &outcome {
         Ok(used) => {
-            format!("{site}: connection OK, the keys are accepted ({used} instances in use)")
+            format!("{site}: connection OK, the keys are accepted ({used} offerings listed)")
         }
         Err(e) => format!("{site}: connection failed: {e}"),
     };

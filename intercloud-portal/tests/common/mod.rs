@@ -14,8 +14,8 @@ use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
 use intercloud_core::deploy::DeployOptions;
-use intercloud_core::{Credentials, EncryptedFileVault, KdfParams, SiteId, Vault};
-use intercloud_portal::{app, MemoryBackend, PortalConfig};
+use intercloud_core::{Credentials, EncryptedFileVault, KdfParams, SiteId, Vault, VmId};
+use intercloud_portal::{app, Backend, MemoryBackend, PortalConfig, SimBackend};
 use secrecy::{ExposeSecret, SecretString};
 use tower::ServiceExt;
 
@@ -52,23 +52,109 @@ pub fn capture_logs() -> (Logs, tracing::subscriber::DefaultGuard) {
     (logs.clone(), tracing::subscriber::set_default(sub))
 }
 
-pub struct Harness {
-    pub router: Router,
-    pub backend: Arc<MemoryBackend>,
-    pub vault: Arc<EncryptedFileVault>,
-    _dir: Option<tempfile::TempDir>,
+/// The clouds behind a test portal.
+#[derive(Clone)]
+pub enum Clouds {
+    /// The built-in federation on in-memory providers.
+    Memory(Arc<MemoryBackend>),
+    /// The simulated federation (intercloud-sim) on loopback, through the real clients.
+    Sim(Arc<SimBackend>),
 }
 
-impl Harness {
-    /// A harness over a backend and vault made elsewhere (its router is unused).
-    pub fn from_parts(backend: Arc<MemoryBackend>, vault: Arc<EncryptedFileVault>) -> Self {
-        Self {
-            router: Router::new(),
-            backend,
-            vault,
-            _dir: None,
+/// Wall-clock seconds per simulated second in tests (boots of 5-20 s take 0.1-0.4 s).
+pub const SIM_TIME_SCALE: f64 = 0.02;
+
+impl Clouds {
+    pub async fn sim() -> Self {
+        Self::Sim(Arc::new(SimBackend::start(SIM_TIME_SCALE).await.unwrap()))
+    }
+
+    pub fn memory() -> Self {
+        Self::Memory(Arc::new(
+            MemoryBackend::new(Duration::from_millis(100)).unwrap(),
+        ))
+    }
+
+    pub fn backend(&self) -> Arc<dyn Backend> {
+        match self {
+            Self::Memory(m) => m.clone(),
+            Self::Sim(s) => s.clone(),
         }
     }
+
+    pub fn credentials(&self, site: &str) -> Credentials {
+        match self {
+            Self::Memory(m) => m.accepted_credentials(&SiteId::new(site)).unwrap().clone(),
+            Self::Sim(s) => s.accepted_credentials(&SiteId::new(site)).unwrap(),
+        }
+    }
+
+    /// Alive VMs at `site`.
+    pub fn alive(&self, site: &str) -> usize {
+        match self {
+            Self::Memory(m) => m
+                .cloud(&SiteId::new(site))
+                .unwrap()
+                .all_vms()
+                .iter()
+                .filter(|v| v.state.is_alive())
+                .count(),
+            Self::Sim(s) => s.sim().site(site).unwrap().alive_vms().len(),
+        }
+    }
+
+    /// Deletes one alive VM at `site` behind the portal's back (a lost node).
+    pub async fn kill_one(&self, site: &str) {
+        let id = match self {
+            Self::Memory(m) => {
+                m.cloud(&SiteId::new(site))
+                    .unwrap()
+                    .all_vms()
+                    .into_iter()
+                    .find(|v| v.state.is_alive())
+                    .unwrap()
+                    .id
+            }
+            Self::Sim(s) => VmId::new(s.sim().site(site).unwrap().alive_vms()[0].id.clone()),
+        };
+        let p = self
+            .backend()
+            .connect(&SiteId::new(site), &self.credentials(site))
+            .unwrap();
+        p.delete_vm(&id).await.unwrap();
+        for _ in 0..200 {
+            if self.alive(site) == 0 || !self.is_alive(site, &id) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("VM {id} at {site} did not go away");
+    }
+
+    fn is_alive(&self, site: &str, id: &VmId) -> bool {
+        match self {
+            Self::Memory(m) => m
+                .cloud(&SiteId::new(site))
+                .unwrap()
+                .all_vms()
+                .iter()
+                .any(|v| &v.id == id && v.state.is_alive()),
+            Self::Sim(s) => s
+                .sim()
+                .site(site)
+                .unwrap()
+                .alive_vms()
+                .iter()
+                .any(|r| r.id == id.as_str()),
+        }
+    }
+}
+
+pub struct Harness {
+    pub router: Router,
+    pub clouds: Clouds,
+    pub vault: Arc<EncryptedFileVault>,
+    _dir: tempfile::TempDir,
 }
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -81,8 +167,8 @@ pub fn fast_deploy() -> DeployOptions {
     }
 }
 
-/// A portal with local users alice, bob (and SSO from `proxy` when given).
-pub async fn harness(proxy: Option<IpAddr>) -> Harness {
+/// An encrypted vault in a fresh temp dir.
+pub async fn vault() -> (Arc<EncryptedFileVault>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let vault = Arc::new(
         EncryptedFileVault::options()
@@ -95,7 +181,18 @@ pub async fn harness(proxy: Option<IpAddr>) -> Harness {
             .await
             .unwrap(),
     );
-    let backend = Arc::new(MemoryBackend::new(Duration::from_millis(100)).unwrap());
+    (vault, dir)
+}
+
+/// A portal on the simulated federation with local users alice and bob (and SSO from
+/// `proxy` when given).
+pub async fn harness(proxy: Option<IpAddr>) -> Harness {
+    harness_on(proxy, Clouds::sim().await).await
+}
+
+/// A portal on `clouds`.
+pub async fn harness_on(proxy: Option<IpAddr>, clouds: Clouds) -> Harness {
+    let (vault, dir) = vault().await;
     let config = PortalConfig {
         trusted_proxy: proxy,
         local_users: ["alice", "bob"]
@@ -105,12 +202,12 @@ pub async fn harness(proxy: Option<IpAddr>) -> Harness {
         secure_cookies: true,
         deploy: fast_deploy(),
     };
-    let router = app(backend.clone(), vault.clone() as Arc<dyn Vault>, config).unwrap();
+    let router = app(clouds.backend(), vault.clone() as Arc<dyn Vault>, config).unwrap();
     Harness {
         router,
-        backend,
+        clouds,
         vault,
-        _dir: Some(dir),
+        _dir: dir,
     }
 }
 
@@ -270,22 +367,17 @@ pub fn csrf_in(page: &str) -> Option<String> {
 
 /// The identity and secret `site` accepts.
 pub fn accepted(h: &Harness, site: &str) -> (String, String) {
-    match h.backend.accepted_credentials(&SiteId::new(site)).unwrap() {
+    match h.clouds.credentials(site) {
         Credentials::CloudStack {
             api_key,
             secret_key,
-        } => (api_key.clone(), secret_key.expose_secret().to_owned()),
-        Credentials::OpenNebula { user, password } => {
-            (user.clone(), password.expose_secret().to_owned())
-        }
+        } => (api_key, secret_key.expose_secret().to_owned()),
+        Credentials::OpenNebula { user, password } => (user, password.expose_secret().to_owned()),
         Credentials::Ec2 {
             access_key_id,
             secret_access_key,
             ..
-        } => (
-            access_key_id.clone(),
-            secret_access_key.expose_secret().to_owned(),
-        ),
+        } => (access_key_id, secret_access_key.expose_secret().to_owned()),
         _ => unreachable!(),
     }
 }
@@ -303,7 +395,7 @@ pub fn seed_form(name: &str) -> Vec<(&str, &str)> {
     vec![
         ("name", name),
         ("profile", "hosts"),
-        ("vpn_mbps", "1000"),
+        ("vpn_mbps", "500"),
         ("min_sites", "1"),
         ("g0_role", "small"),
         ("g0_count", "3"),

@@ -1,0 +1,140 @@
+//! [`SimBackend`]: the portal's default — the simulated federation of `intercloud-sim`
+//! started in-process on loopback, reached through the real middleware clients
+//! ([`FederationBackend`]), exactly as real clouds would be.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use intercloud_core::config::{FederationConfig, SiteConfig};
+use intercloud_core::{
+    CloudProvider, Credentials, ImageRef, LevelOffering, Result, ServiceLevel, SiteId,
+};
+use intercloud_sim::{Federation, SimCredentials};
+
+use crate::backend::Backend;
+use crate::clouds::FederationBackend;
+
+/// Price per hour the portal shows for each level of the simulated clouds (the
+/// simulator has no prices; these follow the built-in federation's).
+fn price(level: &str) -> f64 {
+    match level {
+        "S" => 0.02,
+        "M" => 0.05,
+        _ => 0.12,
+    }
+}
+
+/// The running simulated federation and the portal's view of it.
+#[derive(Debug)]
+pub struct SimBackend {
+    sim: Federation,
+    inner: FederationBackend,
+}
+
+impl SimBackend {
+    /// Starts the simulator's default federation on the current runtime;
+    /// `time_scale` is wall-clock seconds per simulated second (1.0 = real time, 0.02
+    /// makes a 5 s boot last 100 ms).
+    ///
+    /// # Errors
+    /// A message when a site cannot be started.
+    pub async fn start(time_scale: f64) -> std::result::Result<Self, String> {
+        let sim = Federation::start_default(time_scale)
+            .await
+            .map_err(|e| format!("the simulated federation did not start: {e}"))?;
+        let config = federation_of(&sim)
+            .map_err(|e| format!("the simulated federation is not usable: {e}"))?;
+        Ok(Self {
+            inner: FederationBackend::new(
+                config,
+                "simulated federation (intercloud-sim, loopback)",
+            )
+            .with_poll_interval(Duration::from_millis(200)),
+            sim,
+        })
+    }
+
+    /// The keys `site` accepts (what a user registers in development and tests).
+    pub fn accepted_credentials(&self, site: &SiteId) -> Option<Credentials> {
+        self.sim.site(site.as_str()).map(|s| match s.credentials() {
+            SimCredentials::Cloudstack {
+                api_key,
+                secret_key,
+            } => Credentials::cloudstack(api_key.clone(), secret_key.clone()),
+            SimCredentials::Opennebula { user, password } => {
+                Credentials::opennebula(user.clone(), password.clone())
+            }
+            SimCredentials::Ec2 {
+                access_key_id,
+                secret_access_key,
+            } => Credentials::ec2(access_key_id.clone(), secret_access_key.clone(), None),
+        })
+    }
+
+    /// The simulator (tests look inside it).
+    pub fn sim(&self) -> &Federation {
+        &self.sim
+    }
+}
+
+/// The core federation config of the running simulator: its endpoints, zones,
+/// offerings (one level each), capacities and links.
+fn federation_of(sim: &Federation) -> Result<FederationConfig> {
+    let sites = sim
+        .sites()
+        .iter()
+        .map(|h| {
+            let cfg = h.config();
+            let image = cfg.images.first().cloned().map(ImageRef);
+            let levels: BTreeMap<ServiceLevel, LevelOffering> = cfg
+                .offerings
+                .iter()
+                .map(|o| {
+                    (
+                        ServiceLevel::new(o.level.clone()),
+                        LevelOffering {
+                            offering: o.name.clone(),
+                            image: image.clone(),
+                            price_per_hour: price(&o.level),
+                            capacity: o.capacity,
+                        },
+                    )
+                })
+                .collect();
+            SiteConfig {
+                id: h.id().clone(),
+                middleware: h.middleware(),
+                endpoint: h.endpoint(),
+                zone: h.zone().map(str::to_owned),
+                credentials: format!("vault:{}", h.id()),
+                rate_limit: cfg.rate_limit,
+                max_concurrency: None,
+                gateway: None,
+                levels,
+            }
+        })
+        .collect();
+    let config = FederationConfig {
+        sites,
+        links: sim.links().to_vec(),
+    };
+    // Round-trip through the validator so errors read like a federation file's.
+    let text = toml::to_string(&config)
+        .map_err(|e| intercloud_core::Error::config(format!("cannot render: {e}")))?;
+    FederationConfig::from_toml(&text, "simulated federation")
+}
+
+impl Backend for SimBackend {
+    fn federation(&self) -> &FederationConfig {
+        self.inner.federation()
+    }
+
+    fn connect(&self, site: &SiteId, credentials: &Credentials) -> Result<Arc<dyn CloudProvider>> {
+        self.inner.connect(site, credentials)
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
