@@ -2,28 +2,15 @@
 //! started in-process on loopback, reached through the real middleware clients
 //! ([`FederationBackend`]), exactly as real clouds would be.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use intercloud_core::config::{FederationConfig, SiteConfig};
-use intercloud_core::{
-    CloudProvider, Credentials, ImageRef, LevelOffering, Result, ServiceLevel, SiteId,
-};
-use intercloud_sim::{Federation, SimCredentials};
+use intercloud_core::{CloudProvider, Credentials, Result, SiteId};
+use intercloud_sim::Federation;
 
 use crate::backend::Backend;
 use crate::clouds::FederationBackend;
-
-/// Price per hour the portal shows for each level of the simulated clouds (the
-/// simulator has no prices; these follow the built-in federation's).
-fn price(level: &str) -> f64 {
-    match level {
-        "S" => 0.02,
-        "M" => 0.05,
-        _ => 0.12,
-    }
-}
 
 /// The running simulated federation and the portal's view of it.
 #[derive(Debug)]
@@ -57,19 +44,7 @@ impl SimBackend {
 
     /// The keys `site` accepts (what a user registers in development and tests).
     pub fn accepted_credentials(&self, site: &SiteId) -> Option<Credentials> {
-        self.sim.site(site.as_str()).map(|s| match s.credentials() {
-            SimCredentials::Cloudstack {
-                api_key,
-                secret_key,
-            } => Credentials::cloudstack(api_key.clone(), secret_key.clone()),
-            SimCredentials::Opennebula { user, password } => {
-                Credentials::opennebula(user.clone(), password.clone())
-            }
-            SimCredentials::Ec2 {
-                access_key_id,
-                secret_access_key,
-            } => Credentials::ec2(access_key_id.clone(), secret_access_key.clone(), None),
-        })
+        self.sim.site(site.as_str()).map(|s| s.core_credentials())
     }
 
     /// The simulator (tests look inside it).
@@ -78,40 +53,25 @@ impl SimBackend {
     }
 }
 
-/// The core federation config of the running simulator: its endpoints, zones,
-/// offerings (one level each), capacities and links.
+/// The core federation config of the running simulator: each site as the simulator
+/// models it for core (endpoint, zone, levels with prices and capacities, wall-clock
+/// rate limit) and its links.
 fn federation_of(sim: &Federation) -> Result<FederationConfig> {
     let sites = sim
         .sites()
         .iter()
         .map(|h| {
-            let cfg = h.config();
-            let image = cfg.images.first().cloned().map(ImageRef);
-            let levels: BTreeMap<ServiceLevel, LevelOffering> = cfg
-                .offerings
-                .iter()
-                .map(|o| {
-                    (
-                        ServiceLevel::new(o.level.clone()),
-                        LevelOffering {
-                            offering: o.name.clone(),
-                            image: image.clone(),
-                            price_per_hour: price(&o.level),
-                            capacity: o.capacity,
-                        },
-                    )
-                })
-                .collect();
+            let site = h.site();
             SiteConfig {
-                id: h.id().clone(),
-                middleware: h.middleware(),
-                endpoint: h.endpoint(),
-                zone: h.zone().map(str::to_owned),
-                credentials: format!("vault:{}", h.id()),
-                rate_limit: cfg.rate_limit,
-                max_concurrency: None,
+                credentials: format!("vault:{}", site.id),
+                id: site.id,
+                middleware: site.middleware,
+                endpoint: site.endpoint,
+                zone: site.zone,
+                rate_limit: site.rate_limit,
+                max_concurrency: site.max_concurrency,
                 gateway: None,
-                levels,
+                levels: site.levels,
             }
         })
         .collect();

@@ -81,6 +81,7 @@ async fn chromium_logs_in_registers_keys_deploys_the_seed_cluster_and_destroys_i
     let _ = std::fs::remove_file(shots.join("99-failure.png"));
 
     // The portal on the simulated federation, on a real loopback socket.
+    let logs = common::capture_logs();
     let h = common::harness_on(None, common::Clouds::sim().await).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -127,6 +128,11 @@ async fn chromium_logs_in_registers_keys_deploys_the_seed_cluster_and_destroys_i
     server.abort();
     if let Err(e) = outcome {
         panic!("browser flow failed: {e}");
+    }
+    let log = logs.text();
+    assert!(log.contains("destroy finished"), "logs are captured");
+    for secret in common::all_secrets(&h) {
+        assert!(!log.contains(secret.as_str()), "a log line holds a secret");
     }
 }
 

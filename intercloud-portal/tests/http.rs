@@ -147,7 +147,7 @@ async fn every_post_without_the_sessions_csrf_token_is_rejected() {
 async fn sso_header_is_trusted_only_from_the_configured_proxy() {
     let proxy: IpAddr = "127.0.0.9".parse().unwrap();
     let h = harness(Some(proxy)).await;
-    let (logs, _g) = capture_logs();
+    let logs = capture_logs();
 
     let mut via_proxy = Client::new(&h);
     via_proxy.peer = "127.0.0.9:40000".parse().unwrap();
@@ -207,7 +207,7 @@ async fn sso_header_is_trusted_only_from_the_configured_proxy() {
 #[tokio::test]
 async fn keys_are_write_only_tested_and_removable() {
     let h = harness(None).await;
-    let (logs, _g) = capture_logs();
+    let logs = capture_logs();
     let mut alice = Client::login(&h, "alice").await;
     alice.register_all(&h).await;
     let page = alice.get("/credentials").await.body;
@@ -287,7 +287,7 @@ async fn the_seed_cluster_flow_also_runs_on_in_memory_clouds() {
 }
 
 async fn seed_flow(h: Harness) {
-    let (logs, _g) = capture_logs();
+    let logs = capture_logs();
     let mut alice = Client::login(&h, "alice").await;
     alice.register_all(&h).await;
 

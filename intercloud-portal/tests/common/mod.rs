@@ -39,17 +39,23 @@ impl Write for Logs {
     }
 }
 
-/// Captures every log line of this thread (tests run on a current-thread runtime, so
-/// spawned tasks log here too) until the guard drops.
-pub fn capture_logs() -> (Logs, tracing::subscriber::DefaultGuard) {
-    let logs = Logs::default();
-    let w = logs.clone();
-    let sub = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || w.clone())
-        .finish();
-    (logs.clone(), tracing::subscriber::set_default(sub))
+/// Every log line of this test binary, at every level: one global subscriber writing
+/// into one buffer, installed before any portal exists (per-thread subscribers can miss
+/// events of callsites first hit on another thread).
+pub fn capture_logs() -> Logs {
+    static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Logs::default();
+        let w = logs.clone();
+        let sub = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || w.clone())
+            .finish();
+        tracing::subscriber::set_global_default(sub).expect("one global subscriber");
+        logs
+    })
+    .clone()
 }
 
 /// The clouds behind a test portal.
@@ -187,11 +193,13 @@ pub async fn vault() -> (Arc<EncryptedFileVault>, tempfile::TempDir) {
 /// A portal on the simulated federation with local users alice and bob (and SSO from
 /// `proxy` when given).
 pub async fn harness(proxy: Option<IpAddr>) -> Harness {
+    capture_logs();
     harness_on(proxy, Clouds::sim().await).await
 }
 
 /// A portal on `clouds`.
 pub async fn harness_on(proxy: Option<IpAddr>, clouds: Clouds) -> Harness {
+    capture_logs();
     let (vault, dir) = vault().await;
     let config = PortalConfig {
         trusted_proxy: proxy,
