@@ -12,6 +12,7 @@ use intercloud_core::wrap::{stack, SitePolicy};
 use intercloud_core::{CloudProvider, PlacementCounts};
 use tokio::sync::mpsc::UnboundedReceiver;
 
+use crate::configure::ProfileConfigurer;
 use crate::render::describe_event;
 use crate::AppState;
 
@@ -251,7 +252,13 @@ pub async fn launch(
             ));
         }
     }
-    let mut deployer = Deployer::new(providers).with_options(options);
+    let limits = providers
+        .iter()
+        .map(|p| (p.site().clone(), p.capabilities().max_user_data))
+        .collect();
+    let mut deployer = Deployer::new(providers)
+        .with_options(options)
+        .with_configurer(Arc::new(ProfileConfigurer::new(request.profile, limits)));
     let events = deployer.subscribe();
     let topology = app.backend.federation().topology();
     let plan: Plan = deployer

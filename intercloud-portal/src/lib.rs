@@ -21,6 +21,7 @@ mod auth;
 pub mod backend;
 pub mod clouds;
 pub mod clusters;
+pub mod configure;
 pub mod form;
 pub mod html;
 pub mod render;

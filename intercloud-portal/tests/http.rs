@@ -359,6 +359,17 @@ async fn seed_flow(h: Harness) {
     );
     let alive = |site: &str| h.clouds.alive(site);
     assert_eq!((alive("hokkaido"), alive("nii")), (3, 2));
+    // Every node booted with the `hosts` profile naming all five nodes.
+    for (site, n) in [("hokkaido", 3), ("nii", 2)] {
+        let Some(uds) = h.clouds.user_data(site) else {
+            continue;
+        };
+        assert_eq!(uds.len(), n);
+        for ud in uds {
+            assert!(ud.starts_with("#cloud-config"), "{site}: {ud}");
+            assert!(ud.contains("/etc/intercloud/hosts"), "{site}: {ud}");
+        }
+    }
 
     // The event stream replays the log and ends with the final phase.
     let sse = alice.get(&format!("/clusters/{id}/events")).await;

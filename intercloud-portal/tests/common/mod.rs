@@ -137,6 +137,29 @@ impl Clouds {
         panic!("VM {id} at {site} did not go away");
     }
 
+    /// The user data of every alive VM at `site` as sent (base64 decoded when it is),
+    /// or `None` on in-memory clouds (which do not keep it).
+    pub fn user_data(&self, site: &str) -> Option<Vec<String>> {
+        use base64::Engine as _;
+        let Self::Sim(s) = self else { return None };
+        Some(
+            s.sim()
+                .site(site)
+                .unwrap()
+                .alive_vms()
+                .into_iter()
+                .map(|r| {
+                    let raw = r.user_data.unwrap_or_default();
+                    base64::engine::general_purpose::STANDARD
+                        .decode(raw.trim())
+                        .ok()
+                        .and_then(|b| String::from_utf8(b).ok())
+                        .unwrap_or(raw)
+                })
+                .collect(),
+        )
+    }
+
     fn is_alive(&self, site: &str, id: &VmId) -> bool {
         match self {
             Self::Memory(m) => m
