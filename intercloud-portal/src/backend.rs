@@ -41,6 +41,7 @@ middleware = "cloudstack"
 endpoint = "http://127.0.0.1/hokkaido/client/api"
 zone = "zone1"
 credentials = "vault:hokkaido"
+gateway = "198.51.100.1"
 [site.levels.S]
 offering = "Small Instance"
 image = "centos-7"
@@ -57,6 +58,7 @@ id = "nii"
 middleware = "opennebula"
 endpoint = "http://127.0.0.1/nii/RPC2"
 credentials = "vault:nii"
+gateway = "198.51.100.2"
 [site.levels.S]
 offering = "small"
 price_per_hour = 0.03
@@ -72,6 +74,7 @@ middleware = "ec2"
 endpoint = "http://127.0.0.1/tokyo/"
 zone = "ap-northeast-1"
 credentials = "vault:tokyo"
+gateway = "198.51.100.3"
 [site.levels.S]
 offering = "t3.small"
 image = "ami-0123456789abcdef0"

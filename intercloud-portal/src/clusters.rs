@@ -6,7 +6,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use intercloud_core::deploy::{
-    ClusterStatus, DeployOptions, DeployReport, Deployer, Event, FailurePolicy, MemoryJournal, Plan,
+    ClusterStatus, DeployOptions, DeployReport, Deployer, Event, FailurePolicy, MemoryJournal,
+    Plan, PlanOptions,
 };
 use intercloud_core::wrap::{stack, SitePolicy};
 use intercloud_core::{CloudProvider, PlacementCounts};
@@ -252,18 +253,10 @@ pub async fn launch(
             ));
         }
     }
-    let limits = providers
-        .iter()
-        .map(|p| (p.site().clone(), p.capabilities().max_user_data))
-        .collect();
-    let mut deployer = Deployer::new(providers)
-        .with_options(options)
-        .with_configurer(Arc::new(ProfileConfigurer::new(request.profile, limits)));
-    let events = deployer.subscribe();
     let topology = app.backend.federation().topology();
-    let plan: Plan = deployer
-        .plan(request, &topology, placement)
-        .map_err(|e| e.to_string())?;
+    let (deployer, plan) = build(app, request, &topology, placement, providers, options)?;
+    let mut deployer = deployer;
+    let events = deployer.subscribe();
     let record = Arc::new(ClusterRecord {
         id: crate::session::random_token()[..16].to_owned(),
         owner: user.to_owned(),
@@ -292,6 +285,47 @@ pub async fn launch(
         finish_pass(&rec, out);
     });
     Ok(record)
+}
+
+/// The deployer over `providers` (with the overlay when the placement spans sites)
+/// and its plan: a draft plan gives the nodes, the overlay assigns their addresses,
+/// the final plan uses them and has the VPN steps.
+fn build(
+    app: &AppState,
+    request: &intercloud_core::ClusterRequest,
+    topology: &intercloud_core::Topology,
+    placement: &PlacementCounts,
+    providers: Vec<Arc<dyn CloudProvider>>,
+    options: DeployOptions,
+) -> Result<(Deployer, Plan), String> {
+    let limits: std::collections::BTreeMap<_, _> = providers
+        .iter()
+        .map(|p| (p.site().clone(), p.capabilities().max_user_data))
+        .collect();
+    let caps = providers
+        .iter()
+        .map(|p| (p.site().clone(), p.capabilities()))
+        .collect();
+    let mut opts = PlanOptions::default();
+    let draft = Plan::build(request, topology, placement, &caps, opts.clone())
+        .map_err(|e| e.to_string())?;
+    let wg = crate::overlay::wireguard_for(app.backend.federation(), request, &draft)
+        .map_err(|e| e.to_string())?;
+    let configurer = ProfileConfigurer::new(request.profile, limits, wg.clone());
+    let mut deployer = Deployer::new(providers)
+        .with_options(options)
+        .with_configurer(Arc::new(configurer));
+    let plan = match wg {
+        Some(fabric) => {
+            opts.deployment_id = Some(draft.deployment_id.clone());
+            opts.vpn = true;
+            opts.overlay = Some(crate::overlay::addresses(&fabric, &draft));
+            deployer = deployer.with_fabric(fabric);
+            Plan::build(request, topology, placement, &caps, opts).map_err(|e| e.to_string())?
+        }
+        None => draft,
+    };
+    Ok((deployer, plan))
 }
 
 /// Runs one pass of the deployer while copying its events into the log; every event

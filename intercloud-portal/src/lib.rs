@@ -24,6 +24,7 @@ pub mod clusters;
 pub mod configure;
 pub mod form;
 pub mod html;
+pub mod overlay;
 pub mod render;
 mod routes;
 pub mod session;

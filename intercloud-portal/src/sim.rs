@@ -60,7 +60,8 @@ fn federation_of(sim: &Federation) -> Result<FederationConfig> {
     let sites = sim
         .sites()
         .iter()
-        .map(|h| {
+        .enumerate()
+        .map(|(i, h)| {
             let site = h.site();
             SiteConfig {
                 credentials: format!("vault:{}", site.id),
@@ -70,7 +71,9 @@ fn federation_of(sim: &Federation) -> Result<FederationConfig> {
                 zone: site.zone,
                 rate_limit: site.rate_limit,
                 max_concurrency: site.max_concurrency,
-                gateway: None,
+                // A documentation address (TEST-NET-2) stands for the public address
+                // an operator reserves for each site's overlay gateway.
+                gateway: Some(format!("198.51.100.{}", i + 1)),
                 levels: site.levels,
             }
         })

@@ -346,6 +346,7 @@ async fn seed_flow(h: Harness) {
     assert!(page.body.contains("<script src=\"/static/progress.js\">"));
 
     let page = wait_phase(&mut alice, &id, "running").await;
+    assert!(page.contains("VPN link hokkaido ↔ nii"), "{page}");
     assert_eq!(
         page.matches("<td class=\"state\">running</td>").count(),
         5,
@@ -368,6 +369,7 @@ async fn seed_flow(h: Harness) {
         for ud in uds {
             assert!(ud.starts_with("#cloud-config"), "{site}: {ud}");
             assert!(ud.contains("/etc/intercloud/hosts"), "{site}: {ud}");
+            assert!(ud.contains("ic0"), "{site}: the WireGuard overlay: {ud}");
         }
     }
 
@@ -379,6 +381,7 @@ async fn seed_flow(h: Harness) {
         "{}",
         sse.body
     );
+    assert!(sse.body.contains("VPN link to "), "{}", sse.body);
     assert!(
         sse.body.contains("deploying 5 nodes on 2 sites"),
         "{}",
