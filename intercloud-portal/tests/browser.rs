@@ -206,6 +206,8 @@ async fn drive(
     b.goto(&cluster).await?;
     let nodes = b.text("#nodes").await?;
     assert_eq!(nodes.matches("running").count(), 5, "{nodes}");
+    let main = b.text("main").await?;
+    assert!(main.contains("VPN link hokkaido ↔ nii"), "{main}");
     b.screenshot(&shot("06-cluster.png")).await?;
     b.click("#destroy").await?;
     b.wait_text("#phase", Duration::from_secs(30), |t| t == "destroyed")
