@@ -13,9 +13,9 @@ use intercloud_core::wrap::{stack, SitePolicy};
 use intercloud_core::{CloudProvider, PlacementCounts};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::configure::ProfileConfigurer;
 use crate::render::describe_event;
 use crate::AppState;
+use intercloud_vpn::{overlay_addresses, wireguard_overlay, ClusterConfigurer};
 
 /// Where a cluster is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -309,9 +309,12 @@ fn build(
     let mut opts = PlanOptions::default();
     let draft = Plan::build(request, topology, placement, &caps, opts.clone())
         .map_err(|e| e.to_string())?;
-    let wg = crate::overlay::wireguard_for(app.backend.federation(), request, &draft)
-        .map_err(|e| e.to_string())?;
-    let configurer = ProfileConfigurer::new(request.profile, limits, wg.clone());
+    let fed = app.backend.federation();
+    let wg = wireguard_overlay(request, &draft, |site| {
+        fed.site(site).and_then(|c| c.gateway.clone())
+    })
+    .map_err(|e| e.to_string())?;
+    let configurer = ClusterConfigurer::new(request.profile, limits, wg.clone());
     let mut deployer = Deployer::new(providers)
         .with_options(options)
         .with_configurer(Arc::new(configurer));
@@ -319,7 +322,7 @@ fn build(
         Some(fabric) => {
             opts.deployment_id = Some(draft.deployment_id.clone());
             opts.vpn = true;
-            opts.overlay = Some(crate::overlay::addresses(&fabric, &draft));
+            opts.overlay = Some(overlay_addresses(&fabric, &draft));
             deployer = deployer.with_fabric(fabric);
             Plan::build(request, topology, placement, &caps, opts).map_err(|e| e.to_string())?
         }

@@ -10,12 +10,11 @@ use intercloud_core::deploy::{
     Deployer, FailurePolicy, FileJournal, Journal, Plan, PlanOptions, ResumeMode,
 };
 use intercloud_core::planner::{self, Objective, Placement, Planner};
-use intercloud_core::{
-    ClusterRequest, Error, FabricChoice, PlacementCounts, Result, SiteId, Topology, Vault,
+use intercloud_core::{ClusterRequest, Error, PlacementCounts, Result, SiteId, Topology, Vault};
+use intercloud_vpn::{
+    overlay_addresses, wireguard_overlay, ClusterConfigurer, Mesh, WireGuardFabric,
 };
-use intercloud_vpn::{Ipam, Mesh, WireGuardFabric, DEFAULT_OVERLAY_CIDR};
 
-use crate::configure::ClusterConfigurer;
 use crate::federation::{self, Federation, Origin};
 use crate::output;
 use crate::progress;
@@ -75,86 +74,21 @@ fn deployer(
     request: &ClusterRequest,
     wg: Option<Arc<WireGuardFabric>>,
 ) -> Deployer {
-    let topology = fed.config.topology();
-    let mut slots = BTreeMap::new();
-    for site in topology.sites.values() {
-        for level in site.levels.keys() {
-            let n = match level.as_str() {
-                "S" => 1,
-                "M" => 2,
-                "L" => 4,
-                _ => 8,
-            };
-            slots.insert(level.clone(), n);
-        }
-    }
     let d = Deployer::new(fed.providers.iter().cloned());
     let max_user_data = d
         .capabilities()
         .into_iter()
         .map(|(s, c)| (s, c.max_user_data))
         .collect();
-    let configurer = ClusterConfigurer {
-        profile: request.profile,
-        slots,
+    let d = d.with_configurer(Arc::new(ClusterConfigurer::new(
+        request.profile,
         max_user_data,
-        wireguard: wg.clone(),
-    };
-    let d = d.with_configurer(Arc::new(configurer));
+        wg.clone(),
+    )));
     match wg {
         Some(f) => d.with_fabric(f),
         None => d,
     }
-}
-
-/// The WireGuard overlay for a placement: per-site subnets, node addresses in plan
-/// order, gateways at the federation's reserved addresses.
-fn overlay(
-    fed: &Federation,
-    request: &ClusterRequest,
-    draft: &Plan,
-) -> Result<Option<Arc<WireGuardFabric>>> {
-    match request.vpn.fabric {
-        FabricChoice::Auto | FabricChoice::Wireguard => {}
-        other => {
-            return Err(Error::unsupported(format!(
-            "[vpn] fabric = {:?} is not available from the CLI yet; use \"wireguard\" or \"auto\"",
-            format!("{other:?}").to_lowercase()
-        )))
-        }
-    }
-    if draft.sites.len() < 2 {
-        return Ok(None);
-    }
-    let mut per_site: BTreeMap<SiteId, u32> = BTreeMap::new();
-    for n in &draft.nodes {
-        *per_site.entry(n.site.clone()).or_default() += 1;
-    }
-    let cidr = request.vpn.cidr.as_deref().unwrap_or(DEFAULT_OVERLAY_CIDR);
-    let mut mesh = Mesh::new(
-        Ipam::plan(cidr, &per_site)?,
-        "ic0",
-        intercloud_vpn::wireguard::DEFAULT_PORT,
-    );
-    for site in &draft.sites {
-        let cfg = fed
-            .config
-            .site(site)
-            .ok_or_else(|| Error::config(format!("site {site} is not in the federation")))?;
-        let gw = cfg.gateway.as_deref().ok_or_else(|| {
-            Error::config(format!(
-                "site {site} has no `gateway` address in the federation file; add the public \
-                 address reserved for its overlay gateway, e.g. gateway = \"203.0.113.10\""
-            ))
-            .with_site(site)
-        })?;
-        mesh.add_site(site)?;
-        mesh.set_gateway_address(site, Some(gw), None)?;
-    }
-    for n in &draft.nodes {
-        mesh.add_member(&n.name, &n.site)?;
-    }
-    Ok(Some(Arc::new(WireGuardFabric::new(mesh))))
 }
 
 async fn prepare(g: &Global, file: &Path, args: &PlanArgs) -> Result<Prepared> {
@@ -199,23 +133,13 @@ fn build_plan(
         &bare.capabilities(),
         opts.clone(),
     )?;
-    let wg = overlay(fed, request, &draft)?;
-    let Some(fabric) = wg else {
+    let gateway = |site: &SiteId| fed.config.site(site).and_then(|c| c.gateway.clone());
+    let Some(fabric) = wireguard_overlay(request, &draft, gateway)? else {
         return Ok((draft, bare, None));
     };
     let mesh = fabric.mesh();
     opts.vpn = true;
-    opts.overlay = Some(
-        draft
-            .nodes
-            .iter()
-            .filter_map(|n| {
-                mesh.ipam()
-                    .node(&n.name)
-                    .map(|(_, ip)| (n.name.clone(), ip.to_string()))
-            })
-            .collect(),
-    );
+    opts.overlay = Some(overlay_addresses(&fabric, &draft));
     let d = deployer(fed, request, Some(fabric));
     let plan = Plan::build(request, topology, counts, &d.capabilities(), opts)?;
     Ok((plan, d, Some(mesh)))

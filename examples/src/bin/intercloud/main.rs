@@ -7,7 +7,6 @@
 //! Exit codes: 0 done, 1 failed, 2 bad input, 3 partial (best effort).
 
 mod commands;
-mod configure;
 mod creds;
 mod federation;
 mod output;

@@ -179,12 +179,7 @@ pub(crate) fn layout(request: &ClusterRequest, nodes: &[NodeReport]) -> ClusterL
                 overlay_ip: n.overlay_ip.clone(),
                 slots: request
                     .group(&n.role)
-                    .map_or(1, |g| match g.level.as_str() {
-                        "S" => 1,
-                        "M" => 2,
-                        "L" => 4,
-                        _ => 8,
-                    }),
+                    .map_or(1, |g| intercloud_vpn::slots_for_level(&g.level)),
             })
             .collect(),
     }
