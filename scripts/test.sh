@@ -21,7 +21,7 @@ export INTERCLOUD_VENV
 export INTERCLOUD_REQUIRE_PY=1
 
 scripts/vpn-deps.sh
-bash scripts/browser-deps.sh
+bash scripts/browser-deps.sh || echo "test.sh: browser install failed; the portal browser test needs chromium" >&2
 if [ "$(id -u)" = 0 ] || [ -n "${CI:-}" ]; then
   export INTERCLOUD_REQUIRE_NETNS=1
   export INTERCLOUD_REQUIRE_BROWSER=1
