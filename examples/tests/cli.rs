@@ -1,67 +1,11 @@
 //! End-to-end tests of the `intercloud` binary against the simulator, served by the
 //! binary's own `sim` subcommand on loopback.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command as StdCommand, Stdio};
+mod common;
 
 use assert_cmd::Command;
+use common::{cli, start_sim, Sim};
 use serde_json::Value;
-
-/// A running `intercloud sim`, killed on drop.
-struct Sim {
-    child: Child,
-    federation: std::path::PathBuf,
-    env: Vec<(String, String)>,
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_sim(dir: &Path) -> Sim {
-    let federation = dir.join("federation.toml");
-    let mut child = StdCommand::new(env!("CARGO_BIN_EXE_intercloud"))
-        .args([
-            "--json",
-            "sim",
-            "--time-scale",
-            "0.01",
-            "--write-federation",
-        ])
-        .arg(&federation)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("intercloud sim starts");
-    let stdout = child.stdout.take().expect("piped stdout");
-    // The JSON document ends with a closing brace alone on a line.
-    let mut text = String::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.expect("sim stdout is readable");
-        let end = line == "}";
-        text.push_str(&line);
-        text.push('\n');
-        if end {
-            break;
-        }
-    }
-    let doc: Value = serde_json::from_str(&text).expect("sim prints one JSON document");
-    let env = doc["env"]
-        .as_object()
-        .expect("env object")
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().expect("string").to_owned()))
-        .collect();
-    Sim {
-        child,
-        federation,
-        env,
-    }
-}
 
 const CLUSTER: &str = r#"name = "e2e"
 profile = "hadoop"
@@ -84,25 +28,6 @@ min_sites = 2
 [vpn]
 fabric = "wireguard"
 "#;
-
-/// Runs the CLI with the simulator's federation and credentials.
-fn cli(sim: &Sim, state: &Path, args: &[&str]) -> (i32, Value, String) {
-    let out = Command::cargo_bin("intercloud")
-        .expect("binary built")
-        .envs(sim.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .arg("--federation")
-        .arg(&sim.federation)
-        .arg("--state-dir")
-        .arg(state)
-        .arg("--json")
-        .args(args)
-        .output()
-        .expect("runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let doc = serde_json::from_str(&stdout).unwrap_or(Value::Null);
-    (out.status.code().unwrap_or(-1), doc, stderr)
-}
 
 fn nodes(doc: &Value) -> &Vec<Value> {
     doc["nodes"].as_array().expect("nodes array")
@@ -236,52 +161,10 @@ fn plan_up_status_inventory_repair_down_on_the_simulator() {
 
 /// Deletes one VM through the site's API with the simulator's credentials.
 fn kill_vm(sim: &Sim, site: &str, vm: &str) {
-    let fed = intercloud_core::config::FederationConfig::load(&sim.federation).unwrap();
-    let cfg = fed.site(&site.into()).unwrap().clone();
-    let env: std::collections::BTreeMap<_, _> = sim.env.iter().cloned().collect();
-    let prefix = cfg.credentials.trim_start_matches("env:").to_owned();
-    let creds =
-        intercloud_core::Credentials::from_env(cfg.middleware, &prefix, |k| env.get(k).cloned())
-            .unwrap();
+    let provider = common::provider(sim, site);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        use intercloud_core::CloudProvider;
-        let id = intercloud_core::VmId::new(vm);
-        match cfg.middleware {
-            intercloud_core::Middleware::CloudStack => {
-                intercloud_cloudstack::CloudStackBuilder::new()
-                    .site(cfg.id.clone())
-                    .endpoint(cfg.endpoint.clone())
-                    .zone(cfg.zone.clone().unwrap())
-                    .credentials(creds)
-                    .build()
-                    .unwrap()
-                    .delete_vm(&id)
-                    .await
-                    .unwrap()
-            }
-            intercloud_core::Middleware::OpenNebula => {
-                intercloud_opennebula::OpenNebulaBuilder::new(cfg.id.clone())
-                    .endpoint(cfg.endpoint.clone())
-                    .credentials(creds)
-                    .build()
-                    .unwrap()
-                    .delete_vm(&id)
-                    .await
-                    .unwrap()
-            }
-            _ => intercloud_ec2::Ec2Builder::aws()
-                .site(cfg.id.clone())
-                .endpoint(cfg.endpoint.clone())
-                .region(cfg.zone.clone().unwrap())
-                .credentials(creds)
-                .build()
-                .unwrap()
-                .delete_vm(&id)
-                .await
-                .unwrap(),
-        }
-    });
+    rt.block_on(provider.delete_vm(&intercloud_core::VmId::new(vm)))
+        .unwrap();
 }
 
 #[test]
