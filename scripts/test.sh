@@ -7,6 +7,8 @@
 #     the simulator's independent-client tests;
 #   - Debian packages for the VPN tests in network namespaces (wireguard-go,
 #     wireguard-tools, iperf3, strongSwan, xl2tpd: scripts/vpn-deps.sh, as root);
+#   - Debian's chromium and chromium-driver for the portal's browser test
+#     (scripts/browser-deps.sh, as root);
 # then `cargo test --workspace`. Tests that need the venv find it through
 # INTERCLOUD_VENV; with INTERCLOUD_REQUIRE_PY=1 and INTERCLOUD_REQUIRE_NETNS=1 they
 # fail (never skip) when what they need is missing. Outside CI, the namespace tests
@@ -19,8 +21,10 @@ export INTERCLOUD_VENV
 export INTERCLOUD_REQUIRE_PY=1
 
 scripts/vpn-deps.sh
+bash scripts/browser-deps.sh || echo "test.sh: browser install failed; the portal browser test needs chromium" >&2
 if [ "$(id -u)" = 0 ] || [ -n "${CI:-}" ]; then
   export INTERCLOUD_REQUIRE_NETNS=1
+  export INTERCLOUD_REQUIRE_BROWSER=1
 fi
 
 cargo test --workspace --locked "$@"

@@ -205,6 +205,7 @@ async fn main() {
     cfg.sites.push(osaka);
     for s in &mut cfg.sites {
         s.rate_limit = None;
+        s.offerings[0].capacity = 1000;
     }
     let rss0 = rss_kb("VmRSS:");
     let fed = Federation::start(cfg).await.expect("start");

@@ -3,6 +3,51 @@
 //!
 //! Every duration is in *simulated* seconds or milliseconds; [`FederationConfig::time_scale`]
 //! turns them into wall-clock time (0.01 makes a 5 s boot last 50 ms).
+//!
+//! The TOML the `intercloud-sim` binary reads ([`FederationConfig::from_toml`]):
+//!
+//! ```
+//! let text = r#"
+//! seed = 7              # RNG seed (ids, latency, boot times, faults)
+//! time_scale = 0.01     # wall-clock seconds per simulated second
+//!
+//! [[site]]
+//! id = "hokkaido"
+//! middleware = "cloudstack"          # cloudstack | opennebula | ec2
+//! zone = "hokkaido-zone1"            # CloudStack zone name / EC2 region
+//! port = 0                           # 0 = ephemeral
+//! credentials = { kind = "cloudstack", api_key = "key", secret_key = "secret" }
+//! images = ["centos-7"]              # CloudStack templates / EC2 AMI ids
+//! latency_ms = 50.0                  # mean per-request latency (±25 %)
+//! boot_s = 5.0                       # mean boot time
+//! boot_jitter = 0.2                  # ±20 %, uniform
+//! rate_limit = 25.0                  # calls per simulated second (token bucket)
+//! burst = 25.0                       # bucket size (default: the rate)
+//! faults = { error_rate = 0.0, job_failure_rate = 0.0, outage = [600.0, 900.0], slow_factor = 1.0 }
+//! [[site.offering]]
+//! level = "S"
+//! name = "Small Instance"            # service offering / ONE template / instance type
+//! cpus = 1
+//! memory_mb = 1024
+//! capacity = 200                     # alive VMs of this offering at once
+//!
+//! [[site]]
+//! id = "nii"
+//! middleware = "opennebula"
+//! credentials = { kind = "opennebula", user = "oneadmin", password = "pw" }
+//! [[site.offering]]
+//! level = "S"
+//! name = "small"
+//! capacity = 100
+//!
+//! [[link]]
+//! between = ["hokkaido", "nii"]
+//! rtt_ms = 20.0
+//! bandwidth_mbps = 1000.0
+//! "#;
+//! let cfg = intercloud_sim::FederationConfig::from_toml(text).unwrap();
+//! assert_eq!(cfg.sites.len(), 2);
+//! ```
 
 use std::fmt;
 
@@ -100,6 +145,9 @@ pub struct OfferingConfig {
     pub memory_mb: u32,
     /// How many VMs of this offering may be alive at once.
     pub capacity: u32,
+    /// Price per VM-hour reported to the planner (the simulator charges nothing).
+    #[serde(default)]
+    pub price_per_hour: f64,
 }
 
 fn one_u32() -> u32 {
@@ -253,7 +301,7 @@ impl FederationConfig {
     /// ~20 ms RTT and 1 Gbps (21 % VPN overhead → ~790 Mbps usable) between Hokkaido and
     /// Tokyo. Credentials are the fixed ones listed in the crate docs.
     pub fn seed_default() -> Self {
-        let levels = |names: [&str; 3], cap: u32| {
+        let levels = |names: [&str; 3], cap: u32, price: f64| {
             ["S", "M", "L"]
                 .iter()
                 .zip(names)
@@ -264,6 +312,7 @@ impl FederationConfig {
                     cpus: 1 << i,
                     memory_mb: 1024 << i,
                     capacity: cap >> i,
+                    price_per_hour: price * f64::from(1u32 << i),
                 })
                 .collect::<Vec<_>>()
         };
@@ -279,6 +328,7 @@ impl FederationConfig {
             offerings: levels(
                 ["Small Instance", "Medium Instance", "Large Instance"],
                 2000,
+                0.02,
             ),
             images: vec!["centos-7".into(), "ubuntu-22.04".into()],
             latency_ms: 50.0,
@@ -297,7 +347,7 @@ impl FederationConfig {
                 user: "oneadmin".into(),
                 password: "nii-password".into(),
             },
-            offerings: levels(["small", "medium", "large"], 400),
+            offerings: levels(["small", "medium", "large"], 400, 0.01),
             images: vec!["centos-7".into()],
             latency_ms: 30.0,
             boot_s: 8.0,
@@ -315,7 +365,7 @@ impl FederationConfig {
                 access_key_id: "AKIDTOKYOEXAMPLE".into(),
                 secret_access_key: "tokyo-secret-access-key".into(),
             },
-            offerings: levels(["t3.small", "t3.medium", "t3.large"], 1000),
+            offerings: levels(["t3.small", "t3.medium", "t3.large"], 1000, 0.0272),
             images: vec!["ami-0c3fd0f5d33134a76".into()],
             latency_ms: 80.0,
             boot_s: 20.0,

@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use intercloud_core::model::{Link, Middleware, SiteId};
+use intercloud_core::model::{
+    ImageRef, LevelOffering, Link, Middleware, ServiceLevel, Site, SiteId, Topology,
+};
+use intercloud_core::Credentials;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -124,6 +127,12 @@ impl Federation {
         &self.links
     }
 
+    /// The federation as core's planner sees it: every site (see [`SiteHandle::site`])
+    /// and the configured links.
+    pub fn topology(&self) -> Topology {
+        Topology::new(self.sites.iter().map(SiteHandle::site), self.links.clone())
+    }
+
     /// Every resource ever created on every site, deleted ones included.
     pub fn resources(&self) -> Vec<ResourceRecord> {
         self.sites.iter().flat_map(SiteHandle::resources).collect()
@@ -187,6 +196,56 @@ impl SiteHandle {
     /// The credentials it accepts.
     pub fn credentials(&self) -> &SimCredentials {
         &self.engine.cfg.credentials
+    }
+
+    /// The site as core models it: endpoint, zone, one level per offering (offering
+    /// name, first image for CloudStack/EC2, price, capacity), and the rate limit in
+    /// *wall-clock* calls per second (the configured rate divided by the time scale).
+    pub fn site(&self) -> Site {
+        let cfg = &self.engine.cfg;
+        let image = match cfg.middleware {
+            Middleware::OpenNebula => None,
+            _ => cfg.images.first().cloned().map(ImageRef),
+        };
+        let levels = cfg
+            .offerings
+            .iter()
+            .map(|o| {
+                let lo = LevelOffering {
+                    offering: o.name.clone(),
+                    image: image.clone(),
+                    price_per_hour: o.price_per_hour,
+                    capacity: o.capacity,
+                };
+                (ServiceLevel::new(o.level.clone()), lo)
+            })
+            .collect();
+        Site {
+            id: cfg.id.clone(),
+            middleware: cfg.middleware,
+            endpoint: self.endpoint(),
+            zone: cfg.zone.clone(),
+            levels,
+            rate_limit: cfg.rate_limit.map(|r| r / self.engine.scale),
+            max_concurrency: None,
+        }
+    }
+
+    /// The site's credentials as core's [`Credentials`] (secrets in `secrecy` types).
+    pub fn core_credentials(&self) -> Credentials {
+        match &self.engine.cfg.credentials {
+            SimCredentials::Cloudstack {
+                api_key,
+                secret_key,
+            } => Credentials::cloudstack(api_key, secret_key),
+            SimCredentials::Opennebula { user, password } => {
+                Credentials::opennebula(user, password)
+            }
+            SimCredentials::Ec2 {
+                access_key_id,
+                secret_access_key,
+            } => Credentials::ec2(access_key_id, secret_access_key, None),
+        }
     }
 
     /// The zone (CloudStack) or region (EC2) name.

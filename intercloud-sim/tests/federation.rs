@@ -60,7 +60,28 @@ async fn default_federation_mirrors_the_seed() {
         .expect("link");
     assert_eq!(link.rtt_ms, 20.0);
     assert!((link.usable_mbps() - 790.0).abs() < 1.0);
-    let dbg = format!("{fed:?} {:?}", fed.sites());
+    let topo = fed.topology();
+    topo.validate().expect("valid topology");
+    let hk = &topo.sites[&intercloud_core::model::SiteId::new("hokkaido")];
+    assert_eq!(
+        hk.levels[&intercloud_core::model::ServiceLevel::new("S")].offering,
+        "Small Instance"
+    );
+    assert_eq!(
+        hk.levels[&intercloud_core::model::ServiceLevel::new("S")].capacity,
+        2000
+    );
+    assert_eq!(hk.rate_limit, Some(25.0 / 0.001), "wall-clock rate");
+    assert!(fed
+        .site("nii")
+        .expect("nii")
+        .core_credentials()
+        .fits(intercloud_core::model::Middleware::OpenNebula));
+    let dbg = format!(
+        "{fed:?} {:?} {topo:?} {:?}",
+        fed.sites(),
+        fed.site("tokyo").expect("t").core_credentials()
+    );
     for secret in [
         "hokkaido-secret-key",
         "nii-password",
@@ -103,6 +124,21 @@ async fn outage_error_rate_and_throttling_switch_at_run_time() {
     assert!(codes.contains(&429), "{codes:?}");
     assert!(h2.throttled() >= 1);
     assert_eq!(h2.calls()["listZones"], 30);
+
+    let mut cfg = FederationConfig::seed_default();
+    cfg.sites[1].latency_ms = 0.0;
+    cfg.sites[1].rate_limit = Some(2.0);
+    let limited = Federation::start(cfg).await.expect("start");
+    let nl = limited.site("nii").expect("site");
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        codes.push(one(nl, "one.system.version", "").await.0);
+    }
+    assert_eq!(codes[..2], [200, 200]);
+    assert!(
+        codes[2..].contains(&503),
+        "a rate-limiting proxy's 503: {codes:?}"
+    );
 
     let n = fed.site("nii").expect("site");
     n.set_faults(Faults {

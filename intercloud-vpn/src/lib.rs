@@ -13,14 +13,18 @@
 //! - [`l2tp`]: the L2TP/IPsec client (xl2tpd, pppd, strongSwan IKEv1) joining
 //!   CloudStack's remote-access VPN; PPTP is refused;
 //! - [`composite`]: the one place that chooses, per site pair, native IPsec,
-//!   native-to-strongSwan, strongSwan or WireGuard, and [`CompositeFabric`] over them.
+//!   native-to-strongSwan, strongSwan or WireGuard, and [`CompositeFabric`] over them;
+//! - [`cluster`]: a cluster's WireGuard overlay for a deployer plan and the
+//!   [`ClusterConfigurer`] rendering each node's cloud-init (profile + overlay).
 
+pub mod cluster;
 pub mod composite;
 pub mod ipam;
 pub mod ipsec;
 pub mod l2tp;
 pub mod wireguard;
 
+pub use cluster::{overlay_addresses, slots_for_level, wireguard_overlay, ClusterConfigurer};
 pub use composite::{choose, CompositeFabric, PairFabric, Side};
 pub use ipam::{Ipam, SiteSubnet, DEFAULT_OVERLAY_CIDR};
 pub use wireguard::{Mesh, WireGuardFabric};

@@ -165,6 +165,17 @@ impl Executor<'_> {
                         );
                         return false;
                     }
+                    Err(e) if !e.is_temporary() => {
+                        self.d.events.emit(
+                            Some(&between[0]),
+                            None,
+                            EventKind::StepFailed {
+                                step: format!("link {link}"),
+                                error: e.to_string(),
+                            },
+                        );
+                        return false;
+                    }
                     Ok(_) | Err(_) => still.push((between, link)),
                 }
             }

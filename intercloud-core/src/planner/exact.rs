@@ -172,7 +172,7 @@ impl Search<'_> {
         self.nodes += 1;
         if self.nodes >= self.limits.max_nodes {
             self.aborted = true;
-        } else if self.nodes % 4096 == 0 {
+        } else if self.nodes.is_multiple_of(4096) {
             if let Some(d) = self.limits.deadline {
                 if Instant::now() >= d {
                     self.aborted = true;

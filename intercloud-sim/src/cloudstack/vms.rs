@@ -11,6 +11,9 @@ use crate::engine::{Engine, JobResult, Phase, State, VmRec};
 
 /// The CloudStack state name of a VM at `now`, or `None` once it is gone.
 fn state_name(v: &VmRec, now: tokio::time::Instant) -> Option<&'static str> {
+    if v.deleted.is_some() && v.phase(now) != Phase::Deleted {
+        return Some("Expunging");
+    }
     match v.phase(now) {
         Phase::Booting => Some("Starting"),
         Phase::Running => Some("Running"),

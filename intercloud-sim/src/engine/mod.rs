@@ -482,6 +482,21 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn slow_factor_stretches_latency_and_boot() {
+        let e = engine(None);
+        let fast: Duration = (0..50).map(|_| e.sample_latency()).sum();
+        e.lock().faults.slow_factor = Some(5.0);
+        let slow: Duration = (0..50).map(|_| e.sample_latency()).sum();
+        assert!(slow > fast * 3, "{slow:?} vs {fast:?}");
+        let mut st = e.lock();
+        let idx = e
+            .create_vms(&mut st, 0, 1, &|n| format!("vm{n}"), "centos-7", &[], None)
+            .unwrap();
+        let boot = st.vms[idx[0]].ready - st.vms[idx[0]].created;
+        assert!(boot >= Duration::from_secs(20), "5 s ± 20 % × 5: {boot:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn outage_window_in_simulated_seconds() {
         let e = engine(None);
         e.lock().faults.outage = Some([10.0, 20.0]);

@@ -52,12 +52,20 @@ struct State {
 
 impl WireGuardFabric {
     /// A fabric over `mesh` (which holds the cluster's address plan).
+    ///
+    /// Gateways are fully meshed, so every pair of gateways already in `mesh` counts
+    /// as connected: a mesh saved by one process and loaded by another (resume,
+    /// repair) reports the same links.
     pub fn new(mesh: Mesh) -> Self {
+        let sites = mesh.gateway_sites();
+        let mut links = BTreeSet::new();
+        for (i, a) in sites.iter().enumerate() {
+            for b in &sites[i + 1..] {
+                links.insert((a.clone(), b.clone()));
+            }
+        }
         Self {
-            state: Mutex::new(State {
-                mesh,
-                links: BTreeSet::new(),
-            }),
+            state: Mutex::new(State { mesh, links }),
         }
     }
 

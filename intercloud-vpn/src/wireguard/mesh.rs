@@ -90,6 +90,11 @@ impl Mesh {
         Ok(gw.key.public())
     }
 
+    /// The sites that have a gateway, sorted.
+    pub fn gateway_sites(&self) -> Vec<SiteId> {
+        self.gateways.keys().cloned().collect()
+    }
+
     /// Removes `site`'s gateway.
     pub fn remove_site(&mut self, site: &SiteId) {
         self.gateways.remove(site);

@@ -49,7 +49,8 @@ pub(crate) async fn open_vault(path: &Path, create: bool) -> Result<EncryptedFil
 /// Reads one secret: a hidden prompt on a terminal, else the next line of stdin.
 fn read_secret(prompt: &str, optional: bool) -> Result<Option<String>> {
     let value = if std::io::stdin().is_terminal() {
-        rpassword::prompt_password(prompt).map_err(|e| Error::config(format!("cannot read {prompt}: {e}")))?
+        rpassword::prompt_password(prompt)
+            .map_err(|e| Error::config(format!("cannot read {prompt}: {e}")))?
     } else {
         let mut line = String::new();
         std::io::stdin()
@@ -62,16 +63,29 @@ fn read_secret(prompt: &str, optional: bool) -> Result<Option<String>> {
         if optional {
             return Ok(None);
         }
-        return Err(Error::config(format!("{} must not be empty", prompt.trim_end_matches([':', ' ']))));
+        return Err(Error::config(format!(
+            "{} must not be empty",
+            prompt.trim_end_matches([':', ' '])
+        )));
     }
     Ok(Some(value))
 }
 
 /// `creds add`: registers credentials for `site`.
-pub(crate) async fn add(vault: &dyn Vault, user: &str, site: &SiteId, middleware: Middleware, id: &str) -> Result<()> {
+pub(crate) async fn add(
+    vault: &dyn Vault,
+    user: &str,
+    site: &SiteId,
+    middleware: Middleware,
+    id: &str,
+) -> Result<()> {
     let creds = match middleware {
-        Middleware::CloudStack => Credentials::cloudstack(id, required(read_secret("secret key: ", false)?)),
-        Middleware::OpenNebula => Credentials::opennebula(id, required(read_secret("password or token: ", false)?)),
+        Middleware::CloudStack => {
+            Credentials::cloudstack(id, required(read_secret("secret key: ", false)?))
+        }
+        Middleware::OpenNebula => {
+            Credentials::opennebula(id, required(read_secret("password or token: ", false)?))
+        }
         Middleware::Ec2 | Middleware::Eucalyptus => Credentials::ec2(
             id,
             required(read_secret("secret access key: ", false)?),

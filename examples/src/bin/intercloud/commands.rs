@@ -1,0 +1,573 @@
+//! The subcommands: each loads what it needs, calls the library, prints a report and
+//! returns the exit code.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use intercloud_core::config::load_cluster;
+use intercloud_core::deploy::{
+    Deployer, FailurePolicy, FileJournal, Journal, Plan, PlanOptions, ResumeMode,
+};
+use intercloud_core::planner::{self, Objective, Placement, Planner};
+use intercloud_core::{ClusterRequest, Error, PlacementCounts, Result, SiteId, Topology, Vault};
+use intercloud_vpn::{
+    overlay_addresses, wireguard_overlay, ClusterConfigurer, Mesh, WireGuardFabric,
+};
+
+use crate::federation::{self, Federation, Origin};
+use crate::output;
+use crate::progress;
+use crate::state::ClusterState;
+use crate::{creds, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK};
+use crate::{Cli, Command, CredsAction, Global, ObjectiveArg, PlanArgs, Target};
+
+/// Runs the parsed command line.
+pub(crate) async fn run(cli: Cli) -> Result<u8> {
+    let g = cli.global;
+    match cli.command {
+        Command::Plan { file, plan, fixed } => plan_cmd(&g, &file, &plan, fixed.as_deref()).await,
+        Command::Up {
+            file,
+            plan,
+            best_effort,
+        } => up(&g, &file, &plan, best_effort).await,
+        Command::Status { target } => status(&g, &target).await,
+        Command::Resume { target, rollback } => resume(&g, &target, rollback).await,
+        Command::Repair { target, watch } => repair(&g, &target, watch).await,
+        Command::Down { target } => down(&g, &target).await,
+        Command::Inventory { target, format } => inventory(&g, &target, format).await,
+        Command::Creds { action } => creds_cmd(&g, action).await,
+        Command::Sim {
+            write_federation,
+            time_scale,
+        } => sim(&g, write_federation.as_deref(), time_scale).await,
+    }
+}
+
+fn objective(args: &PlanArgs) -> Objective {
+    match args.objective {
+        ObjectiveArg::Money => Objective::money(),
+        ObjectiveArg::Time => Objective::time(),
+        ObjectiveArg::Balanced => args
+            .lambda
+            .map_or_else(Objective::default, Objective::balanced),
+    }
+}
+
+/// Everything `plan` and `up` compute before touching a cloud.
+#[derive(Debug)]
+struct Prepared {
+    mesh: Option<Mesh>,
+    request: ClusterRequest,
+    request_text: String,
+    fed: Federation,
+    placement: Placement,
+    plan: Plan,
+    deployer: Deployer,
+}
+
+/// The deployer over a federation's providers, with the cluster configurer and,
+/// when given, the WireGuard fabric.
+fn deployer(
+    fed: &Federation,
+    request: &ClusterRequest,
+    wg: Option<Arc<WireGuardFabric>>,
+) -> Deployer {
+    let d = Deployer::new(fed.providers.iter().cloned());
+    let max_user_data = d
+        .capabilities()
+        .into_iter()
+        .map(|(s, c)| (s, c.max_user_data))
+        .collect();
+    let d = d.with_configurer(Arc::new(ClusterConfigurer::new(
+        request.profile,
+        max_user_data,
+        wg.clone(),
+    )));
+    match wg {
+        Some(f) => d.with_fabric(f),
+        None => d,
+    }
+}
+
+async fn prepare(g: &Global, file: &Path, args: &PlanArgs) -> Result<Prepared> {
+    let request_text = std::fs::read_to_string(file)
+        .map_err(|e| Error::config(format!("cannot read {}: {e}", file.display())))?;
+    let request = load_cluster(file)?;
+    let fed = federation::open(g.federation.as_deref(), None, &g.user, g.vault.as_deref()).await?;
+    let topology = fed.config.topology();
+    let placement = Planner::new().plan(&topology, &request, &objective(args))?;
+    let (plan, deployer, mesh) = build_plan(&fed, &request, &topology, &placement.placement)?;
+    Ok(Prepared {
+        mesh,
+        request,
+        request_text,
+        fed,
+        placement,
+        plan,
+        deployer,
+    })
+}
+
+/// The deployer's plan for a placement, with overlay addresses from the IPAM.
+fn build_plan(
+    fed: &Federation,
+    request: &ClusterRequest,
+    topology: &Topology,
+    counts: &PlacementCounts,
+) -> Result<(Plan, Deployer, Option<Mesh>)> {
+    let bare = deployer(fed, request, None);
+    let mut opts = PlanOptions {
+        deployment_id: Some(
+            intercloud_core::IdempotencyKey::random("d")
+                .as_str()
+                .to_owned(),
+        ),
+        ..PlanOptions::default()
+    };
+    let draft = Plan::build(
+        request,
+        topology,
+        counts,
+        &bare.capabilities(),
+        opts.clone(),
+    )?;
+    let gateway = |site: &SiteId| fed.config.site(site).and_then(|c| c.gateway.clone());
+    let Some(fabric) = wireguard_overlay(request, &draft, gateway)? else {
+        return Ok((draft, bare, None));
+    };
+    let mesh = fabric.mesh();
+    opts.vpn = true;
+    opts.overlay = Some(overlay_addresses(&fabric, &draft));
+    let d = deployer(fed, request, Some(fabric));
+    let plan = Plan::build(request, topology, counts, &d.capabilities(), opts)?;
+    Ok((plan, d, Some(mesh)))
+}
+
+async fn plan_cmd(g: &Global, file: &Path, args: &PlanArgs, fixed: Option<&Path>) -> Result<u8> {
+    if let Some(fixed) = fixed {
+        return plan_fixed(g, file, args, fixed).await;
+    }
+    let p = prepare(g, file, args).await?;
+    if g.json {
+        output::json(&output::plan_doc(&p.placement, &p.plan)?)?;
+    } else {
+        println!("{}", p.placement.explain());
+        println!("{}", p.plan.explain());
+    }
+    Ok(EXIT_OK)
+}
+
+/// `plan --fixed`: scores a given placement, or says which constraint it breaks.
+async fn plan_fixed(g: &Global, file: &Path, args: &PlanArgs, fixed: &Path) -> Result<u8> {
+    let request = load_cluster(file)?;
+    let text = std::fs::read_to_string(fixed)
+        .map_err(|e| Error::config(format!("cannot read {}: {e}", fixed.display())))?;
+    let counts: PlacementCounts = serde_json::from_str(&text).map_err(|e| {
+        Error::config(format!(
+            "{}:{}:{}: {e}; expected {{\"GROUP\": {{\"SITE\": count}}}}",
+            fixed.display(),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let fed = federation::open(g.federation.as_deref(), None, &g.user, g.vault.as_deref()).await?;
+    let topology = fed.config.topology();
+    let violations = planner::check(&topology, &request, &counts)?;
+    if !violations.is_empty() {
+        if g.json {
+            output::json(&serde_json::json!({
+                "cluster": request.name,
+                "placement": counts,
+                "violations": violations,
+            }))?;
+        } else {
+            for v in &violations {
+                eprintln!("breaks {}: {}", v.constraint, v.message);
+            }
+        }
+        return Ok(EXIT_BAD_INPUT);
+    }
+    let cost = planner::evaluate(&topology, &request, &counts, &objective(args))?;
+    if g.json {
+        output::json(
+            &serde_json::json!({"cluster": request.name, "placement": counts, "cost": cost}),
+        )?;
+    } else {
+        println!("{}", output::placement_table(&counts));
+        println!(
+            "cost: {} {} ({} money/h, {:.3} s communication per job)",
+            cost.total, cost.unit, cost.money_per_hour, cost.communication_s
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+async fn up(g: &Global, file: &Path, args: &PlanArgs, best_effort: Option<f64>) -> Result<u8> {
+    let policy = match best_effort {
+        None => FailurePolicy::AllOrNothing,
+        Some(f) if (0.0..=1.0).contains(&f) => FailurePolicy::BestEffort { min_fraction: f },
+        Some(_) => {
+            return Err(Error::config(
+                "--best-effort takes a fraction in [0, 1], e.g. 0.8",
+            ))
+        }
+    };
+    let mut p = prepare(g, file, args).await?;
+    let state = ClusterState::open(&g.state_dir, &p.request.name)?;
+    let journal_path = state.path("journal.log");
+    let stored = std::fs::read_to_string(state.path("federation")).ok();
+    if stored.as_deref().map(Origin::from_text) == Some(Origin::Embedded) {
+        // A deployment on an earlier embedded simulator vanished with that process.
+        std::fs::remove_file(&journal_path).ok();
+    }
+    let journal = FileJournal::open(&journal_path)?;
+    if !journal.records()?.is_empty() {
+        return Err(Error::config(format!(
+            "cluster {:?} already has a deployment in {}; use `intercloud status`, `repair`, \
+             `resume` or `down -c {}`",
+            p.request.name,
+            journal_path.display(),
+            p.request.name
+        )));
+    }
+    write(&state.path("request.toml"), &p.request_text)?;
+    write(&state.path("federation"), &p.fed.origin.to_text())?;
+    if let Some(mesh) = &p.mesh {
+        save_mesh(&state.path("overlay.json"), mesh)?;
+    }
+    if !g.json {
+        eprintln!("{}", p.placement.explain());
+        eprintln!("{}", p.plan.explain());
+    }
+    let wanted = wanted_per_site(&p.plan);
+    let rx = p.deployer.subscribe();
+    let bars = tokio::spawn(progress::draw(rx, wanted, !g.json));
+    let deploy = p.deployer.deploy(p.plan.clone(), policy, &journal);
+    let outcome = tokio::select! {
+        r = deploy => Some(r),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    drop(p.deployer);
+    let _ = bars.await;
+    let Some(report) = outcome else {
+        eprintln!(
+            "interrupted: everything created so far is in {}.\n  continue:  intercloud resume -c {name}\n  remove:    intercloud down -c {name}",
+            journal_path.display(),
+            name = p.request.name
+        );
+        return Ok(EXIT_FAILED);
+    };
+    let report = report?;
+    output::write_inventory(&state, &p.request, &report.nodes)?;
+    output::cluster_report(
+        g.json,
+        &report.cluster,
+        &report.nodes,
+        &report.links,
+        report.result,
+    )?;
+    if p.fed.origin == Origin::Embedded {
+        // The simulated clouds end with this process, and so does the deployment.
+        std::fs::remove_file(&journal_path).ok();
+        if !g.json {
+            eprintln!(
+                "note: this ran on the built-in simulated federation, which lives only while \
+                 the command runs; `intercloud sim --write-federation fed.toml` keeps one \
+                 serving for status, repair and down."
+            );
+        }
+    }
+    Ok(output::exit_code(report.result))
+}
+
+fn wanted_per_site(plan: &Plan) -> BTreeMap<SiteId, u64> {
+    let mut m = BTreeMap::new();
+    for n in &plan.nodes {
+        *m.entry(n.site.clone()).or_default() += 1;
+    }
+    m
+}
+
+/// Writes the overlay (with its private keys) readable by the owner only.
+fn save_mesh(path: &Path, mesh: &Mesh) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let text = serde_json::to_string(mesh)
+        .map_err(|e| Error::config(format!("cannot save the overlay: {e}")))?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::config(format!("cannot write {}: {e}", path.display())))?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Error::config(format!("cannot write {}: {e}", path.display())))
+}
+
+/// The saved overlay of a deployment, if it has one.
+fn load_mesh(path: &Path) -> Result<Option<Arc<WireGuardFabric>>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let mesh: Mesh = serde_json::from_str(&text).map_err(|e| {
+                Error::config(format!("{} is not a saved overlay: {e}", path.display()))
+            })?;
+            Ok(Some(Arc::new(WireGuardFabric::new(mesh))))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::config(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text)
+        .map_err(|e| Error::config(format!("cannot write {}: {e}", path.display())))
+}
+
+/// A deployed cluster's state folder, request, federation and journal.
+struct Deployed {
+    wg: Option<Arc<WireGuardFabric>>,
+    state: ClusterState,
+    request: ClusterRequest,
+    fed: Federation,
+    journal: FileJournal,
+}
+
+impl std::fmt::Debug for Deployed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deployed")
+            .field("cluster", &self.request.name)
+            .finish()
+    }
+}
+
+async fn open_deployed(g: &Global, target: &Target) -> Result<Deployed> {
+    let name = match (&target.file, &target.cluster) {
+        (Some(f), _) => load_cluster(f)?.name,
+        (None, Some(c)) => c.clone(),
+        (None, None) => {
+            return Err(Error::config(
+                "name the cluster: -c NAME or -f cluster.toml",
+            ))
+        }
+    };
+    if !ClusterState::exists(&g.state_dir, &name) {
+        return Err(Error::config(format!(
+            "no deployment of cluster {name:?} in {}; run `intercloud up -f FILE` first (or pass --state-dir)",
+            g.state_dir.display()
+        )));
+    }
+    let state = ClusterState::open(&g.state_dir, &name)?;
+    let request = load_cluster(&state.path("request.toml"))?;
+    let origin = std::fs::read_to_string(state.path("federation"))
+        .ok()
+        .map(|s| Origin::from_text(&s));
+    let fed =
+        federation::open(g.federation.as_deref(), origin, &g.user, g.vault.as_deref()).await?;
+    let (journal, tail) = FileJournal::open_checked(state.path("journal.log"))?;
+    if !matches!(tail, intercloud_core::deploy::Tail::Clean) {
+        eprintln!("warning: the journal's last record was torn ({tail:?}); it was ignored");
+    }
+    let wg = load_mesh(&state.path("overlay.json"))?;
+    Ok(Deployed {
+        wg,
+        state,
+        request,
+        fed,
+        journal,
+    })
+}
+
+async fn status(g: &Global, target: &Target) -> Result<u8> {
+    let d = open_deployed(g, target).await?;
+    let s = deployer(&d.fed, &d.request, d.wg.clone())
+        .status(&d.journal)
+        .await?;
+    if g.json {
+        output::json(&output::cluster_doc(
+            &s.cluster, &s.nodes, &s.links, s.result,
+        ))?;
+    } else {
+        output::cluster_report(false, &s.cluster, &s.nodes, &s.links, s.result)?;
+        println!("{}", output::site_table(&s.sites));
+    }
+    Ok(output::exit_code(s.result))
+}
+
+async fn resume(g: &Global, target: &Target, rollback: bool) -> Result<u8> {
+    let d = open_deployed(g, target).await?;
+    let mode = if rollback {
+        ResumeMode::RollBack
+    } else {
+        ResumeMode::Continue
+    };
+    let r = deployer(&d.fed, &d.request, d.wg.clone())
+        .resume(&d.journal, mode)
+        .await?;
+    output::write_inventory(&d.state, &d.request, &r.nodes)?;
+    output::cluster_report(g.json, &r.cluster, &r.nodes, &r.links, r.result)?;
+    Ok(output::exit_code(r.result))
+}
+
+async fn repair(g: &Global, target: &Target, watch: Option<u64>) -> Result<u8> {
+    let d = open_deployed(g, target).await?;
+    let dep = deployer(&d.fed, &d.request, d.wg.clone());
+    if let Some(secs) = watch {
+        let interval = std::time::Duration::from_secs(secs.max(1));
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        let reports = dep.watch(&d.journal, interval, shutdown).await?;
+        for r in &reports {
+            output::repair_summary(r);
+        }
+        return Ok(EXIT_OK);
+    }
+    let r = dep.repair(&d.journal).await?;
+    output::write_inventory(&d.state, &d.request, &r.nodes)?;
+    if g.json {
+        let mut doc = output::cluster_doc(&r.cluster, &r.nodes, &r.links, r.result);
+        doc["recreated"] = serde_json::json!(r.recreated);
+        doc["moved"] = serde_json::json!(r.moved);
+        output::json(&doc)?;
+    } else {
+        output::repair_summary(&r);
+        output::cluster_report(false, &r.cluster, &r.nodes, &r.links, r.result)?;
+    }
+    Ok(output::exit_code(r.result))
+}
+
+async fn down(g: &Global, target: &Target) -> Result<u8> {
+    let d = open_deployed(g, target).await?;
+    let r = deployer(&d.fed, &d.request, d.wg.clone())
+        .destroy(&d.request.name, Some(&d.journal))
+        .await?;
+    if g.json {
+        output::json(
+            &serde_json::json!({"cluster": r.cluster, "deleted": r.deleted, "remaining": r.remaining}),
+        )?;
+    } else {
+        println!(
+            "cluster {}: deleted {} VMs, {} remaining",
+            r.cluster, r.deleted, r.remaining
+        );
+        for (site, n) in &r.remaining_by_site {
+            println!("  {site}: {n} left (site could not be verified empty; run `down` again)");
+        }
+    }
+    if r.remaining == 0 {
+        // Nothing is left anywhere: the deployment's state goes too.
+        let dir = d.state.path("");
+        drop(d);
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| Error::config(format!("cannot remove {}: {e}", dir.display())))?;
+        Ok(EXIT_OK)
+    } else {
+        Ok(EXIT_FAILED)
+    }
+}
+
+async fn inventory(g: &Global, target: &Target, format: crate::InventoryFormat) -> Result<u8> {
+    let d = open_deployed(g, target).await?;
+    let s = deployer(&d.fed, &d.request, d.wg.clone())
+        .status(&d.journal)
+        .await?;
+    let layout = output::layout(&d.request, &s.nodes);
+    let text = match format {
+        crate::InventoryFormat::Ini => intercloud_core::bootstrap::ansible_ini(&layout),
+        crate::InventoryFormat::Yaml => intercloud_core::bootstrap::ansible_yaml(&layout),
+        crate::InventoryFormat::Hosts => intercloud_core::bootstrap::hosts_file(&layout),
+    };
+    print!("{text}");
+    Ok(EXIT_OK)
+}
+
+async fn creds_cmd(g: &Global, action: CredsAction) -> Result<u8> {
+    let path: PathBuf = g.vault.clone().unwrap_or_else(creds::default_vault_path);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Error::config(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    match action {
+        CredsAction::Add {
+            site,
+            middleware,
+            id,
+        } => {
+            let vault = creds::open_vault(&path, true).await?;
+            creds::add(&vault, &g.user, &SiteId::new(site.clone()), middleware, &id).await?;
+            eprintln!(
+                "stored credentials {site:?} for user {:?} in {}",
+                g.user,
+                path.display()
+            );
+        }
+        CredsAction::List => {
+            let vault = creds::open_vault(&path, false).await?;
+            let sites = vault.list(&g.user).await?;
+            if g.json {
+                output::json(&serde_json::json!({"user": g.user, "sites": sites}))?;
+            } else {
+                for s in sites {
+                    println!("{s}");
+                }
+            }
+        }
+        CredsAction::Remove { site } => {
+            let vault = creds::open_vault(&path, false).await?;
+            if !vault.remove(&g.user, &SiteId::new(site.clone())).await? {
+                return Err(Error::not_found(format!(
+                    "no credentials {site:?} for user {:?}",
+                    g.user
+                )));
+            }
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+async fn sim(g: &Global, write_federation: Option<&Path>, time_scale: f64) -> Result<u8> {
+    if !(time_scale.is_finite() && time_scale > 0.0) {
+        return Err(Error::config(
+            "--time-scale must be a positive number, e.g. 0.05",
+        ));
+    }
+    let sim = intercloud_sim::Federation::start_default(time_scale)
+        .await
+        .map_err(|e| Error::unavailable(format!("cannot start the simulated federation: {e}")))?;
+    let (config, creds) = federation::describe_sim(&sim);
+    let text = toml::to_string(&config)
+        .map_err(|e| Error::config(format!("cannot render the federation: {e}")))?;
+    match write_federation {
+        Some(p) => write(p, &text)?,
+        None if !g.json => print!("{text}"),
+        None => {}
+    }
+    let mut env = Vec::new();
+    for (site, c) in config.sites.iter().zip(&creds) {
+        env.extend(federation::sim_env(site, c));
+    }
+    if g.json {
+        output::json(&serde_json::json!({
+            "federation": config,
+            "env": env.iter().cloned().collect::<BTreeMap<_, _>>(),
+        }))?;
+    } else {
+        eprintln!(
+            "simulated federation serving on loopback; set these (simulator-only credentials):"
+        );
+        for (k, v) in &env {
+            eprintln!("export {k}={v}");
+        }
+        eprintln!("press Ctrl-C to stop");
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    sim.shutdown().await;
+    Ok(EXIT_OK)
+}

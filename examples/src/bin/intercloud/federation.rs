@@ -1,0 +1,248 @@
+//! The federation a command works on: a `federation.toml`, or the built-in simulated
+//! federation started in-process; and the wrapped providers of its sites.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use intercloud_core::config::{FederationConfig, SiteConfig};
+use intercloud_core::wrap::{stack, SitePolicy};
+use intercloud_core::{
+    CloudProvider, CredentialRef, Credentials, Error, Middleware, Result, Vault,
+};
+
+use crate::creds;
+
+/// Where the federation came from; stored with each deployment so later commands use
+/// the same one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// A federation file (absolute path).
+    File(PathBuf),
+    /// The built-in simulated federation.
+    Embedded,
+}
+
+impl Origin {
+    /// The text stored in the state folder.
+    pub(crate) fn to_text(&self) -> String {
+        match self {
+            Self::File(p) => p.display().to_string(),
+            Self::Embedded => "embedded".into(),
+        }
+    }
+
+    /// Parses the stored text.
+    pub(crate) fn from_text(s: &str) -> Self {
+        match s.trim() {
+            "embedded" => Self::Embedded,
+            p => Self::File(PathBuf::from(p)),
+        }
+    }
+}
+
+/// A federation ready to use: its configuration and one wrapped provider per site.
+#[derive(Debug)]
+pub(crate) struct Federation {
+    pub(crate) origin: Origin,
+    pub(crate) config: FederationConfig,
+    pub(crate) providers: Vec<Arc<dyn CloudProvider>>,
+    /// Keeps the embedded simulator serving while the command runs.
+    _sim: Option<intercloud_sim::Federation>,
+}
+
+/// Time scale of the embedded simulator: its seed sites boot in 5-40 simulated
+/// seconds; at 0.05 a cluster comes up in a few wall-clock seconds.
+const EMBEDDED_TIME_SCALE: f64 = 0.05;
+
+/// Opens the federation: `file` if given, else the stored `origin`, else the
+/// built-in simulated federation.
+pub(crate) async fn open(
+    file: Option<&Path>,
+    stored: Option<Origin>,
+    user: &str,
+    vault: Option<&Path>,
+) -> Result<Federation> {
+    let origin = match (file, stored) {
+        (Some(f), _) => Origin::File(
+            std::fs::canonicalize(f)
+                .map_err(|e| Error::config(format!("cannot read {}: {e}", f.display())))?,
+        ),
+        (None, Some(o)) => o,
+        (None, None) => Origin::Embedded,
+    };
+    match &origin {
+        Origin::Embedded => embedded().await,
+        Origin::File(path) => {
+            let config = FederationConfig::load(path)?;
+            let providers = providers(&config, user, vault).await?;
+            Ok(Federation {
+                origin,
+                config,
+                providers,
+                _sim: None,
+            })
+        }
+    }
+}
+
+/// Starts the built-in simulated federation and describes it as a federation file
+/// would, with its credentials passed directly (no vault).
+async fn embedded() -> Result<Federation> {
+    let sim = intercloud_sim::Federation::start_default(EMBEDDED_TIME_SCALE)
+        .await
+        .map_err(|e| Error::unavailable(format!("cannot start the simulated federation: {e}")))?;
+    let (config, creds) = describe_sim(&sim);
+    let mut providers = Vec::new();
+    for (site, c) in config.sites.iter().zip(creds) {
+        providers.push(provider(site, c, Duration::from_millis(250))?);
+    }
+    Ok(Federation {
+        origin: Origin::Embedded,
+        config,
+        providers,
+        _sim: Some(sim),
+    })
+}
+
+/// The federation file (and the credentials) describing a running simulator. Its
+/// credentials are written as `env:SIM_<SITE>` references.
+pub(crate) fn describe_sim(
+    sim: &intercloud_sim::Federation,
+) -> (FederationConfig, Vec<Credentials>) {
+    let mut config = FederationConfig {
+        sites: Vec::new(),
+        links: sim.links().to_vec(),
+    };
+    let mut creds = Vec::new();
+    for s in sim.sites() {
+        let site = s.site();
+        config.sites.push(SiteConfig {
+            id: site.id,
+            middleware: site.middleware,
+            endpoint: site.endpoint,
+            zone: site.zone,
+            credentials: format!(
+                "env:SIM_{}",
+                s.id().as_str().to_uppercase().replace('-', "_")
+            ),
+            rate_limit: site.rate_limit,
+            max_concurrency: site.max_concurrency.or(Some(16)),
+            gateway: Some(format!("198.51.100.{}", config.sites.len() + 1)),
+            levels: site.levels,
+        });
+        creds.push(s.core_credentials());
+    }
+    (config, creds)
+}
+
+/// The environment variables that `env:SIM_<SITE>` references read, for a simulator's
+/// credentials (what `intercloud sim` prints).
+pub(crate) fn sim_env(site: &SiteConfig, c: &Credentials) -> Vec<(String, String)> {
+    use secrecy::ExposeSecret;
+    let prefix = site.credentials.trim_start_matches("env:");
+    match c {
+        Credentials::CloudStack {
+            api_key,
+            secret_key,
+        } => vec![
+            (format!("{prefix}_API_KEY"), api_key.clone()),
+            (
+                format!("{prefix}_SECRET_KEY"),
+                secret_key.expose_secret().to_owned(),
+            ),
+        ],
+        Credentials::OpenNebula { user, password } => {
+            vec![(
+                format!("{prefix}_AUTH"),
+                format!("{user}:{}", password.expose_secret()),
+            )]
+        }
+        Credentials::Ec2 {
+            access_key_id,
+            secret_access_key,
+            ..
+        } => vec![
+            (format!("{prefix}_ACCESS_KEY_ID"), access_key_id.clone()),
+            (
+                format!("{prefix}_SECRET_ACCESS_KEY"),
+                secret_access_key.expose_secret().to_owned(),
+            ),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+/// One wrapped provider per site, with credentials from the vault or the environment.
+async fn providers(
+    config: &FederationConfig,
+    user: &str,
+    vault_path: Option<&Path>,
+) -> Result<Vec<Arc<dyn CloudProvider>>> {
+    let needs_vault = config
+        .sites
+        .iter()
+        .any(|s| s.credentials.starts_with("vault:"));
+    let vault: Arc<dyn Vault> = if needs_vault {
+        let path = vault_path.map_or_else(creds::default_vault_path, Path::to_path_buf);
+        Arc::new(creds::open_vault(&path, false).await?)
+    } else {
+        Arc::new(intercloud_core::MemoryVault::new())
+    };
+    let mut out = Vec::new();
+    for site in &config.sites {
+        let reference: CredentialRef = site
+            .credentials
+            .parse()
+            .map_err(|e: Error| e.with_site(&site.id))?;
+        let c = reference
+            .resolve(vault.as_ref(), user, site.middleware, |k| {
+                std::env::var(k).ok()
+            })
+            .await
+            .map_err(|e| Error::config(e.message().to_owned()).with_site(&site.id))?;
+        out.push(provider(site, c, Duration::from_secs(2))?);
+    }
+    Ok(out)
+}
+
+/// The backend for one site, wrapped in retry, rate limit and timeout.
+fn provider(site: &SiteConfig, c: Credentials, poll: Duration) -> Result<Arc<dyn CloudProvider>> {
+    let policy = SitePolicy::for_site(&site.to_site());
+    let inner: Arc<dyn CloudProvider> = match site.middleware {
+        Middleware::CloudStack => {
+            let mut b = intercloud_cloudstack::CloudStackBuilder::new()
+                .site(site.id.clone())
+                .endpoint(site.endpoint.clone())
+                .credentials(c)
+                .poll_interval(poll);
+            if let Some(z) = &site.zone {
+                b = b.zone(z.clone());
+            }
+            Arc::new(b.build()?)
+        }
+        Middleware::OpenNebula => Arc::new(
+            intercloud_opennebula::OpenNebulaBuilder::new(site.id.clone())
+                .endpoint(site.endpoint.clone())
+                .credentials(c)
+                .poll_interval(poll)
+                .build()?,
+        ),
+        Middleware::Ec2 | Middleware::Eucalyptus => {
+            let base = if site.middleware == Middleware::Ec2 {
+                intercloud_ec2::Ec2Builder::aws()
+            } else {
+                intercloud_ec2::Ec2Builder::eucalyptus()
+            };
+            let mut b = base
+                .site(site.id.clone())
+                .endpoint(site.endpoint.clone())
+                .credentials(c);
+            if let Some(z) = &site.zone {
+                b = b.region(z.clone());
+            }
+            Arc::new(b.build()?)
+        }
+    };
+    Ok(Arc::new(stack(inner, &policy)?))
+}
