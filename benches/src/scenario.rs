@@ -118,6 +118,7 @@ pub fn federation(sites: &[SiteSpec], capacity: u32, time_scale: f64) -> Federat
                     cpus: 1,
                     memory_mb: 1024,
                     capacity,
+                    price_per_hour: 0.1,
                 }],
                 images: vec![s.image.clone().unwrap_or_else(|| "centos-7".into())],
                 latency_ms: LATENCY_MS,
