@@ -100,16 +100,23 @@ pub fn backend(t: &TargetSite, scale: f64, cs_wait: bool) -> Result<Arc<dyn Clou
                 api_key,
                 secret_key,
             },
-        ) => Arc::new(
-            CloudStackBuilder::new()
+        ) => {
+            let mut b = CloudStackBuilder::new()
                 .site(s.id.as_str())
                 .endpoint(&t.endpoint)
                 .credentials(Credentials::cloudstack(api_key, secret_key.as_str()))
                 .zone(zone)
                 .poll_interval(scaled(2.0, scale))
-                .wait_for_running(cs_wait)
-                .build()?,
-        ),
+                .wait_for_running(cs_wait);
+            if let Some(rate) = s.rate {
+                // The site's limit on the wire, in wall-clock calls per second.
+                b = b.rate_limit(Arc::new(intercloud_core::wrap::TokenBucket::new(
+                    0.9 * rate / scale,
+                    1,
+                )));
+            }
+            Arc::new(b.build()?)
+        }
         (Middleware::OpenNebula, SimCredentials::Opennebula { user, password }) => Arc::new(
             OpenNebulaBuilder::new(s.id.as_str())
                 .endpoint(&t.endpoint)

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{cli, command, provider, site_ids, start_sim, Sim};
+use common::{cli, command, provider, site_ids, start_sim_with, Sim};
 use intercloud_core::{Vm, VmFilter, TAG_INDEX, TAG_KEY};
 
 /// Rounds of kill + recovery.
@@ -151,15 +151,25 @@ fn down(sim: &Sim, state: &Path, rt: &tokio::runtime::Runtime, name: &str, round
     assert!(!state.join(name).exists(), "{round}: state kept after down");
 }
 
-/// One round: `up` SIGKILLed after `delay`, then recovery and the checks. Returns
-/// where the kill landed.
+/// When a round's `up` is killed.
+#[derive(Debug, Clone, Copy)]
+enum Kill {
+    /// After a fixed delay from its start.
+    After(Duration),
+    /// As soon as the clouds list at least this many of its VMs (a point inside the
+    /// create phase, whose timing varies from machine to machine), or after `limit`.
+    AtCount(usize, Duration),
+}
+
+/// One round: `up` SIGKILLed at `kill`, then recovery and the checks. Returns where
+/// the kill landed.
 fn run_round(
     sim: &Sim,
     state: &Path,
     dir: &Path,
     rt: &tokio::runtime::Runtime,
     i: usize,
-    delay: Duration,
+    kill: Kill,
     seed: u64,
 ) -> &'static str {
     let name = format!("crash-{i}");
@@ -169,7 +179,15 @@ fn run_round(
     let round_start = Instant::now();
 
     let mut up = Reaper(spawn_up(sim, state, &file));
-    std::thread::sleep(delay);
+    match kill {
+        Kill::After(delay) => std::thread::sleep(delay),
+        Kill::AtCount(target, limit) => {
+            while round_start.elapsed() < limit && alive(sim, rt, &name).len() < target {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+    let delay = round_start.elapsed();
     let exited = up.0.try_wait().expect("try_wait");
     up.0.kill().ok();
     let status = up.0.wait().expect("wait");
@@ -263,7 +281,18 @@ fn run_round(
 fn sigkilled_up_then_resume_or_down_leaves_no_orphan_and_no_duplicate() {
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
-    let sim = start_sim(dir.path());
+    // The seed federation with slow APIs (400 ms per call, CloudStack at 10 calls/s),
+    // so creating the VMs takes a good part of an `up` and kills land inside it.
+    let mut slow = intercloud_sim::FederationConfig::seed_default();
+    for site in &mut slow.sites {
+        site.latency_ms = 400.0;
+        if site.rate_limit.is_some() {
+            site.rate_limit = Some(10.0);
+        }
+    }
+    let config = dir.path().join("sim.toml");
+    std::fs::write(&config, toml::to_string(&slow).expect("sim config renders")).unwrap();
+    let sim = start_sim_with(dir.path(), "0.05", Some(&config));
     let state = dir.path().join("state");
     let rt = tokio::runtime::Runtime::new().unwrap();
 
@@ -288,20 +317,32 @@ fn sigkilled_up_then_resume_or_down_leaves_no_orphan_and_no_duplicate() {
         full.as_secs_f64() * 1e3
     );
     let mut rng = Rng(seed);
-    let mut delays: Vec<Duration> = (0..ROUNDS).map(|_| full.mul_f64(rng.unit())).collect();
+    // Half the rounds: a uniform random instant of an uninterrupted `up`; the other
+    // half (both resumed and destroyed ones): as soon as a random number of its VMs
+    // exist, a point inside the create phase.
+    let mut kills: Vec<Kill> = (0..ROUNDS)
+        .map(|i| {
+            if i % 4 == 0 || i % 4 == 3 {
+                Kill::After(full.mul_f64(rng.unit()))
+            } else {
+                let target = 1 + (rng.unit() * (WANTED - 1) as f64) as usize;
+                Kill::AtCount(target.min(WANTED - 1), full * 2)
+            }
+        })
+        .collect();
     // One more round, killed at once, for the path where nothing was written yet.
-    delays.push(Duration::ZERO);
+    kills.push(Kill::After(Duration::ZERO));
     // The rounds run PARALLEL at a time, each on its own cluster: the deployer mostly
     // waits on its poll interval, so this keeps the test short.
     let phases: Vec<&str> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..PARALLEL)
             .map(|w| {
-                let (sim, state, rt, delays) = (&sim, &state, &rt, &delays);
+                let (sim, state, rt, kills) = (&sim, &state, &rt, &kills);
                 let dir = dir.path();
                 s.spawn(move || {
-                    (w..delays.len())
+                    (w..kills.len())
                         .step_by(PARALLEL)
-                        .map(|i| run_round(sim, state, dir, rt, i, delays[i], seed))
+                        .map(|i| run_round(sim, state, dir, rt, i, kills[i], seed))
                         .collect::<Vec<_>>()
                 })
             })

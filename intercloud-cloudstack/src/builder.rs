@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use intercloud_core::wrap::TokenBucket;
 use intercloud_core::{Credentials, Error, Result, SiteId};
 
 use crate::client::{Client, Clock};
@@ -43,6 +44,7 @@ pub struct CloudStackBuilder {
     poll_interval: Duration,
     job_timeout: Duration,
     request_timeout: Duration,
+    wire_limit: Option<Arc<TokenBucket>>,
     deploy_concurrency: usize,
     page_size: u32,
     expires_after: Option<Duration>,
@@ -76,6 +78,7 @@ impl CloudStackBuilder {
             keypair: None,
             poll_interval: Duration::from_secs(2),
             job_timeout: Duration::from_secs(600),
+            wire_limit: None,
             request_timeout: Duration::from_secs(60),
             deploy_concurrency: 8,
             page_size: 500,
@@ -176,6 +179,16 @@ impl CloudStackBuilder {
     /// The timeout of one HTTP request.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
+        self
+    }
+
+    /// Limits every HTTP request to the site (deploys, tag jobs, job and list polls)
+    /// to `calls_per_second` with bursts of `burst`, as the management server's
+    /// `api.throttling` does; without it one `create_vms` of many VMs can exceed the
+    /// site's limit even when provider calls are rate-limited. Share one bucket
+    /// between the provider and the VPN fabric of a site.
+    pub fn rate_limit(mut self, bucket: Arc<TokenBucket>) -> Self {
+        self.wire_limit = Some(bucket);
         self
     }
 
@@ -352,6 +365,7 @@ impl CloudStackBuilder {
             page_size: self.page_size,
             poll_interval: self.poll_interval,
             job_timeout: self.job_timeout,
+            wire_limit: self.wire_limit.clone(),
         })
     }
 

@@ -135,6 +135,8 @@ pub(crate) struct Client {
     pub(crate) page_size: u32,
     pub(crate) poll_interval: Duration,
     pub(crate) job_timeout: Duration,
+    /// The site's limit on wire requests, when set (every request takes a token).
+    pub(crate) wire_limit: Option<std::sync::Arc<intercloud_core::wrap::TokenBucket>>,
 }
 
 impl fmt::Debug for Client {
@@ -211,6 +213,9 @@ impl Client {
     /// Transport failures (`Unavailable`, `Timeout`), CloudStack errors mapped by
     /// [`crate::error`], and `Protocol` when the answer cannot be read.
     pub(crate) async fn send(&self, call: &Call) -> Result<Value> {
+        if let Some(bucket) = &self.wire_limit {
+            bucket.take().await;
+        }
         let prepared = self.prepare(call, (self.clock)());
         let request = if prepared.post {
             self.http

@@ -53,3 +53,55 @@ async fn capacity_exceeded_against_the_simulator() {
     testkit::capacity_exceeded(&provider(site), &fixture(), 3).await;
     assert!(site.alive_vms().is_empty());
 }
+
+/// One `create_vms` of many VMs makes a deploy and a tag job per VM; with the wire
+/// limit the site's own throttling never answers, without it it does.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_wire_limit_keeps_a_large_create_under_the_sites_throttling() {
+    use std::sync::Arc;
+
+    use intercloud_core::wrap::TokenBucket;
+    use intercloud_core::{CloudProvider, IdempotencyKey, VmSpec};
+
+    let mut cfg = FederationConfig::seed_default();
+    cfg.links.clear();
+    cfg.sites.retain(|s| s.id.as_str() == SITE);
+    let site_cfg = &mut cfg.sites[0];
+    site_cfg.rate_limit = Some(40.0);
+    site_cfg.burst = Some(4.0);
+    site_cfg.latency_ms = 0.0;
+    site_cfg.boot_s = 0.05;
+    site_cfg.boot_jitter = 0.0;
+    let sim = Federation::start(cfg).await.expect("sim starts");
+    let site = sim.site(SITE).expect("site");
+    let spec = |name: &str| {
+        let mut s = VmSpec::new(name, "worker", IdempotencyKey::random(name), "S", OFFERING);
+        s.image = Some(intercloud_core::ImageRef("centos-7".into()));
+        s
+    };
+
+    let limited = CloudStackBuilder::new()
+        .site(site.id().clone())
+        .endpoint(site.endpoint())
+        .zone(site.zone().expect("zone"))
+        .credentials(site.core_credentials())
+        .poll_interval(Duration::from_millis(50))
+        .rate_limit(Arc::new(TokenBucket::new(35.0, 1)))
+        .build()
+        .expect("valid builder");
+    limited
+        .create_vms(&spec("limited"), 20)
+        .await
+        .expect("create under the limit");
+    assert_eq!(
+        site.throttled(),
+        0,
+        "the wire limit keeps every request under the site's"
+    );
+
+    provider(site).create_vms(&spec("unlimited"), 20).await.ok();
+    assert!(
+        site.throttled() > 0,
+        "without it the same create is throttled (the test can fail)"
+    );
+}

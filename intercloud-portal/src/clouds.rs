@@ -69,7 +69,11 @@ impl Backend for FederationBackend {
                 if let Some(every) = self.poll_interval {
                     b = b.poll_interval(every);
                 }
-                Arc::new(b.build()?)
+                if let Some(bucket) = intercloud_core::wrap::SitePolicy::wire_limit(&cfg.to_site())
+                {
+                    b = b.rate_limit(bucket);
+                }
+                Arc::new(b.wait_for_running(false).build()?)
             }
             Middleware::OpenNebula => {
                 let mut b = OpenNebulaBuilder::new(site.clone())

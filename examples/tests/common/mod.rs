@@ -30,15 +30,20 @@ impl Drop for Sim {
 
 /// Starts `intercloud sim` serving on loopback and reads its credentials.
 pub fn start_sim(dir: &Path) -> Sim {
+    start_sim_with(dir, "0.01", None)
+}
+
+/// Starts `intercloud sim` at `time_scale` (wall-clock seconds per simulated second),
+/// on the simulator configuration `config` when given (else the seed federation).
+pub fn start_sim_with(dir: &Path, time_scale: &str, config: Option<&Path>) -> Sim {
     let federation = dir.join("federation.toml");
-    let mut child = StdCommand::new(env!("CARGO_BIN_EXE_intercloud"))
-        .args([
-            "--json",
-            "sim",
-            "--time-scale",
-            "0.01",
-            "--write-federation",
-        ])
+    let mut cmd = StdCommand::new(env!("CARGO_BIN_EXE_intercloud"));
+    cmd.args(["--json", "sim", "--time-scale", time_scale]);
+    if let Some(config) = config {
+        cmd.arg("--config").arg(config);
+    }
+    let mut child = cmd
+        .arg("--write-federation")
         .arg(&federation)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

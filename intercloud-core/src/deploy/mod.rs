@@ -24,7 +24,7 @@
 //!   A journal write failure stops the pass before any further create.
 //! - VMs are created per (site, role) batch with one idempotency key per batch
 //!   ([`plan::batch_key`]); batch-capable providers get one call per batch of up to
-//!   `max_batch` VMs, others one call (and one key) per VM. A node is VM `index` of
+//!   `max_batch` VMs, others one call per [`plan::NON_BATCH_CALL_SIZE`] VMs. A node is VM `index` of
 //!   batch `key`; a retried or resumed create reuses the key, so nothing is created
 //!   twice.
 //! - Progress comes from one `list_vms` by cluster tag per site per poll tick, with an

@@ -102,13 +102,20 @@ pub fn batch_key(
     IdempotencyKey::new(format!("{cluster}-{role}-{}", &digest[..12]))
 }
 
-/// How many VMs one create call makes at a site: the batch size for batch-capable
-/// providers, else 1 (one call, one key per VM).
+/// VMs per create call at a site whose middleware has no batch create (CloudStack,
+/// OpenNebula): the provider still takes them in one `create_vms` (one lookup by key,
+/// one wait), but makes a request per VM, and every VM of the call carries every
+/// node's overlay part in its user data, so calls stay small.
+pub const NON_BATCH_CALL_SIZE: u32 = 20;
+
+/// How many VMs one create call makes at a site: the provider's `max_batch` for
+/// batch-capable middlewares (one request makes them all), else up to
+/// [`NON_BATCH_CALL_SIZE`].
 pub fn batch_size(caps: &Capabilities) -> u32 {
     if caps.batch_create {
         caps.max_batch.max(1)
     } else {
-        1
+        caps.max_batch.clamp(1, NON_BATCH_CALL_SIZE)
     }
 }
 

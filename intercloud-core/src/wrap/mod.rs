@@ -49,7 +49,7 @@ mod stack;
 mod timeout;
 mod traced;
 
-pub use rate_limit::{RateLimit, RateLimitPolicy};
+pub use rate_limit::{RateLimit, RateLimitPolicy, TokenBucket};
 pub use retry::{backoff, Retry, RetryEvent, RetryHook, RetryPolicy};
 pub use stack::{stack, SitePolicy, Stacked};
 pub use timeout::{Timeout, TimeoutPolicy};

@@ -84,15 +84,27 @@ impl RateLimitPolicy {
 /// it then moves `tat` to `max(tat, now) + interval`. Waiters queue on a FIFO async
 /// mutex and take their token only at the instant they proceed, so a waiter that is
 /// dropped leaves the bucket exactly as it found it.
+///
+/// [`RateLimit`] uses one per site around provider calls; a backend whose one provider
+/// call makes many wire requests (CloudStack's create: a deploy and a tag job per VM)
+/// takes a token per request from its own bucket, so the site's limit holds on the
+/// wire too. Share one bucket per site behind an `Arc`.
 #[derive(Debug)]
-struct Bucket {
+pub struct TokenBucket {
     interval: Duration,
     span: Duration,
     tat: Mutex<Option<Instant>>,
 }
 
-impl Bucket {
-    fn new(calls_per_second: f64, burst: u32) -> Self {
+impl TokenBucket {
+    /// A bucket admitting `calls_per_second` on average and `burst` at once.
+    /// Rates below [`RateLimitPolicy::MIN_RATE`] (or not finite) are clamped to it.
+    pub fn new(calls_per_second: f64, burst: u32) -> Self {
+        let calls_per_second = if calls_per_second.is_finite() {
+            calls_per_second.max(RateLimitPolicy::MIN_RATE)
+        } else {
+            RateLimitPolicy::MIN_RATE
+        };
         // Round the interval up so rounding can only slow calls down; the rate was
         // validated (>= MIN_RATE), the clamp only guards against misuse.
         let nanos = (1e9 / calls_per_second).ceil().clamp(1.0, 1e12);
@@ -105,7 +117,7 @@ impl Bucket {
     }
 
     /// Waits (in FIFO order) until a call may start, and takes its token.
-    async fn take(&self) {
+    pub async fn take(&self) {
         let mut tat = self.tat.lock().await;
         loop {
             let now = Instant::now();
@@ -136,7 +148,7 @@ impl Bucket {
 pub struct RateLimit<P> {
     inner: P,
     policy: RateLimitPolicy,
-    bucket: Option<Bucket>,
+    bucket: Option<TokenBucket>,
     slots: Option<Semaphore>,
 }
 
@@ -164,7 +176,7 @@ impl<P: CloudProvider> RateLimit<P> {
         Ok(Self {
             bucket: policy
                 .calls_per_second
-                .map(|rate| Bucket::new(rate, policy.burst)),
+                .map(|rate| TokenBucket::new(rate, policy.burst)),
             slots: policy.max_concurrency.map(Semaphore::new),
             inner,
             policy,
@@ -244,10 +256,10 @@ mod tests {
 
     #[test]
     fn interval_rounds_up() {
-        let b = Bucket::new(3.0, 2);
+        let b = TokenBucket::new(3.0, 2);
         assert_eq!(b.interval, Duration::from_nanos(333_333_334));
         assert_eq!(b.span, Duration::from_nanos(666_666_668));
-        let slowest = Bucket::new(RateLimitPolicy::MIN_RATE, 1);
+        let slowest = TokenBucket::new(RateLimitPolicy::MIN_RATE, 1);
         assert_eq!(slowest.interval, Duration::from_secs(1000));
     }
 

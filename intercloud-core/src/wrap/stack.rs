@@ -1,6 +1,6 @@
 //! [`stack`]: the wrappers in the order the deployer uses them.
 
-use super::{RateLimit, RateLimitPolicy, Retry, RetryPolicy, Timeout, TimeoutPolicy};
+use super::{RateLimit, RateLimitPolicy, Retry, RetryPolicy, Timeout, TimeoutPolicy, TokenBucket};
 use crate::model::Site;
 use crate::provider::CloudProvider;
 use crate::Result;
@@ -30,6 +30,16 @@ impl SitePolicy {
             policy.rate_limit.max_concurrency = Some(usize::try_from(max).unwrap_or(usize::MAX));
         }
         policy
+    }
+
+    /// A bucket for the site's wire requests, for backends whose one provider call
+    /// makes many requests (see [`TokenBucket`]): 90 % of the site's `rate_limit`,
+    /// no burst, so a client never meets the server's own throttling. `None` when the
+    /// site sets no rate.
+    pub fn wire_limit(site: &Site) -> Option<std::sync::Arc<TokenBucket>> {
+        site.rate_limit
+            .filter(|r| r.is_finite() && *r > 0.0)
+            .map(|r| std::sync::Arc::new(TokenBucket::new(r * 0.9, 1)))
     }
 }
 

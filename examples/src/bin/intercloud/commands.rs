@@ -41,7 +41,16 @@ pub(crate) async fn run(cli: Cli) -> Result<u8> {
         Command::Sim {
             write_federation,
             time_scale,
-        } => sim(&g, write_federation.as_deref(), time_scale).await,
+            config,
+        } => {
+            sim(
+                &g,
+                write_federation.as_deref(),
+                time_scale,
+                config.as_deref(),
+            )
+            .await
+        }
     }
 }
 
@@ -532,15 +541,30 @@ async fn creds_cmd(g: &Global, action: CredsAction) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
-async fn sim(g: &Global, write_federation: Option<&Path>, time_scale: f64) -> Result<u8> {
+async fn sim(
+    g: &Global,
+    write_federation: Option<&Path>,
+    time_scale: f64,
+    config: Option<&Path>,
+) -> Result<u8> {
     if !(time_scale.is_finite() && time_scale > 0.0) {
         return Err(Error::config(
             "--time-scale must be a positive number, e.g. 0.05",
         ));
     }
-    let sim = intercloud_sim::Federation::start_default(time_scale)
+    let mut cfg = match config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Error::config(format!("cannot read {}: {e}", path.display())))?;
+            intercloud_sim::FederationConfig::from_toml(&text)
+                .map_err(|e| Error::config(format!("{}: {e}", path.display())))?
+        }
+        None => intercloud_sim::FederationConfig::seed_default(),
+    };
+    cfg.time_scale = time_scale;
+    let sim = intercloud_sim::Federation::start(cfg)
         .await
-        .map_err(|e| Error::unavailable(format!("cannot start the simulated federation: {e}")))?;
+        .map_err(|e| Error::config(format!("cannot start the simulated federation: {e}")))?;
     let (config, creds) = federation::describe_sim(&sim);
     let text = toml::to_string(&config)
         .map_err(|e| Error::config(format!("cannot render the federation: {e}")))?;

@@ -219,7 +219,10 @@ fn provider(site: &SiteConfig, c: Credentials, poll: Duration) -> Result<Arc<dyn
             if let Some(z) = &site.zone {
                 b = b.zone(z.clone());
             }
-            Arc::new(b.build()?)
+            if let Some(bucket) = SitePolicy::wire_limit(&site.to_site()) {
+                b = b.rate_limit(bucket);
+            }
+            Arc::new(b.wait_for_running(false).build()?)
         }
         Middleware::OpenNebula => Arc::new(
             intercloud_opennebula::OpenNebulaBuilder::new(site.id.clone())

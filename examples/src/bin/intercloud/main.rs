@@ -173,6 +173,10 @@ enum Command {
         /// Wall-clock seconds per simulated second (0.01 boots a 5 s VM in 50 ms).
         #[arg(long, default_value = "1.0")]
         time_scale: f64,
+        /// A simulator configuration (TOML: sites, offerings, latency, boot time, rate
+        /// limits, faults) instead of the built-in seed federation.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
