@@ -36,13 +36,8 @@ async fn conformance_suite_against_the_simulator() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn capacity_exceeded_against_the_simulator() {
-    let mut cfg = FederationConfig::seed_default();
+    let mut cfg = FederationConfig::seed_site(SITE, 3).expect("a seed site");
     cfg.time_scale = 0.001;
-    cfg.links.clear();
-    cfg.sites.retain(|s| s.id.as_str() == SITE);
-    for o in &mut cfg.sites[0].offerings {
-        o.capacity = 3;
-    }
     let sim = Federation::start(cfg).await.expect("sim starts");
     let site = sim.site(SITE).expect("site");
     testkit::capacity_exceeded(&provider(site), &fixture(), 3).await;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use intercloud_core::config::{FederationConfig, SiteConfig};
+use intercloud_core::config::FederationConfig;
 use intercloud_core::{CloudProvider, Credentials, Result, SiteId};
 use intercloud_sim::Federation;
 
@@ -57,31 +57,7 @@ impl SimBackend {
 /// models it for core (endpoint, zone, levels with prices and capacities, wall-clock
 /// rate limit) and its links.
 fn federation_of(sim: &Federation) -> Result<FederationConfig> {
-    let sites = sim
-        .sites()
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            let site = h.site();
-            SiteConfig {
-                credentials: format!("vault:{}", site.id),
-                id: site.id,
-                middleware: site.middleware,
-                endpoint: site.endpoint,
-                zone: site.zone,
-                rate_limit: site.rate_limit,
-                max_concurrency: site.max_concurrency,
-                // A documentation address (TEST-NET-2) stands for the public address
-                // an operator reserves for each site's overlay gateway.
-                gateway: Some(format!("198.51.100.{}", i + 1)),
-                levels: site.levels,
-            }
-        })
-        .collect();
-    let config = FederationConfig {
-        sites,
-        links: sim.links().to_vec(),
-    };
+    let config = sim.federation_file(|id| format!("vault:{id}"));
     // Round-trip through the validator so errors read like a federation file's.
     let text = toml::to_string(&config)
         .map_err(|e| intercloud_core::Error::config(format!("cannot render: {e}")))?;

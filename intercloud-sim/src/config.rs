@@ -296,6 +296,19 @@ impl FederationConfig {
         Ok(())
     }
 
+    /// The seed federation's site `id` alone, with every offering limited to
+    /// `capacity` VMs and no links: the set-up of a capacity test against one
+    /// middleware. `None` when `id` is not a seed site.
+    pub fn seed_site(id: &str, capacity: u32) -> Option<Self> {
+        let mut cfg = Self::seed_default();
+        cfg.links.clear();
+        cfg.sites.retain(|s| s.id.as_str() == id);
+        for o in &mut cfg.sites.first_mut()?.offerings {
+            o.capacity = capacity;
+        }
+        Some(cfg)
+    }
+
     /// The default federation, mirroring the seed experiment: `hokkaido` (CloudStack,
     /// 25 calls/s, 50 ms per call, 5 s boot), `nii` (OpenNebula), `tokyo` (EC2), with
     /// ~20 ms RTT and 1 Gbps (21 % VPN overhead → ~790 Mbps usable) between Hokkaido and

@@ -133,6 +133,40 @@ impl Federation {
         Topology::new(self.sites.iter().map(SiteHandle::site), self.links.clone())
     }
 
+    /// The federation file a client of this simulator writes: every site as
+    /// [`SiteHandle::site`] models it (endpoint, zone, levels, wall-clock rate limit),
+    /// `credentials(site)` as its credential reference (`vault:…` or `env:…`), the
+    /// configured links, and as each site's overlay `gateway` a documentation address
+    /// (198.51.100.N, TEST-NET-2) standing for the one an operator would reserve.
+    pub fn federation_file(
+        &self,
+        credentials: impl Fn(&SiteId) -> String,
+    ) -> intercloud_core::config::FederationConfig {
+        let sites = self
+            .sites
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let site = h.site();
+                intercloud_core::config::SiteConfig {
+                    credentials: credentials(&site.id),
+                    id: site.id,
+                    middleware: site.middleware,
+                    endpoint: site.endpoint,
+                    zone: site.zone,
+                    rate_limit: site.rate_limit,
+                    max_concurrency: site.max_concurrency,
+                    gateway: Some(format!("198.51.100.{}", i + 1)),
+                    levels: site.levels,
+                }
+            })
+            .collect();
+        intercloud_core::config::FederationConfig {
+            sites,
+            links: self.links.clone(),
+        }
+    }
+
     /// Every resource ever created on every site, deleted ones included.
     pub fn resources(&self) -> Vec<ResourceRecord> {
         self.sites.iter().flat_map(SiteHandle::resources).collect()

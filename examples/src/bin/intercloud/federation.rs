@@ -110,29 +110,12 @@ async fn embedded() -> Result<Federation> {
 pub(crate) fn describe_sim(
     sim: &intercloud_sim::Federation,
 ) -> (FederationConfig, Vec<Credentials>) {
-    let mut config = FederationConfig {
-        sites: Vec::new(),
-        links: sim.links().to_vec(),
-    };
-    let mut creds = Vec::new();
-    for s in sim.sites() {
-        let site = s.site();
-        config.sites.push(SiteConfig {
-            id: site.id,
-            middleware: site.middleware,
-            endpoint: site.endpoint,
-            zone: site.zone,
-            credentials: format!(
-                "env:SIM_{}",
-                s.id().as_str().to_uppercase().replace('-', "_")
-            ),
-            rate_limit: site.rate_limit,
-            max_concurrency: site.max_concurrency.or(Some(16)),
-            gateway: Some(format!("198.51.100.{}", config.sites.len() + 1)),
-            levels: site.levels,
-        });
-        creds.push(s.core_credentials());
+    let mut config = sim
+        .federation_file(|id| format!("env:SIM_{}", id.as_str().to_uppercase().replace('-', "_")));
+    for site in &mut config.sites {
+        site.max_concurrency = site.max_concurrency.or(Some(16));
     }
+    let creds = sim.sites().iter().map(|s| s.core_credentials()).collect();
     (config, creds)
 }
 
