@@ -1,15 +1,20 @@
 //! [`CloudStackProvider`]: the [`CloudProvider`] contract over CloudStack's API.
 //!
 //! - **Create** (`create_vms`): CloudStack has no batch deploy, so one
-//!   `deployVirtualMachine` (POST, user data base64) per missing index, a bounded
-//!   number in flight. Each returns the VM id and job id at once; the VM is then tagged
-//!   with `createTags`. Idempotent by key: VMs are looked up by the key tag, and by
-//!   `keyword` (display name `{key}-{i}`) to adopt a VM whose tagging was cut short.
+//!   `deployVirtualMachine` (POST, user data base64, display name `{key}-{i}`) per
+//!   missing index, a bounded number in flight. Each returns the VM id and job id at
+//!   once; then **one** `createTags` tags every VM of the call with the call's tags
+//!   (cluster, role, key, extras). The index is not a tag: it is read back from the
+//!   display name, as EC2 reads it from `amiLaunchIndex`. Idempotent by key: one
+//!   `listVirtualMachines` by `keyword` (the key) finds the call's VMs, tagged or not
+//!   (a create cut short between deploy and tags), and they are adopted.
 //! - **Progress** of all new VMs comes from one `listVirtualMachines` per tick;
 //!   `queryAsyncJobResult` only fetches one failed job's error. A VM still starting at
 //!   the job timeout is returned as pending, never reported as failed.
 //! - **List**: `listVirtualMachines` with `listall=true`, the zone, the most selective
-//!   tag as `tags[0].key/value`, paged; the filter is then applied exactly.
+//!   tag as `tags[0].key/value`, paged; the filter is then applied exactly. A filter
+//!   on the key tag lists by `keyword` instead, so VMs whose tagging was cut short are
+//!   found too, reported with the key and index their name carries.
 //! - **Delete**: `destroyVirtualMachine` with `expunge=true`; a VM already gone is Ok.
 
 use std::collections::{BTreeMap, HashSet};
@@ -96,6 +101,8 @@ struct Started {
     id: String,
     deploy_job: Option<String>,
     tag_job: Option<String>,
+    /// Carries the call's tags (else the call's one `createTags` adds them).
+    tagged: bool,
     /// Deployed by this call (so a failed call may roll it back).
     ours: bool,
 }
@@ -126,7 +133,9 @@ impl CloudStackProvider {
 
     /// The zone's id, from `listZones` (by id or name), cached.
     pub async fn zone_id(&self) -> Result<String> {
-        if let Some(z) = &self.cache.lock().await.zone_id {
+        // Held across the lookup: concurrent calls wait for one `listZones`.
+        let mut cache = self.cache.lock().await;
+        if let Some(z) = &cache.zone_id {
             return Ok(z.clone());
         }
         let zones: Vec<Zone> = self.client.list(&Call::get("listZones"), "zone").await?;
@@ -143,19 +152,20 @@ impl CloudStackProvider {
                 format!("zone {want:?} not found; the site lists {names:?}"),
             ));
         };
-        self.cache.lock().await.zone_id = Some(zone.id.clone());
+        cache.zone_id = Some(zone.id.clone());
         Ok(zone.id.clone())
     }
 
     async fn service_offerings(&self) -> Result<Vec<ServiceOffering>> {
-        if let Some(o) = &self.cache.lock().await.offerings {
+        let mut cache = self.cache.lock().await;
+        if let Some(o) = &cache.offerings {
             return Ok(o.clone());
         }
         let list: Vec<ServiceOffering> = self
             .client
             .list(&Call::get("listServiceOfferings"), "serviceoffering")
             .await?;
-        self.cache.lock().await.offerings = Some(list.clone());
+        cache.offerings = Some(list.clone());
         Ok(list)
     }
 
@@ -174,7 +184,8 @@ impl CloudStackProvider {
     }
 
     async fn template_id(&self, want: &str, zone_id: &str) -> Result<String> {
-        if let Some(id) = self.cache.lock().await.templates.get(want) {
+        let mut cache = self.cache.lock().await;
+        if let Some(id) = cache.templates.get(want) {
             return Ok(id.clone());
         }
         let call = Call::get("listTemplates")
@@ -197,11 +208,7 @@ impl CloudStackProvider {
                 format!("template {want:?} not found (or not ready) in this zone"),
             ));
         };
-        self.cache
-            .lock()
-            .await
-            .templates
-            .insert(want.to_owned(), t.id.clone());
+        cache.templates.insert(want.to_owned(), t.id.clone());
         Ok(t.id.clone())
     }
 
@@ -231,40 +238,54 @@ impl CloudStackProvider {
         to_vm(self.client.site(), raw)
     }
 
-    /// The alive VMs of `key` by index: tagged ones, and untagged ones named
-    /// `{key}-{i}` (a create cut short before its tags), the latter flagged.
-    async fn existing(&self, key: &IdempotencyKey) -> Result<BTreeMap<u32, (String, bool)>> {
-        let mut by_index = BTreeMap::new();
-        for raw in self.list_raw(Some((TAG_KEY, key.as_str())), None).await? {
-            let vm = self.to_vm(raw)?;
-            if vm.state.is_alive() && vm.key() == Some(key.as_str()) {
-                if let Some(i) = vm.index().or_else(|| index_in_name(key, &vm.name)) {
-                    by_index.entry(i).or_insert((vm.id.0, true));
+    /// The VMs of `key` (alive or not), each with whether it carries the call's tags:
+    /// one `listVirtualMachines` by `keyword`, which matches the display name
+    /// `{key}-{i}` whether or not the VM was tagged. Untagged VMs named `{key}-{i}` (a
+    /// create cut short before `createTags`) are reported with the key and index tags
+    /// their name stands for.
+    async fn of_key(&self, key: &IdempotencyKey) -> Result<Vec<(Vm, bool)>> {
+        let mut out = Vec::new();
+        for raw in self.list_raw(None, Some(key.as_str())).await? {
+            let mut vm = self.to_vm(raw)?;
+            match vm.key() {
+                Some(k) if k == key.as_str() => out.push((vm, true)),
+                Some(_) => {}
+                None => {
+                    if let Some(i) = index_in_name(key.as_str(), &vm.name) {
+                        vm.tags.insert(TAG_KEY.into(), key.as_str().into());
+                        vm.tags.insert(TAG_INDEX.into(), i.to_string());
+                        out.push((vm, false));
+                    }
                 }
             }
         }
-        for raw in self.list_raw(None, Some(key.as_str())).await? {
-            let vm = self.to_vm(raw)?;
-            if !vm.state.is_alive() || vm.key().is_some() {
-                continue;
-            }
-            if let Some(i) = index_in_name(key, &vm.name) {
-                by_index.entry(i).or_insert((vm.id.0, false));
+        Ok(out)
+    }
+
+    /// The alive VMs of `key` by index, each with whether it is tagged.
+    async fn existing(&self, key: &IdempotencyKey) -> Result<BTreeMap<u32, (String, bool)>> {
+        let mut by_index = BTreeMap::new();
+        for (vm, tagged) in self.of_key(key).await? {
+            if let (true, Some(i)) = (vm.state.is_alive(), vm.index()) {
+                by_index.entry(i).or_insert((vm.id.0, tagged));
             }
         }
         Ok(by_index)
     }
 
-    /// Tags one VM with the spec's tags for `index`; returns the tag job.
-    async fn tag(&self, spec: &VmSpec, index: u32, id: &str) -> Result<String> {
+    /// Tags `ids` with the call's tags (all but the index, which the display name
+    /// carries) in one `createTags`; returns its job.
+    async fn tag(&self, spec: &VmSpec, ids: &[&str]) -> Result<String> {
+        let mut tags = spec.tags_for(0);
+        tags.remove(TAG_INDEX);
         let call = Call::post("createTags")
-            .param("resourceids", id)
+            .param("resourceids", ids.join(","))
             .param("resourcetype", "UserVm")
-            .tags(&spec.tags_for(index));
+            .tags(&tags);
         Ok(self.client.start(&call).await?.jobid)
     }
 
-    /// Deploys VM `index` of `spec` and tags it.
+    /// Deploys VM `index` of `spec` (named `{key}-{index}`, tagged later).
     async fn deploy_one(&self, spec: &VmSpec, index: u32, base: &Call) -> Result<Started> {
         let mut call = base.clone().param("displayname", spec.key.vm_name(index));
         if let Some(host) = hostname_for(&spec.key.vm_name(index)) {
@@ -295,30 +316,19 @@ impl CloudStackProvider {
                 job_id: reply.jobid.clone(),
             });
         }
-        let tag_job = match self.tag(spec, index, &id).await {
-            Ok(job) => job,
-            Err(e) if e.is_temporary() => {
-                return Err(e.with_resource(format!(
-                    "{id} (deployed, not yet tagged: a retry adopts it)"
-                )))
-            }
-            Err(e) => {
-                // It can never be tagged: remove it rather than leave it unseen.
-                self.remove_all(std::iter::once(id.as_str())).await;
-                return Err(e.with_resource(id));
-            }
-        };
         Ok(Started {
             index,
             id,
             deploy_job: Some(reply.jobid),
-            tag_job: Some(tag_job),
+            tag_job: None,
+            tagged: false,
             ours: true,
         })
     }
 
-    /// A deploy timed out: if CloudStack made the VM (named `{key}-{index}`), tag and
-    /// adopt it; otherwise the timeout stands (temporary: a retry is safe).
+    /// A deploy timed out: if CloudStack made the VM (named `{key}-{index}`), adopt it
+    /// (the call's `createTags` tags it); otherwise the timeout stands (temporary: a
+    /// retry is safe).
     async fn adopt_after_timeout(
         &self,
         spec: &VmSpec,
@@ -341,14 +351,47 @@ impl CloudStackProvider {
             return Err(timeout);
         };
         tracing::info!(site = %self.client.site(), vm = %vm.id, "deploy timed out but the VM exists: adopted");
-        let tag_job = self.tag(spec, index, vm.id.as_str()).await?;
         Ok(Started {
             index,
+            tagged: vm.key().is_some(),
             id: vm.id.0,
             deploy_job: None,
-            tag_job: Some(tag_job),
+            tag_job: None,
             ours: true,
         })
+    }
+
+    /// Tags every VM of `started` not yet tagged, in one `createTags`. A temporary
+    /// failure leaves them untagged for a retry to adopt by name; a permanent one
+    /// removes what this call deployed.
+    async fn tag_started(&self, spec: &VmSpec, started: &mut [Started]) -> Result<()> {
+        let ids: Vec<&str> = started
+            .iter()
+            .filter(|s| !s.tagged)
+            .map(|s| s.id.as_str())
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        match self.tag(spec, &ids).await {
+            Ok(job) => {
+                for s in started.iter_mut().filter(|s| !s.tagged) {
+                    s.tag_job = Some(job.clone());
+                    s.tagged = true;
+                }
+                Ok(())
+            }
+            Err(e) if e.is_temporary() => Err(e.with_resource(format!(
+                "{} (deployed, not yet tagged: a retry adopts them)",
+                spec.key
+            ))),
+            Err(e) => {
+                // They can never be tagged: remove them rather than leave them unseen.
+                self.remove_all(started.iter().filter(|s| s.ours).map(|s| s.id.as_str()))
+                    .await;
+                Err(e.with_resource(spec.key.as_str()))
+            }
+        }
     }
 
     async fn deploy_call(&self, spec: &VmSpec) -> Result<Call> {
@@ -549,8 +592,8 @@ impl CloudStackProvider {
 }
 
 /// The index `i` when `name` is exactly `{key}-{i}`.
-fn index_in_name(key: &IdempotencyKey, name: &str) -> Option<u32> {
-    let rest = name.strip_prefix(key.as_str())?.strip_prefix('-')?;
+fn index_in_name(key: &str, name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(key)?.strip_prefix('-')?;
     let i: u32 = rest.parse().ok()?;
     (i.to_string() == rest).then_some(i)
 }
@@ -589,12 +632,21 @@ pub(crate) fn to_vm(site: &SiteId, raw: VirtualMachine) -> Result<Vm> {
         .find(|n| n.isdefault == Some(true) && n.ipaddress.is_some())
         .or_else(|| raw.nic.iter().find(|n| n.ipaddress.is_some()))
         .and_then(|n| n.ipaddress.clone());
+    let name = raw.displayname.or(raw.name).unwrap_or_default();
+    let mut tags: intercloud_core::Tags = raw.tags.into_iter().map(|t| (t.key, t.value)).collect();
+    // One `createTags` tags all VMs of a create call alike; each one's index is in its
+    // display name `{key}-{index}`.
+    if !tags.contains_key(TAG_INDEX) {
+        if let Some(i) = tags.get(TAG_KEY).and_then(|k| index_in_name(k, &name)) {
+            tags.insert(TAG_INDEX.into(), i.to_string());
+        }
+    }
     Ok(Vm {
         id: VmId::new(raw.id),
         site: site.clone(),
-        name: raw.displayname.or(raw.name).unwrap_or_default(),
+        name,
         state,
-        tags: raw.tags.into_iter().map(|t| (t.key, t.value)).collect(),
+        tags,
         offering: raw.serviceofferingname.or(raw.serviceofferingid),
         private_ip,
         public_ip: raw.publicip,
@@ -668,17 +720,18 @@ impl CloudProvider for CloudStackProvider {
         for (&i, (id, tagged)) in existing.range(0..count) {
             ids.insert(i, id.clone());
             if !*tagged {
-                let job = self.tag(spec, i, id).await?;
                 started.push(Started {
                     index: i,
                     id: id.clone(),
                     deploy_job: None,
-                    tag_job: Some(job),
+                    tag_job: None,
+                    tagged: false,
                     ours: false,
                 });
             }
         }
         let missing: Vec<u32> = (0..count).filter(|i| !ids.contains_key(i)).collect();
+        let mut first_err: Option<Error> = None;
         if !missing.is_empty() {
             let base = self.deploy_call(spec).await?;
             let results: Vec<Result<Started>> = futures::stream::iter(missing)
@@ -686,7 +739,6 @@ impl CloudProvider for CloudStackProvider {
                 .buffer_unordered(self.settings.deploy_concurrency)
                 .collect()
                 .await;
-            let mut first_err: Option<Error> = None;
             for r in results {
                 match r {
                     Ok(s) => {
@@ -704,21 +756,24 @@ impl CloudProvider for CloudStackProvider {
                     }
                 }
             }
-            if let Some(e) = first_err {
-                let e = if e.resource().is_none() {
-                    e.with_resource(spec.key.as_str())
-                } else {
-                    e
-                };
-                if e.is_temporary() {
-                    // Keep what was made: a retry with the same key adopts it.
-                    let _ = self.await_started(spec, &started, false).await;
-                } else {
-                    self.remove_all(started.iter().filter(|s| s.ours).map(|s| s.id.as_str()))
-                        .await;
-                }
-                return Err(e);
+        }
+        if first_err.as_ref().is_some_and(|e| !e.is_temporary()) {
+            self.remove_all(started.iter().filter(|s| s.ours).map(|s| s.id.as_str()))
+                .await;
+        } else {
+            self.tag_started(spec, &mut started).await?;
+        }
+        if let Some(e) = first_err {
+            let e = if e.resource().is_none() {
+                e.with_resource(spec.key.as_str())
+            } else {
+                e
+            };
+            if e.is_temporary() {
+                // Keep what was made: a retry with the same key adopts it.
+                let _ = self.await_started(spec, &started, false).await;
             }
+            return Err(e);
         }
         if !started.is_empty() {
             self.await_started(spec, &started, self.settings.wait_for_running)
@@ -737,6 +792,16 @@ impl CloudProvider for CloudStackProvider {
             .find_map(|k| filter.tags.get_key_value(*k))
             .or_else(|| filter.tags.iter().next())
             .map(|(k, v)| (k.as_str(), v.as_str()));
+        if let Some((TAG_KEY, key)) = tag {
+            let key = IdempotencyKey::new(key)?;
+            return Ok(self
+                .of_key(&key)
+                .await?
+                .into_iter()
+                .map(|(vm, _)| vm)
+                .filter(|vm| filter.matches(vm))
+                .collect());
+        }
         let raw = self.list_raw(tag, None).await?;
         let mut out = Vec::with_capacity(raw.len());
         for r in raw {
@@ -781,10 +846,10 @@ mod tests {
     #[test]
     fn names_and_indices_round_trip() {
         let key = IdempotencyKey::new("ic-c1-abc").unwrap();
-        assert_eq!(index_in_name(&key, "ic-c1-abc-12"), Some(12));
-        assert_eq!(index_in_name(&key, "ic-c1-abc-012"), None);
-        assert_eq!(index_in_name(&key, "ic-c1-abcd-1"), None);
-        assert_eq!(index_in_name(&key, "ic-c1-abc-1-2"), None);
+        assert_eq!(index_in_name(key.as_str(), "ic-c1-abc-12"), Some(12));
+        assert_eq!(index_in_name(key.as_str(), "ic-c1-abc-012"), None);
+        assert_eq!(index_in_name(key.as_str(), "ic-c1-abcd-1"), None);
+        assert_eq!(index_in_name(key.as_str(), "ic-c1-abc-1-2"), None);
     }
 
     #[test]

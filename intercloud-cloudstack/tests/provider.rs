@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use common::{builder, fixture, go_fixture, raw_requests, FakeCloud};
 use intercloud_core::{
-    CloudProvider, ErrorKind, IdempotencyKey, UserData, VmFilter, VmId, VmSpec, VmState, TAG_KEY,
+    CloudProvider, ErrorKind, IdempotencyKey, UserData, VmFilter, VmId, VmSpec, VmState, TAG_INDEX,
+    TAG_KEY,
 };
 
 const ZONES: &str = "libcloud/listZones_default.json";
@@ -218,9 +219,8 @@ fn create_fake() -> FakeCloud {
 
 #[tokio::test]
 async fn create_deploys_by_post_tags_and_polls_by_listing() {
-    let fake = create_fake();
-    fake.on("listVirtualMachines", 200, EMPTY_VMS) // lookup by key: nothing yet
-        .on("listVirtualMachines", 200, listed_vm("Starting"))
+    let fake = create_fake(); // lookup by key (keyword): nothing yet
+    fake.on("listVirtualMachines", 200, listed_vm("Starting"))
         .on("listVirtualMachines", 200, listed_vm("Running"))
         .on(
             "deployVirtualMachine",
@@ -253,8 +253,12 @@ async fn create_deploys_by_post_tags_and_polls_by_listing() {
     let tags = &fake.params("createTags")[0];
     assert_eq!(tags["resourceids"], "2602");
     assert_eq!(tags["resourcetype"], "UserVm");
-    assert_eq!(tags["tags[2].key"], TAG_KEY);
-    assert_eq!(tags["tags[2].value"], "ic-c1-abc");
+    assert_eq!(tags["tags[1].key"], TAG_KEY);
+    assert_eq!(tags["tags[1].value"], "ic-c1-abc");
+    assert!(
+        !tags.values().any(|v| v == TAG_INDEX),
+        "the index is in the display name, not a tag: {tags:?}"
+    );
     assert!(
         !fake
             .calls()
@@ -263,20 +267,104 @@ async fn create_deploys_by_post_tags_and_polls_by_listing() {
         "success is seen by listing, not by querying jobs: {:?}",
         fake.calls()
     );
-    // Progress was one listVirtualMachines per tick: lookup, Starting, Running.
+    // One lookup by key, then one listVirtualMachines per tick: Starting, Running.
+    let count = |route: &str| fake.calls().iter().filter(|c| *c == route).count();
+    assert_eq!(count("listVirtualMachines?keyword"), 1);
+    assert_eq!(count("listVirtualMachines"), 2);
+}
+
+/// `listed_vm` as VM `index` with id `id`, tagged like one `createTags` of a create
+/// call tags it (no index tag) or, with `tagged` false, not at all.
+fn call_vm(index: u32, id: &str, tagged: bool) -> serde_json::Value {
+    let body: serde_json::Value = serde_json::from_str(&listed_vm("Running")).unwrap();
+    let mut vm = body["listvirtualmachinesresponse"]["virtualmachine"][0].clone();
+    vm["id"] = id.into();
+    vm["displayname"] = format!("ic-c1-abc-{index}").into();
+    let mut tags = spec().tags_for(index);
+    tags.remove(TAG_INDEX);
+    vm["tags"] = if tagged {
+        tags.iter()
+            .map(|(k, v)| serde_json::json!({"key": k, "value": v, "resourcetype": "UserVm"}))
+            .collect()
+    } else {
+        serde_json::json!([])
+    };
+    vm
+}
+
+fn vm_list(vms: &[serde_json::Value]) -> String {
+    serde_json::json!({"listvirtualmachinesresponse": {"count": vms.len(), "virtualmachine": vms}})
+        .to_string()
+}
+
+#[tokio::test]
+async fn one_create_tags_for_every_vm_of_a_call_and_index_from_the_name() {
+    let fake = create_fake();
+    let listed: Vec<_> = ["a", "b", "c"]
+        .iter()
+        .enumerate()
+        .map(|(i, id)| call_vm(i as u32, id, true))
+        .collect();
+    fake.on("listVirtualMachines", 200, vm_list(&listed));
+    for id in ["a", "b", "c"] {
+        fake.on(
+            "deployVirtualMachine",
+            200,
+            format!(r#"{{"deployvirtualmachineresponse":{{"jobid":"j-{id}","id":"{id}"}}}}"#),
+        );
+    }
+    let server = fake.start().await;
+    let p = builder(&server).deploy_concurrency(1).build().unwrap();
+    let ids = p.create_vms(&spec(), 3).await.unwrap();
+    assert_eq!(ids, ["a", "b", "c"].map(VmId::new).to_vec());
+    let tags = fake.params("createTags");
+    assert_eq!(tags.len(), 1, "one createTags for the call");
+    assert_eq!(tags[0]["resourceids"], "a,b,c");
+    let vms = p.list_vms(&VmFilter::cluster("c1")).await.unwrap();
+    let indices: Vec<_> = vms.iter().map(|v| (v.id.as_str(), v.index())).collect();
     assert_eq!(
-        fake.calls()
-            .iter()
-            .filter(|c| *c == "listVirtualMachines")
-            .count(),
-        3
+        indices,
+        [("a", Some(0)), ("b", Some(1)), ("c", Some(2))],
+        "each VM's index read back from its display name"
     );
+}
+
+#[tokio::test]
+async fn listing_by_key_finds_vms_whose_tagging_was_cut_short() {
+    let fake = create_fake();
+    fake.only(
+        "listVirtualMachines?keyword",
+        200,
+        vm_list(&[call_vm(0, "a", true), call_vm(1, "b", false)]),
+    );
+    let server = fake.start().await;
+    let p = builder(&server).build().unwrap();
+    let vms = p.list_vms(&VmFilter::key(&spec().key)).await.unwrap();
+    let found: Vec<_> = vms
+        .iter()
+        .map(|v| (v.id.as_str(), v.key(), v.index()))
+        .collect();
+    assert_eq!(
+        found,
+        [("a", Some("ic-c1-abc"), Some(0)), ("b", Some("ic-c1-abc"), Some(1))]
+    );
+    assert_eq!(
+        fake.params("listVirtualMachines?keyword")[0]["keyword"],
+        "ic-c1-abc"
+    );
+    // A filter on the cluster tag needs the tag: the untagged VM is not the cluster's.
+    fake.only(
+        "listVirtualMachines",
+        200,
+        vm_list(&[call_vm(0, "a", true)]),
+    );
+    assert_eq!(p.list_vms(&VmFilter::cluster("c1")).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
 async fn retried_create_adopts_existing_vm() {
     let fake = create_fake();
-    fake.on("listVirtualMachines", 200, listed_vm("Running"));
+    fake.only("listVirtualMachines?keyword", 200, listed_vm("Running"));
     let server = fake.start().await;
     let p = builder(&server).build().unwrap();
     let ids = p.create_vms(&spec(), 1).await.unwrap();
@@ -284,6 +372,11 @@ async fn retried_create_adopts_existing_vm() {
     assert!(
         fake.params("deployVirtualMachine").is_empty(),
         "no second VM"
+    );
+    assert_eq!(
+        fake.calls(),
+        ["listZones", "listVirtualMachines?keyword"],
+        "the zone, then one lookup by key"
     );
     assert!(fake.params("createTags").is_empty());
 }
@@ -447,8 +540,12 @@ async fn resource_limit_on_deploy_rolls_back_what_was_made() {
 #[tokio::test]
 async fn vm_still_starting_at_job_timeout_is_pending_not_failed() {
     let fake = create_fake();
-    fake.on("listVirtualMachines", 200, EMPTY_VMS)
-        .on("listVirtualMachines", 200, listed_vm("Starting"))
+    fake.on("listVirtualMachines", 200, listed_vm("Starting"))
+        .on(
+            "listVirtualMachines?keyword",
+            200,
+            listed_vm("Starting"),
+        )
         .on(
             "deployVirtualMachine",
             200,
@@ -584,7 +681,7 @@ async fn vm_that_cannot_be_tagged_is_removed_not_left_unseen() {
     let err = p.create_vms(&spec(), 1).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
     assert!(err.to_string().contains("createTags"), "{err}");
-    assert_eq!(err.resource(), Some("2602"));
+    assert_eq!(err.resource(), Some("ic-c1-abc"));
     assert_eq!(fake.params("destroyVirtualMachine")[0]["id"], "2602");
 }
 
