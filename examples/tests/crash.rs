@@ -71,16 +71,21 @@ impl Rng {
 }
 
 /// The cluster's VMs still holding resources, over every site, listed through each
-/// cloud's own API.
+/// cloud's own API: every VM tagged with the cluster, and every VM named after it
+/// (`{cluster}-{role}-{hex}-{i}`) whatever its tags — a VM whose tagging was cut short
+/// by the kill is still found.
 fn alive(sim: &Sim, rt: &tokio::runtime::Runtime, cluster: &str) -> Vec<Vm> {
-    let filter = VmFilter::cluster(cluster).with_terminated();
+    let filter = VmFilter::default().with_terminated();
+    let prefix = format!("{cluster}-");
     let mut out = Vec::new();
     for site in site_ids(sim) {
         let p = provider(sim, &site);
         let vms = rt
             .block_on(p.list_vms(&filter))
             .unwrap_or_else(|e| panic!("listing {site}: {e}"));
-        out.extend(vms.into_iter().filter(|v| v.state.is_alive()));
+        out.extend(vms.into_iter().filter(|v| {
+            v.state.is_alive() && (v.cluster() == Some(cluster) || v.name.starts_with(&prefix))
+        }));
     }
     out
 }

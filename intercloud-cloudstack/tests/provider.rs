@@ -346,7 +346,10 @@ async fn listing_by_key_finds_vms_whose_tagging_was_cut_short() {
         .collect();
     assert_eq!(
         found,
-        [("a", Some("ic-c1-abc"), Some(0)), ("b", Some("ic-c1-abc"), Some(1))]
+        [
+            ("a", Some("ic-c1-abc"), Some(0)),
+            ("b", Some("ic-c1-abc"), Some(1))
+        ]
     );
     assert_eq!(
         fake.params("listVirtualMachines?keyword")[0]["keyword"],
@@ -541,11 +544,7 @@ async fn resource_limit_on_deploy_rolls_back_what_was_made() {
 async fn vm_still_starting_at_job_timeout_is_pending_not_failed() {
     let fake = create_fake();
     fake.on("listVirtualMachines", 200, listed_vm("Starting"))
-        .on(
-            "listVirtualMachines?keyword",
-            200,
-            listed_vm("Starting"),
-        )
+        .on("listVirtualMachines?keyword", 200, listed_vm("Starting"))
         .on(
             "deployVirtualMachine",
             200,

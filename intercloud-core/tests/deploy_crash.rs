@@ -300,3 +300,141 @@ async fn a_torn_journal_tail_is_dropped_and_the_deployment_still_resumes() {
     assert_none_left(&ps, "torn");
     let _ = ErrorKind::Journal;
 }
+
+/// A backend that tags after creating (CloudStack: `deployVirtualMachine`, then
+/// `createTags`), killed in between: the first create call's VMs exist but never got
+/// the cluster's tags. Listed by cluster they are invisible; listed by their key they
+/// show the key and index their names carry — as the CloudStack backend reports them.
+#[derive(Debug)]
+struct TagsCutShort {
+    inner: Arc<MemoryProvider>,
+    cut: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    crashed: Arc<Notify>,
+}
+
+#[async_trait::async_trait]
+impl CloudProvider for TagsCutShort {
+    fn site(&self) -> &intercloud_core::SiteId {
+        self.inner.site()
+    }
+    fn capabilities(&self) -> intercloud_core::Capabilities {
+        self.inner.capabilities()
+    }
+    async fn offerings(&self) -> intercloud_core::Result<Vec<intercloud_core::Offering>> {
+        self.inner.offerings().await
+    }
+    async fn capacity(&self) -> intercloud_core::Result<intercloud_core::Capacity> {
+        self.inner.capacity().await
+    }
+    async fn create_vms(
+        &self,
+        spec: &intercloud_core::VmSpec,
+        count: u32,
+    ) -> intercloud_core::Result<Vec<intercloud_core::VmId>> {
+        let made = self.inner.create_vms(spec, count).await;
+        let first = {
+            let mut cut = self.cut.lock().unwrap();
+            let first = cut.is_empty();
+            if first {
+                cut.insert(spec.key.as_str().to_owned());
+            }
+            first
+        };
+        if first {
+            self.crashed.notify_one();
+            std::future::pending::<()>().await;
+        }
+        made
+    }
+    async fn list_vms(
+        &self,
+        filter: &intercloud_core::VmFilter,
+    ) -> intercloud_core::Result<Vec<intercloud_core::Vm>> {
+        let all = self
+            .inner
+            .list_vms(&intercloud_core::VmFilter::default())
+            .await?;
+        let cut = self.cut.lock().unwrap().clone();
+        Ok(all
+            .into_iter()
+            .map(|mut v| {
+                if v.key().is_some_and(|k| cut.contains(k)) {
+                    v.tags.retain(|k, _| {
+                        k == intercloud_core::TAG_KEY || k == intercloud_core::TAG_INDEX
+                    });
+                }
+                v
+            })
+            .filter(|v| filter.matches(v))
+            .collect())
+    }
+    async fn delete_vm(&self, id: &intercloud_core::VmId) -> intercloud_core::Result<()> {
+        self.inner.delete_vm(id).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn vms_whose_tags_never_came_are_rolled_back_and_destroyed_by_their_journaled_key() {
+    for rollback in [true, false] {
+        let (ps, topo) = scenario(7);
+        let crashed = Arc::new(Notify::new());
+        let wrapped: Vec<Arc<TagsCutShort>> = ps
+            .iter()
+            .map(|p| {
+                Arc::new(TagsCutShort {
+                    inner: p.clone(),
+                    cut: Default::default(),
+                    crashed: crashed.clone(),
+                })
+            })
+            .collect();
+        let dyns = || {
+            wrapped
+                .iter()
+                .map(|w| w.clone() as Arc<dyn CloudProvider>)
+                .collect::<Vec<_>>()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal");
+        {
+            let d = Deployer::new(dyns()).with_options(options());
+            let plan = d.plan(&req(), &topo, &pl()).unwrap();
+            let journal = FileJournal::open(&path).unwrap();
+            tokio::select! {
+                r = d.deploy(plan, FailurePolicy::AllOrNothing, &journal) => {
+                    panic!("the deploy should have been cut short: {:?}", r.map(|r| r.result));
+                }
+                () = crashed.notified() => {}
+            }
+        }
+        let untagged: usize = ps
+            .iter()
+            .map(|p| p.all_vms().iter().filter(|v| v.state.is_alive()).count())
+            .sum();
+        assert!(untagged > 0, "the cut-short create made VMs");
+        // Listing by cluster does not show them: without the journal they would leak.
+        let mut by_cluster = 0;
+        for w in &wrapped {
+            let filter = intercloud_core::VmFilter::cluster("crashy");
+            by_cluster += w.list_vms(&filter).await.unwrap().len();
+        }
+        assert!(by_cluster < untagged, "{by_cluster} of {untagged} listed");
+
+        let d = Deployer::new(dyns()).with_options(options());
+        let journal = FileJournal::open(&path).unwrap();
+        if rollback {
+            let report = d.resume(&journal, ResumeMode::RollBack).await.unwrap();
+            assert_eq!(report.result, DeployResult::RolledBack, "{report:?}");
+        } else {
+            let gone = d.destroy("crashy", Some(&journal)).await.unwrap();
+            assert_eq!(gone.remaining, 0, "{gone:?}");
+        }
+        let left: Vec<_> = ps
+            .iter()
+            .flat_map(|p| p.all_vms())
+            .filter(|v| v.state.is_alive())
+            .map(|v| v.name)
+            .collect();
+        assert!(left.is_empty(), "rollback={rollback}: orphans {left:?}");
+    }
+}

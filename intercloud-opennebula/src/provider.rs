@@ -2,7 +2,7 @@
 //!
 //! | provider method | OpenNebula calls |
 //! |---|---|
-//! | `create_vms` | `one.vmpool.infoextended` (the key's VMs), then per missing index `one.template.instantiate` (bounded concurrency); `one.templatepool.info` to resolve a template name, `one.template.info` to merge CONTEXT when there is user data |
+//! | `create_vms` | `one.vmpool.infoextended` (the key's VMs), then per missing index `one.template.instantiate` (bounded concurrency); `one.templatepool.info` to resolve a template name, `one.template.info` to merge CONTEXT when there is user data (both cached for 5 min per provider) |
 //! | `list_vms` | one `one.vmpool.infoextended`, filtered here by `USER_TEMPLATE` tags |
 //! | `delete_vm` | `one.vm.action("terminate-hard", id)`; `one.vm.info` when the action is refused |
 //! | `offerings` | `one.templatepool.info` |
@@ -13,12 +13,15 @@
 //! (unknown attributes stay in `USER_TEMPLATE`). oned cannot filter pools by them on
 //! its default SQLite backend, so listing filters client-side.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine as _;
 use futures::stream::{self, StreamExt};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
 
 use intercloud_core::{
     Capabilities, Capacity, CloudProvider, Error, ErrorKind, Limit, Offering, Result, SiteId,
@@ -50,7 +53,16 @@ pub struct OpenNebulaProvider {
     site: SiteId,
     client: OneClient,
     settings: Settings,
+    /// Resolved templates by (offering, with CONTEXT), shared by clones.
+    templates: Arc<Mutex<TemplateCache>>,
 }
+
+/// Resolved templates and when they were fetched.
+type TemplateCache = HashMap<(String, bool), (Instant, OneTemplate)>;
+
+/// How long a resolved template is reused: the create calls of one deployment share
+/// one lookup; a template edited at the site is read again after this.
+const TEMPLATE_TTL: Duration = Duration::from_secs(300);
 
 impl OpenNebulaProvider {
     pub(crate) fn new(site: SiteId, client: OneClient, settings: Settings) -> Self {
@@ -58,6 +70,7 @@ impl OpenNebulaProvider {
             site,
             client,
             settings,
+            templates: Arc::default(),
         }
     }
 
@@ -133,8 +146,22 @@ impl OpenNebulaProvider {
         Error::new(kind, message).with_site(&self.site)
     }
 
+    /// The template an offering names, from the cache or the site (held locked while
+    /// fetching, so concurrent create calls wait for one lookup).
     async fn resolve_template(&self, offering: &str, need_context: bool) -> Result<OneTemplate> {
-        let offering = offering.trim();
+        let key = (offering.trim().to_owned(), need_context);
+        let mut cache = self.templates.lock().await;
+        if let Some((at, t)) = cache.get(&key) {
+            if at.elapsed() < TEMPLATE_TTL {
+                return Ok(t.clone());
+            }
+        }
+        let t = self.fetch_template(&key.0, need_context).await?;
+        cache.insert(key, (Instant::now(), t.clone()));
+        Ok(t)
+    }
+
+    async fn fetch_template(&self, offering: &str, need_context: bool) -> Result<OneTemplate> {
         if let Ok(id) = offering.parse::<i64>() {
             if !need_context {
                 return Ok(OneTemplate {

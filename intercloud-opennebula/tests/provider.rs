@@ -97,13 +97,18 @@ async fn template_name_is_resolved_and_unknown_names_list_the_choices() {
     Mock::given(rpc("one.template.instantiate"))
         .and(body_string_contains("<int>7</int>"))
         .respond_with(xml(ok_int(50)))
-        .expect(1)
+        .expect(2)
         .mount(&server)
         .await;
     let p = provider(&server);
     let mut s = spec();
     s.offering = "small".into();
     assert_eq!(p.create_vms(&s, 1).await.unwrap(), [VmId::new("50")]);
+    // The next create call of the deployment reuses the resolved template.
+    s.key = IdempotencyKey::new("k2").unwrap();
+    s.offering = " small".into();
+    assert_eq!(p.create_vms(&s, 1).await.unwrap(), [VmId::new("50")]);
+    assert_eq!(calls_of(&server, "one.templatepool.info").await.len(), 1);
     s.offering = "huge".into();
     let e = p.create_vms(&s, 1).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidRequest);

@@ -3,8 +3,12 @@
 //! ```text
 //! deploy_bench [--sizes 100,500,2000] [--runs 3] [--time-scale 1]
 //!              [--peer-sizes 100,500] [--peer-loop-max 100] [--python VENV/bin/python]
-//!              [--json OUT.json] [--markdown OUT.md]
+//!              [--json OUT.json] [--markdown OUT.md] [--cloudstack-wait]
 //! ```
+//!
+//! CloudStack's provider is built as the CLI and the portal build it
+//! (`wait_for_running(false)`: the deployer's per-site listing watches the boot);
+//! `--cloudstack-wait` makes each create call wait for its VMs to run instead.
 //!
 //! For every cluster size and run, a fresh simulated federation (4 sites: CloudStack
 //! throttled to 25 calls/s, OpenNebula, EC2, Eucalyptus; 50 ms per call, 5 s boot) is
@@ -67,7 +71,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> AnyResult<Args> {
         python: std::env::var_os("INTERCLOUD_VENV").map(|v| PathBuf::from(v).join("bin/python")),
         json: None,
         markdown: None,
-        cloudstack_wait: true,
+        cloudstack_wait: false,
     };
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -80,7 +84,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> AnyResult<Args> {
             "--python" => a.python = Some(value()?.into()),
             "--json" => a.json = Some(value()?.into()),
             "--markdown" => a.markdown = Some(value()?.into()),
-            "--cloudstack-no-wait" => a.cloudstack_wait = false,
+            "--cloudstack-wait" => a.cloudstack_wait = true,
             other => {
                 return Err(format!("unknown argument {other:?} (see the source's doc)").into())
             }

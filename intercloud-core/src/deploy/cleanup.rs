@@ -2,7 +2,9 @@
 //!
 //! Used by rollback (only VMs whose key this deployment journaled) and destroy
 //! (every VM tagged with the cluster). A VM is deleted only when its listed tags carry
-//! the cluster's name, whatever the backend's filter returned.
+//! the cluster's name, whatever the backend's filter returned — or, for a create the
+//! journal shows cut short, when it carries that create's key (a backend that tags
+//! after creating reports the key its VM's name stands for).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -13,7 +15,7 @@ use tokio::time::Instant;
 use super::events::{EventKind, EventSink};
 use super::journal::{Journal, Record};
 use super::Deployer;
-use crate::model::{SiteId, Vm, VmFilter};
+use crate::model::{IdempotencyKey, SiteId, Vm, VmFilter, VmId};
 use crate::provider::CloudProvider;
 
 /// What a purge did.
@@ -26,23 +28,57 @@ pub(crate) struct Purged {
 
 /// Which VMs a purge deletes.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Scope<'a> {
-    /// Every VM tagged with the cluster.
-    Cluster,
-    /// Only VMs whose key is one of these.
-    Keys(&'a BTreeSet<String>),
+pub(crate) struct Scope<'a> {
+    /// `None`: every VM tagged with the cluster; `Some`: only VMs of these keys.
+    pub(crate) only: Option<&'a BTreeSet<String>>,
+    /// Per site, the keys whose create was journaled without an outcome: their VMs
+    /// may not carry the cluster tag yet (CloudStack tags a VM after deploying it), so
+    /// they are listed by key too, and deleted when their key is one of these.
+    pub(crate) unsettled: &'a BTreeMap<SiteId, BTreeSet<String>>,
 }
 
 impl Scope<'_> {
     fn covers(&self, vm: &Vm, cluster: &str) -> bool {
-        if vm.cluster() != Some(cluster) || !vm.state.is_alive() {
+        if !vm.state.is_alive() {
             return false;
         }
-        match self {
-            Self::Cluster => true,
-            Self::Keys(keys) => vm.key().is_some_and(|k| keys.contains(k)),
+        let key = vm.key();
+        match vm.cluster() {
+            Some(c) => {
+                c == cluster
+                    && self
+                        .only
+                        .is_none_or(|keys| key.is_some_and(|k| keys.contains(k)))
+            }
+            // Untagged: ours only by a key this deployment journaled at this site.
+            None => key.is_some_and(|k| {
+                self.unsettled
+                    .get(&vm.site)
+                    .is_some_and(|keys| keys.contains(k))
+            }),
         }
     }
+}
+
+/// The site's VMs of `cluster`, and those of the site's unsettled keys.
+async fn list_scope(
+    p: &dyn CloudProvider,
+    cluster: &str,
+    scope: Scope<'_>,
+) -> crate::Result<Vec<Vm>> {
+    let mut vms = p.list_vms(&VmFilter::cluster(cluster)).await?;
+    let mut seen: BTreeSet<VmId> = vms.iter().map(|v| v.id.clone()).collect();
+    for key in scope.unsettled.get(p.site()).into_iter().flatten() {
+        let Ok(key) = IdempotencyKey::new(key.as_str()) else {
+            continue;
+        };
+        for vm in p.list_vms(&VmFilter::key(&key)).await? {
+            if seen.insert(vm.id.clone()) {
+                vms.push(vm);
+            }
+        }
+    }
+    Ok(vms)
 }
 
 /// Deletes every VM in `scope` on every site in `sites`, concurrently per site, until
@@ -102,13 +138,12 @@ async fn purge_site(
     backoff: Duration,
 ) -> (usize, Option<usize>) {
     let site = p.site().clone();
-    let filter = VmFilter::cluster(cluster);
     let mut deleted = 0usize;
     let mut journaled = BTreeSet::new();
     let mut attempt = 0u32;
     let mut last_seen = usize::MAX;
     loop {
-        match p.list_vms(&filter).await {
+        match list_scope(p, cluster, scope).await {
             Ok(vms) => {
                 let doomed: Vec<Vm> = vms
                     .into_iter()

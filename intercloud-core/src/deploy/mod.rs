@@ -320,11 +320,16 @@ impl Deployer {
     /// verifies by listing.
     async fn rollback(&self, ex: &mut Executor<'_>) -> DeployResult {
         let keys = ex.st.keys.clone();
+        let unsettled = ex.st.unsettled_keys();
+        let scope = Scope {
+            only: Some(&keys),
+            unsettled: &unsettled,
+        };
         let purged = purge(
             self,
             &ex.st.sites_touched(),
             &ex.st.plan.cluster,
-            Scope::Keys(&keys),
+            scope,
             Some(ex.journal),
         )
         .await;

@@ -222,6 +222,22 @@ impl State {
         }
     }
 
+    /// Per site, the keys whose create was journaled but whose VM ids were not: the
+    /// create may have made VMs that lack some tags (see [`super::cleanup::Scope`]).
+    pub(crate) fn unsettled_keys(&self) -> BTreeMap<SiteId, BTreeSet<String>> {
+        let mut out: BTreeMap<SiteId, BTreeSet<String>> = BTreeMap::new();
+        for b in &self.batches {
+            let key = b.batch.key.as_str();
+            let settled = matches!(b.status, BatchStatus::Planned | BatchStatus::Created(_));
+            if !settled && self.keys.contains(key) {
+                out.entry(b.batch.site.clone())
+                    .or_default()
+                    .insert(key.to_owned());
+            }
+        }
+        out
+    }
+
     pub(crate) fn batch_index(&self, key: &str) -> Option<usize> {
         self.batches
             .iter()

@@ -199,7 +199,15 @@ impl Deployer {
         if let Some(st) = &state {
             sites.extend(st.sites_touched());
         }
-        let purged = purge(self, &sites, cluster, Scope::Cluster, journal).await;
+        let unsettled = state
+            .as_ref()
+            .map(State::unsettled_keys)
+            .unwrap_or_default();
+        let scope = Scope {
+            only: None,
+            unsettled: &unsettled,
+        };
+        let purged = purge(self, &sites, cluster, scope, journal).await;
         let mut overlay_left = 0;
         if let (Some(st), Some(j)) = (state, journal) {
             let mut ex = Executor::new(self, j, st);

@@ -33,14 +33,21 @@ impl SitePolicy {
     }
 
     /// A bucket for the site's wire requests, for backends whose one provider call
-    /// makes many requests (see [`TokenBucket`]): 90 % of the site's `rate_limit`,
-    /// no burst, so a client never meets the server's own throttling. `None` when the
-    /// site sets no rate.
+    /// makes many requests (see [`TokenBucket`]): the site's `rate_limit` less one
+    /// call per second (at most 10 % less), no burst. Evenly spaced requests at that
+    /// rate never exceed the limit in any one-second window, so a client never meets
+    /// the server's own throttling (CloudStack's `api.throttling` counts requests per
+    /// fixed interval). `None` when the site sets no rate.
     pub fn wire_limit(site: &Site) -> Option<std::sync::Arc<TokenBucket>> {
         site.rate_limit
             .filter(|r| r.is_finite() && *r > 0.0)
-            .map(|r| std::sync::Arc::new(TokenBucket::new(r * 0.9, 1)))
+            .map(|r| std::sync::Arc::new(TokenBucket::new(wire_rate(r), 1)))
     }
+}
+
+/// The wire rate for a site rate `r`: `r − 1`, but at least `0.9 r`.
+fn wire_rate(r: f64) -> f64 {
+    (r - 1.0).max(r * 0.9)
 }
 
 /// One second's worth of calls at `rate`, at least 1 (a bad rate is reported by
@@ -113,6 +120,15 @@ mod tests {
                 .burst,
             1
         );
+    }
+
+    #[test]
+    fn the_wire_rate_leaves_one_call_per_second_at_most_ten_percent() {
+        assert_eq!(wire_rate(25.0), 24.0);
+        assert_eq!(wire_rate(100.0), 99.0);
+        assert_eq!(wire_rate(5.0), 4.5);
+        assert!(SitePolicy::wire_limit(&site(None, None)).is_none());
+        assert!(SitePolicy::wire_limit(&site(Some(f64::NAN), None)).is_none());
     }
 
     #[test]
