@@ -7,7 +7,8 @@
 //!   (cluster, role, key, extras). The index is not a tag: it is read back from the
 //!   display name, as EC2 reads it from `amiLaunchIndex`. Idempotent by key: one
 //!   `listVirtualMachines` by `keyword` (the key) finds the call's VMs, tagged or not
-//!   (a create cut short between deploy and tags), and they are adopted.
+//!   (a create cut short between deploy and tags), and they are adopted; a
+//!   [`VmSpec::fresh`] call skips that lookup.
 //! - **Progress** of all new VMs comes from one `listVirtualMachines` per tick;
 //!   `queryAsyncJobResult` only fetches one failed job's error. A VM still starting at
 //!   the job timeout is returned as pending, never reported as failed.
@@ -714,7 +715,11 @@ impl CloudProvider for CloudStackProvider {
                 )
                 .with_resource(spec.key.as_str()));
         }
-        let existing = self.existing(&spec.key).await?;
+        let existing = if spec.fresh {
+            BTreeMap::new()
+        } else {
+            self.existing(&spec.key).await?
+        };
         let mut ids: BTreeMap<u32, String> = BTreeMap::new();
         let mut started = Vec::new();
         for (&i, (id, tagged)) in existing.range(0..count) {

@@ -315,8 +315,14 @@ async fn one_create_tags_for_every_vm_of_a_call_and_index_from_the_name() {
     }
     let server = fake.start().await;
     let p = builder(&server).deploy_concurrency(1).build().unwrap();
-    let ids = p.create_vms(&spec(), 3).await.unwrap();
+    let mut fresh = spec();
+    fresh.fresh = true;
+    let ids = p.create_vms(&fresh, 3).await.unwrap();
     assert_eq!(ids, ["a", "b", "c"].map(VmId::new).to_vec());
+    assert!(
+        fake.params("listVirtualMachines?keyword").is_empty(),
+        "a fresh key is not looked up"
+    );
     let tags = fake.params("createTags");
     assert_eq!(tags.len(), 1, "one createTags for the call");
     assert_eq!(tags[0]["resourceids"], "a,b,c");

@@ -305,11 +305,38 @@ async fn a_torn_journal_tail_is_dropped_and_the_deployment_still_resumes() {
 /// `createTags`), killed in between: the first create call's VMs exist but never got
 /// the cluster's tags. Listed by cluster they are invisible; listed by their key they
 /// show the key and index their names carry — as the CloudStack backend reports them.
+///
+/// It also logs every create call's key and [`VmSpec::fresh`] flag.
 #[derive(Debug)]
 struct TagsCutShort {
     inner: Arc<MemoryProvider>,
+    /// Whether the first create call "kills the process".
+    crash: bool,
     cut: std::sync::Mutex<std::collections::BTreeSet<String>>,
     crashed: Arc<Notify>,
+    creates: std::sync::Mutex<Vec<(String, bool)>>,
+}
+
+impl TagsCutShort {
+    fn wrap(ps: &[Arc<MemoryProvider>], crash: bool, crashed: &Arc<Notify>) -> Vec<Arc<Self>> {
+        ps.iter()
+            .map(|p| {
+                Arc::new(Self {
+                    inner: p.clone(),
+                    crash,
+                    cut: Default::default(),
+                    crashed: crashed.clone(),
+                    creates: Default::default(),
+                })
+            })
+            .collect()
+    }
+}
+
+fn dyns_of(ws: &[Arc<TagsCutShort>]) -> Vec<Arc<dyn CloudProvider>> {
+    ws.iter()
+        .map(|w| w.clone() as Arc<dyn CloudProvider>)
+        .collect()
 }
 
 #[async_trait::async_trait]
@@ -331,10 +358,14 @@ impl CloudProvider for TagsCutShort {
         spec: &intercloud_core::VmSpec,
         count: u32,
     ) -> intercloud_core::Result<Vec<intercloud_core::VmId>> {
+        self.creates
+            .lock()
+            .unwrap()
+            .push((spec.key.as_str().to_owned(), spec.fresh));
         let made = self.inner.create_vms(spec, count).await;
         let first = {
             let mut cut = self.cut.lock().unwrap();
-            let first = cut.is_empty();
+            let first = self.crash && cut.is_empty();
             if first {
                 cut.insert(spec.key.as_str().to_owned());
             }
@@ -378,22 +409,8 @@ async fn vms_whose_tags_never_came_are_rolled_back_and_destroyed_by_their_journa
     for rollback in [true, false] {
         let (ps, topo) = scenario(7);
         let crashed = Arc::new(Notify::new());
-        let wrapped: Vec<Arc<TagsCutShort>> = ps
-            .iter()
-            .map(|p| {
-                Arc::new(TagsCutShort {
-                    inner: p.clone(),
-                    cut: Default::default(),
-                    crashed: crashed.clone(),
-                })
-            })
-            .collect();
-        let dyns = || {
-            wrapped
-                .iter()
-                .map(|w| w.clone() as Arc<dyn CloudProvider>)
-                .collect::<Vec<_>>()
-        };
+        let wrapped = TagsCutShort::wrap(&ps, true, &crashed);
+        let dyns = || dyns_of(&wrapped);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal");
         {
@@ -437,4 +454,65 @@ async fn vms_whose_tags_never_came_are_rolled_back_and_destroyed_by_their_journa
             .collect();
         assert!(left.is_empty(), "rollback={rollback}: orphans {left:?}");
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn only_a_key_never_journaled_before_is_sent_fresh() {
+    let (ps, topo) = scenario(11);
+    let crashed = Arc::new(Notify::new());
+    let first = TagsCutShort::wrap(&ps, true, &crashed);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    {
+        let d = Deployer::new(dyns_of(&first)).with_options(options());
+        let plan = d.plan(&req(), &topo, &pl()).unwrap();
+        let journal = FileJournal::open(&path).unwrap();
+        tokio::select! {
+            r = d.deploy(plan, FailurePolicy::AllOrNothing, &journal) => {
+                panic!("the deploy should have been cut short: {:?}", r.map(|r| r.result));
+            }
+            () = crashed.notified() => {}
+        }
+    }
+    let sent: Vec<(String, bool)> = first
+        .iter()
+        .flat_map(|w| w.creates.lock().unwrap().clone())
+        .collect();
+    assert!(!sent.is_empty());
+    assert!(
+        sent.iter().all(|(_, fresh)| *fresh),
+        "a deploy's first calls skip the lookup: {sent:?}"
+    );
+    // The resumed process must look up every key the journal holds.
+    let journaled: std::collections::BTreeSet<String> = FileJournal::open(&path)
+        .unwrap()
+        .records()
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| match r {
+            Record::CreateIntent { batch } => Some(batch.key.as_str().to_owned()),
+            _ => None,
+        })
+        .collect();
+    let again = TagsCutShort::wrap(&ps, false, &crashed);
+    let d = Deployer::new(dyns_of(&again)).with_options(options());
+    let report = d
+        .resume(&FileJournal::open(&path).unwrap(), ResumeMode::Continue)
+        .await
+        .unwrap();
+    assert_eq!(report.result, DeployResult::Ok, "{report:?}");
+    let resent: Vec<(String, bool)> = again
+        .iter()
+        .flat_map(|w| w.creates.lock().unwrap().clone())
+        .collect();
+    let wrong: Vec<_> = resent
+        .iter()
+        .filter(|(k, fresh)| *fresh && journaled.contains(k))
+        .collect();
+    assert!(wrong.is_empty(), "journaled keys sent fresh: {wrong:?}");
+    assert!(
+        resent.iter().any(|(k, _)| journaled.contains(k)),
+        "the resume re-issued journaled creates: {resent:?}"
+    );
+    assert_exact(&ps, &report);
 }

@@ -360,3 +360,22 @@ async fn works_over_arc_dyn_and_forwards_site_and_capabilities() {
     assert_eq!(retry.capacity().await.unwrap().instances.used, 0);
     assert!(format!("{retry:?}").contains("Retry"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_fresh_create_is_retried_as_not_fresh() {
+    let probe = Arc::new(
+        Probe::new("hokkaido")
+            .idempotent_create(true)
+            .script(&[ErrorKind::Unavailable, ErrorKind::Timeout]),
+    );
+    let retry = Retry::new(probe.clone(), RetryPolicy::default()).with_seed(1);
+    let mut s = spec("fresh-1");
+    s.fresh = true;
+    retry.create_vms(&s, 2).await.unwrap();
+    let labels: Vec<String> = probe.calls().into_iter().map(|c| c.label).collect();
+    assert_eq!(
+        labels,
+        ["fresh-1 (fresh)", "fresh-1", "fresh-1"],
+        "the attempts after one that may have taken effect look the key up"
+    );
+}

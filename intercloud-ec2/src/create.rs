@@ -97,12 +97,16 @@ impl Ec2Provider {
         if count == 0 {
             return Ok(Vec::new());
         }
-        let existing = self
-            .describe_instances(&[
+        // A `fresh` key was never sent: nothing to look up.
+        let existing = if spec.fresh {
+            Vec::new()
+        } else {
+            self.describe_instances(&[
                 filter(format!("tag:{TAG_KEY}"), [spec.key.as_str()]),
                 filter("instance-state-name", ALIVE_STATES),
             ])
-            .await?;
+            .await?
+        };
         let mut by_index: BTreeMap<u32, String> = BTreeMap::new();
         let mut untagged: Vec<Instance> = Vec::new();
         for inst in existing {

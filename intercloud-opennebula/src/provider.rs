@@ -2,7 +2,7 @@
 //!
 //! | provider method | OpenNebula calls |
 //! |---|---|
-//! | `create_vms` | `one.vmpool.infoextended` (the key's VMs), then per missing index `one.template.instantiate` (bounded concurrency); `one.templatepool.info` to resolve a template name, `one.template.info` to merge CONTEXT when there is user data (both cached for 5 min per provider) |
+//! | `create_vms` | `one.vmpool.infoextended` (the key's VMs; not for a `fresh` spec), then per missing index `one.template.instantiate` (bounded concurrency); `one.templatepool.info` to resolve a template name, `one.template.info` to merge CONTEXT when there is user data (both cached for 5 min per provider) |
 //! | `list_vms` | one `one.vmpool.infoextended`, filtered here by `USER_TEMPLATE` tags |
 //! | `delete_vm` | `one.vm.action("terminate-hard", id)`; `one.vm.info` when the action is refused |
 //! | `offerings` | `one.templatepool.info` |
@@ -393,7 +393,12 @@ impl CloudProvider for OpenNebulaProvider {
         }
 
         let mut by_index: BTreeMap<u32, VmId> = BTreeMap::new();
-        for vm in self.list_vms(&VmFilter::key(&spec.key)).await? {
+        let existing = if spec.fresh {
+            Vec::new()
+        } else {
+            self.list_vms(&VmFilter::key(&spec.key)).await?
+        };
+        for vm in existing {
             if let Some(i) = vm.index() {
                 let keep = by_index
                     .get(&i)

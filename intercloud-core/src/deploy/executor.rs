@@ -287,6 +287,10 @@ impl<'a> Executor<'a> {
                     continue;
                 }
             };
+            // A key journaled for the first time now has never been sent: the
+            // provider may skip its lookup by key.
+            let fresh = self.st.batches[bi].status == BatchStatus::Planned
+                && !self.st.keys.contains(batch.key.as_str());
             if self.st.batches[bi].status == BatchStatus::Planned
                 && self
                     .record(Record::CreateIntent {
@@ -305,11 +309,9 @@ impl<'a> Executor<'a> {
                     count: batch.count(),
                 },
             );
-            creates.push((
-                bi,
-                batch.spec(&self.st.plan.cluster, user_data),
-                batch.count(),
-            ));
+            let mut spec = batch.spec(&self.st.plan.cluster, user_data);
+            spec.fresh = fresh;
+            creates.push((bi, spec, batch.count()));
         }
         let mut deletes = Vec::new();
         for id in self.pending_deletes.get(site).cloned().unwrap_or_default() {

@@ -160,7 +160,10 @@ pub struct Step {
 /// Options of [`Plan::build`].
 #[derive(Debug, Clone, Default)]
 pub struct PlanOptions {
-    /// The deployment's id (part of every key); a random one when `None`.
+    /// The deployment's id (part of every key); a random one when `None`. Use an id
+    /// once per journal: the first create call of each key a journal has never
+    /// recorded is sent as [`VmSpec::fresh`](crate::model::VmSpec::fresh), without the
+    /// backend's lookup by key. To go on with a deployment, resume its journal.
     pub deployment_id: Option<String>,
     /// Whether the plan has VPN steps (a fabric was given).
     pub vpn: bool,

@@ -69,6 +69,12 @@ pub struct VmSpec {
     /// Further tags, beyond the four intercloud sets itself.
     #[serde(default, skip_serializing_if = "Tags::is_empty")]
     pub extra_tags: Tags,
+    /// The caller guarantees that no earlier create call with this key can have taken
+    /// effect (the deployer sets it on the first call of a key it has just journaled
+    /// for the first time), so a backend may skip its lookup by key. `false`, the
+    /// default, is always safe; [`crate::wrap::Retry`] clears it for its retries.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fresh: bool,
 }
 
 impl VmSpec {
@@ -89,6 +95,7 @@ impl VmSpec {
             image: None,
             user_data: None,
             extra_tags: Tags::new(),
+            fresh: false,
         }
     }
 

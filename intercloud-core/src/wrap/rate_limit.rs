@@ -119,16 +119,43 @@ impl TokenBucket {
     /// Waits (in FIFO order) until a call may start, and takes its token.
     pub async fn take(&self) {
         let mut tat = self.tat.lock().await;
+        let mut slept_until: Option<Instant> = None;
         loop {
-            let now = Instant::now();
-            let next = tat.map_or(now, |t| t.max(now)) + self.interval;
-            // The earliest instant `next - at <= span` holds.
-            let ready_at = next.checked_sub(self.span).unwrap_or(now);
-            if ready_at <= now {
-                *tat = Some(next);
-                return;
+            match self.step(*tat, Instant::now(), slept_until) {
+                Ok(next) => {
+                    *tat = Some(next);
+                    return;
+                }
+                Err(ready_at) => {
+                    tokio::time::sleep_until(ready_at).await;
+                    slept_until = Some(ready_at);
+                }
             }
-            tokio::time::sleep_until(ready_at).await;
+        }
+    }
+
+    /// One admission decision (pure): `Ok(new tat)` when a call may start at `now`,
+    /// else `Err(instant to wake at)`. A caller that slept until `slept_until` for its
+    /// slot counts from that slot, not from a timer that woke it late (tokio's timer
+    /// has millisecond steps), so lateness does not lower the rate; no call ever
+    /// starts before its slot.
+    fn step(
+        &self,
+        tat: Option<Instant>,
+        now: Instant,
+        slept_until: Option<Instant>,
+    ) -> std::result::Result<Instant, Instant> {
+        let from = match slept_until {
+            Some(slot) if now.saturating_duration_since(slot) < self.interval => slot,
+            _ => now,
+        };
+        let next = tat.map_or(from, |t| t.max(from)) + self.interval;
+        // The earliest instant `next - at <= span` holds.
+        let ready_at = next.checked_sub(self.span).unwrap_or(now);
+        if ready_at <= now {
+            Ok(next)
+        } else {
+            Err(ready_at)
         }
     }
 }
@@ -261,6 +288,32 @@ mod tests {
         assert_eq!(b.span, Duration::from_nanos(666_666_668));
         let slowest = TokenBucket::new(RateLimitPolicy::MIN_RATE, 1);
         assert_eq!(slowest.interval, Duration::from_secs(1000));
+    }
+
+    #[test]
+    fn a_late_wake_up_keeps_the_rate() {
+        let ms = Duration::from_millis;
+        let b = TokenBucket::new(250.0, 1); // one call per 4 ms
+        let t0 = Instant::now();
+        let mut tat = Some(b.step(None, t0, None).expect("the first call goes at once"));
+        // A caller arriving at once must wait for the slot at 4 ms ...
+        assert_eq!(b.step(tat, t0, None), Err(t0 + ms(4)));
+        // ... and its timer fires 1.5 ms late: it still holds the 4 ms slot, so the
+        // next slot is 8 ms, not 9.5 ms.
+        tat = Some(
+            b.step(tat, t0 + ms(4) + ms(3) / 2, Some(t0 + ms(4)))
+                .unwrap(),
+        );
+        assert_eq!(tat, Some(t0 + ms(8)));
+        // Without having slept (or later than a whole interval) time lost is lost:
+        // the bucket never admits a burst it did not have.
+        assert_eq!(b.step(tat, t0 + ms(20), None), Ok(t0 + ms(24)));
+        assert_eq!(
+            b.step(Some(t0 + ms(8)), t0 + ms(20), Some(t0 + ms(8))),
+            Ok(t0 + ms(24))
+        );
+        // Never before the slot.
+        assert_eq!(b.step(tat, t0 + ms(7), Some(t0 + ms(4))), Err(t0 + ms(8)));
     }
 
     #[test]

@@ -287,8 +287,20 @@ impl<P: CloudProvider> CloudProvider for Retry<P> {
     }
 
     async fn create_vms(&self, spec: &VmSpec, count: u32) -> Result<Vec<VmId>> {
-        self.run(Method::Create, || self.inner.create_vms(spec, count))
-            .await
+        // A retry follows an attempt that may have taken effect: never `fresh`.
+        let retry_spec = spec.fresh.then(|| VmSpec {
+            fresh: false,
+            ..spec.clone()
+        });
+        let mut first = true;
+        self.run(Method::Create, || {
+            let s = match (&retry_spec, std::mem::take(&mut first)) {
+                (Some(again), false) => again,
+                _ => spec,
+            };
+            self.inner.create_vms(s, count)
+        })
+        .await
     }
 
     async fn list_vms(&self, filter: &VmFilter) -> Result<Vec<Vm>> {

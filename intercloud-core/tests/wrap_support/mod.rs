@@ -18,7 +18,8 @@ use tokio::time::Instant;
 #[derive(Debug, Clone)]
 pub(crate) struct Call {
     pub(crate) method: &'static str,
-    /// A label: the VM id of a delete, the key of a create, the cluster tag of a list.
+    /// A label: the VM id of a delete, the key of a create (`KEY (fresh)` for a
+    /// [`VmSpec::fresh`] one), the cluster tag of a list.
     pub(crate) label: String,
     pub(crate) start: Instant,
 }
@@ -131,7 +132,12 @@ impl CloudProvider for Probe {
         Ok(Capacity::default())
     }
     async fn create_vms(&self, spec: &VmSpec, count: u32) -> Result<Vec<VmId>> {
-        self.call("create_vms", spec.key.to_string()).await?;
+        let label = if spec.fresh {
+            format!("{} (fresh)", spec.key)
+        } else {
+            spec.key.to_string()
+        };
+        self.call("create_vms", label).await?;
         Ok((0..count).map(|i| VmId::new(spec.key.vm_name(i))).collect())
     }
     async fn list_vms(&self, filter: &VmFilter) -> Result<Vec<Vm>> {
