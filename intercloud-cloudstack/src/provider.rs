@@ -9,8 +9,9 @@
 //!   `listVirtualMachines` by `keyword` (the key) finds the call's VMs, tagged or not
 //!   (a create cut short between deploy and tags), and they are adopted; a
 //!   [`VmSpec::fresh`] call skips that lookup.
-//! - **Progress** of all new VMs comes from one `listVirtualMachines` per tick;
-//!   `queryAsyncJobResult` only fetches one failed job's error. A VM still starting at
+//! - **Progress** of all new VMs comes from one `listVirtualMachines` by the cluster
+//!   tag per tick, shared by the create calls waiting at once; `queryAsyncJobResult`
+//!   only fetches one failed job's error. A VM still starting at
 //!   the job timeout is returned as pending, never reported as failed.
 //! - **List**: `listVirtualMachines` with `listall=true`, the zone, the most selective
 //!   tag as `tags[0].key/value`, paged; the filter is then applied exactly. A filter
@@ -115,8 +116,14 @@ pub struct CloudStackProvider {
     client: Client,
     settings: Settings,
     cache: Mutex<Cache>,
+    /// The last listing of a cluster's VMs (when it started, the cluster, the VMs),
+    /// shared by the create calls waiting for their VMs.
+    listing: Mutex<Option<ClusterListing>>,
     expunge_refused: AtomicBool,
 }
+
+/// When a listing started, of which cluster, and the VMs by id.
+type ClusterListing = (Instant, String, Arc<BTreeMap<String, VirtualMachine>>);
 
 impl CloudStackProvider {
     pub(crate) fn new(client: Client, settings: Settings) -> Self {
@@ -124,6 +131,7 @@ impl CloudStackProvider {
             client,
             settings,
             cache: Mutex::new(Cache::default()),
+            listing: Mutex::new(None),
             expunge_refused: AtomicBool::new(false),
         }
     }
@@ -442,13 +450,9 @@ impl CloudStackProvider {
     /// has left `Starting`: one `listVirtualMachines` per tick.
     async fn await_started(&self, spec: &VmSpec, started: &[Started], running: bool) -> Result<()> {
         let deadline = Instant::now() + self.client.job_timeout;
+        let mut not_before = Instant::now();
         loop {
-            let listed: BTreeMap<String, VirtualMachine> = self
-                .list_raw(Some((TAG_KEY, spec.key.as_str())), None)
-                .await?
-                .into_iter()
-                .map(|v| (v.id.clone(), v))
-                .collect();
+            let listed = self.cluster_listing(&spec.cluster, not_before).await?;
             let mut waiting = Vec::new();
             let mut failed = Vec::new();
             for s in started {
@@ -478,7 +482,35 @@ impl CloudStackProvider {
                 return self.resolve_timeout(spec, &waiting, &listed).await;
             }
             tokio::time::sleep(self.client.poll_interval).await;
+            not_before = Instant::now();
         }
+    }
+
+    /// The cluster's VMs by id, from one `listVirtualMachines` by the cluster tag that
+    /// started at or after `not_before`. Create calls waiting at once share it: the
+    /// lock is held while listing, so the others wait for that listing and reuse it
+    /// (one listing per tick for the site, not one per create call).
+    async fn cluster_listing(
+        &self,
+        cluster: &str,
+        not_before: Instant,
+    ) -> Result<Arc<BTreeMap<String, VirtualMachine>>> {
+        let mut last = self.listing.lock().await;
+        if let Some((taken, c, vms)) = &*last {
+            if *taken >= not_before && c == cluster {
+                return Ok(vms.clone());
+            }
+        }
+        let taken = Instant::now();
+        let vms: Arc<BTreeMap<String, VirtualMachine>> = Arc::new(
+            self.list_raw(Some((TAG_CLUSTER, cluster)), None)
+                .await?
+                .into_iter()
+                .map(|v| (v.id.clone(), v))
+                .collect(),
+        );
+        *last = Some((taken, cluster.to_owned(), vms.clone()));
+        Ok(vms)
     }
 
     /// The job timeout passed. VMs listed and still starting may yet succeed: fine.
