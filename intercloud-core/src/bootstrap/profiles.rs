@@ -67,13 +67,25 @@ pub fn rack_script(layout: &ClusterLayout) -> String {
 
 /// Slurm's `slurm.conf`: the head node as controller, one `NodeName` line per worker
 /// and one partition holding them all.
+///
+/// Choices checked by running slurmctld 22.05 on the file
+/// (`intercloud-vpn/tests/bootstrap_parsers.rs`):
+/// - the controller keeps its state in `/var/lib/slurm/slurmctld`, the directory
+///   Debian's and Ubuntu's `slurmctld` package creates for the `slurm` user; with
+///   Slurm's default (`/var/spool`, owned by root there) slurmctld stops with "fatal:
+///   Incorrect permissions on state save loc";
+/// - nodes are scheduled by core (`CR_Core`): the file states no `RealMemory`, and
+///   cons_tres's default `CR_Core_Memory` would count every node as 1 MB of memory;
+/// - `ClusterName` is the cluster name in lower case, the form Slurm stores (it
+///   lowercases any other).
 pub fn slurm_conf(layout: &ClusterLayout) -> String {
     let head = layout.head();
     let mut out = format!(
         "# intercloud cluster {}\nClusterName={}\nSlurmctldHost={}({})\nSlurmUser=slurm\n\
-         AuthType=auth/munge\nSelectType=select/cons_tres\nReturnToService=2\n",
+         StateSaveLocation=/var/lib/slurm/slurmctld\nAuthType=auth/munge\n\
+         SelectType=select/cons_tres\nSelectTypeParameters=CR_Core\nReturnToService=2\n",
         layout.cluster,
-        layout.cluster,
+        layout.cluster.to_lowercase(),
         head.map_or("localhost", |h| h.name.as_str()),
         head.map_or("127.0.0.1", |h| h.overlay_ip.as_str()),
     );
@@ -155,11 +167,22 @@ mod tests {
 
     #[test]
     fn slurm_conf_golden() {
-        let c = slurm_conf(&sample());
-        assert!(c.contains("SlurmctldHost=master-1(10.77.0.10)\n"), "{c}");
-        assert!(c.contains(
-            "NodeName=worker-2 NodeAddr=10.77.1.10 CPUs=1 Feature=site-nii State=UNKNOWN\n"
-        ));
-        assert!(c.contains("PartitionName=all Nodes=worker-1,worker-2 Default=YES"));
+        let mut l = sample();
+        l.cluster = "Hadoop-Demo".into();
+        assert_eq!(
+            slurm_conf(&l),
+            "# intercloud cluster Hadoop-Demo\n\
+             ClusterName=hadoop-demo\n\
+             SlurmctldHost=master-1(10.77.0.10)\n\
+             SlurmUser=slurm\n\
+             StateSaveLocation=/var/lib/slurm/slurmctld\n\
+             AuthType=auth/munge\n\
+             SelectType=select/cons_tres\n\
+             SelectTypeParameters=CR_Core\n\
+             ReturnToService=2\n\
+             NodeName=worker-1 NodeAddr=10.77.0.11 CPUs=1 Feature=site-hokkaido State=UNKNOWN\n\
+             NodeName=worker-2 NodeAddr=10.77.1.10 CPUs=1 Feature=site-nii State=UNKNOWN\n\
+             PartitionName=all Nodes=worker-1,worker-2 Default=YES MaxTime=INFINITE State=UP\n"
+        );
     }
 }
