@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::ClusterLayout;
+use crate::model::SiteId;
 
 /// `/etc/hosts` lines for the cluster: `IP NAME NAME.CLUSTER`, after a marker comment.
 pub fn hosts_file(layout: &ClusterLayout) -> String {
@@ -51,22 +52,49 @@ pub fn core_site_xml(layout: &ClusterLayout) -> String {
     )
 }
 
+/// A site id as one word of Slurm features and Hadoop rack names: letters, digits,
+/// `-`, `_` and `.` kept, anything else (a space, a parenthesis, a quote) becomes `_`.
+///
+/// Site ids are free text; slurmctld stops at a space in `Feature=` ("Parse error …
+/// Unable to process configuration file"), Hadoop splits a rack script's answer at
+/// whitespace, and the rack script is shell.
+fn site_word(site: &SiteId) -> String {
+    site.as_str()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// A rack topology script (`net.topology.script.file.name`): maps each host name or
 /// overlay address given as an argument to `/SITE`, unknown ones to
-/// `/default-rack`, one answer per argument, as Hadoop expects.
+/// `/default-rack`, one answer per argument, as Hadoop expects. `SITE` is the site id
+/// with any character but letters, digits, `-`, `_` and `.` replaced by `_`.
 pub fn rack_script(layout: &ClusterLayout) -> String {
     let mut out = String::from(
         "#!/bin/sh\n# intercloud: rack = site\nfor h in \"$@\"; do\n  case \"$h\" in\n",
     );
     for n in &layout.nodes {
-        let _ = writeln!(out, "    {}|{}) echo /{} ;;", n.name, n.overlay_ip, n.site);
+        let _ = writeln!(
+            out,
+            "    {}|{}) echo /{} ;;",
+            n.name,
+            n.overlay_ip,
+            site_word(&n.site)
+        );
     }
     out.push_str("    *) echo /default-rack ;;\n  esac\ndone\n");
     out
 }
 
 /// Slurm's `slurm.conf`: the head node as controller, one `NodeName` line per worker
-/// and one partition holding them all.
+/// (feature `site-SITE`, the site id as in [`rack_script`]) and one partition holding
+/// them all.
 ///
 /// Choices checked by running slurmctld 22.05 on the file
 /// (`intercloud-vpn/tests/bootstrap_parsers.rs`):
@@ -97,7 +125,7 @@ pub fn slurm_conf(layout: &ClusterLayout) -> String {
             n.name,
             n.overlay_ip,
             n.slots.max(1),
-            n.site
+            site_word(&n.site)
         );
     }
     let names: Vec<&str> = workers.iter().map(|n| n.name.as_str()).collect();
@@ -162,6 +190,18 @@ mod tests {
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
             "/nii\n/hokkaido\n/default-rack\n"
+        );
+    }
+
+    #[test]
+    fn free_text_site_ids_become_one_safe_word() {
+        let mut l = sample();
+        l.nodes[2].site = "nii (kyoto) 'b'".into();
+        assert!(slurm_conf(&l).contains(" Feature=site-nii__kyoto___b_ State=UNKNOWN\n"));
+        let rack = rack_script(&l);
+        assert!(
+            rack.contains("    worker-2|10.77.1.10) echo /nii__kyoto___b_ ;;\n"),
+            "{rack}"
         );
     }
 
