@@ -266,7 +266,9 @@ impl Rendered {
     }
 
     fn head(&self) -> &NodePlan {
-        &self.plan.nodes[0]
+        let head = &self.plan.nodes[0];
+        assert_eq!(head.role, "master", "the plan lists the master first");
+        head
     }
 
     fn workers(&self) -> impl Iterator<Item = &NodePlan> {
@@ -424,6 +426,7 @@ fn slurm_conf_is_read_by_slurmctld() {
             "scontrol",
             "sinfo",
             "munged",
+            "hostname",
             "runuser",
         ],
     ) {
@@ -587,7 +590,7 @@ fn mpi_hostfile_is_read_by_open_mpi() {
     if !ready(
         "mpi_hostfile_is_read_by_open_mpi",
         true,
-        &["unshare", "ip", "mpirun", "ompi_info"],
+        &["unshare", "ip", "hostname", "mpirun"],
     ) {
         return;
     }
