@@ -2,7 +2,7 @@
 # Installs the real parsers of the cluster files intercloud renders (Debian/Ubuntu,
 # as root), used by intercloud-core/tests/bootstrap_parsers.rs:
 #   slurm.conf:           slurmctld (pulls in slurm-client for scontrol/sinfo, munge)
-#   MPI hostfile:         openmpi-bin (mpirun)
+#   MPI hostfiles:        openmpi-bin (mpirun), mpich (mpiexec.hydra)
 #   Hadoop core-site.xml: libxml2-utils (xmllint); Hadoop itself is not packaged
 # plus util-linux (unshare) and iproute2 (ip), which the tests use to run slurmctld in
 # private namespaces.
@@ -14,7 +14,7 @@
 # or fail when INTERCLOUD_REQUIRE_NETNS=1).
 set -euo pipefail
 
-PKGS=(slurmctld slurm-client munge openmpi-bin libxml2-utils util-linux iproute2)
+PKGS=(slurmctld slurm-client munge openmpi-bin mpich libxml2-utils util-linux iproute2)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 

@@ -7,7 +7,7 @@
 #     the simulator's independent-client tests;
 #   - Debian packages for the VPN tests in network namespaces (wireguard-go,
 #     wireguard-tools, iperf3, strongSwan, xl2tpd: scripts/vpn-deps.sh, as root);
-#   - the real parsers of the rendered cluster files (slurmctld, Open MPI, xmllint:
+#   - the real parsers of the rendered cluster files (slurmctld, Open MPI, MPICH, xmllint:
 #     scripts/bootstrap-deps.sh, as root);
 #   - Debian's chromium and chromium-driver for the portal's browser test
 #     (scripts/browser-deps.sh, as root);

@@ -1,6 +1,6 @@
 //! The cluster files a node boots with, read by the tools that read them in
-//! production: Slurm's controller, Open MPI's `mpirun`, glibc's `/etc/hosts` resolver,
-//! libxml2 (`xmllint`) and `sh` for Hadoop's rack script.
+//! production: Slurm's controller, Open MPI's `mpirun`, MPICH's Hydra, glibc's
+//! `/etc/hosts` resolver, libxml2 (`xmllint`) and `sh` for Hadoop's rack script.
 //!
 //! The files come out of the real path: a three-site plan ([`Plan::build`]), its
 //! WireGuard overlay ([`wireguard_overlay`]) and the CLI's [`ClusterConfigurer`]
@@ -11,9 +11,10 @@
 //!   network/UTS/mount/PID namespace, with the directories of a fresh Debian node and
 //!   its own `munged`), then `scontrol` and `sinfo` report the nodes, CPUs, features and
 //!   partition it understood.
-//! - MPI hostfile: `mpirun --display-map --do-not-launch` maps one rank per slot
-//!   (nothing is launched; ssh is replaced by `false`, and the namespace has only `lo`),
-//!   and one rank more than the slots is refused.
+//! - MPI hostfiles: Open MPI's `mpirun --display-map --do-not-launch` maps one rank
+//!   per slot (nothing is launched; ssh is replaced by `false`, and the namespace has
+//!   only `lo`) and refuses one rank more; MPICH's `mpiexec.hydra -launcher manual`
+//!   (which starts nothing) shows one proxy per host with its slots as process count.
 //! - hosts block: the user data's own merge command runs twice on a Debian-like
 //!   `/etc/hosts` in a private mount namespace, then `getent hosts` (glibc's files
 //!   backend, the resolver Slurm, MPI and Hadoop use) resolves every name. A check in
@@ -590,7 +591,7 @@ fn mpi_hostfile_is_read_by_open_mpi() {
     if !ready(
         "mpi_hostfile_is_read_by_open_mpi",
         true,
-        &["unshare", "ip", "hostname", "mpirun"],
+        &["unshare", "ip", "hostname", "mpirun.openmpi"],
     ) {
         return;
     }
@@ -608,7 +609,7 @@ fn mpi_hostfile_is_read_by_open_mpi() {
     // `--do-not-launch` maps the job and stops; `plm_rsh_agent=false` makes any remote
     // launch fail instead of calling ssh, and the namespace has only `lo` anyway.
     let mpirun = format!(
-        "mpirun --allow-run-as-root --hostfile {} --mca plm_rsh_agent false \
+        "mpirun.openmpi --allow-run-as-root --hostfile {} --mca plm_rsh_agent false \
          --display-map --do-not-launch",
         hostfile.display()
     );
@@ -661,6 +662,78 @@ echo '== over'
     let over = section(&out.stdout, "over").join("\n");
     assert!(!over.contains("Data for node"), "mapped anyway:\n{over}");
     assert!(over.contains("not enough slots"), "{over}");
+}
+
+#[test]
+fn mpich_hostfile_is_read_by_hydra() {
+    if !ready(
+        "mpich_hostfile_is_read_by_hydra",
+        true,
+        &["unshare", "ip", "hostname", "mpiexec.hydra"],
+    ) {
+        return;
+    }
+    let r = render(Profile::Mpi);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("root");
+    lay_out(&root, &r.files);
+    let total: u32 = r
+        .plan
+        .nodes
+        .iter()
+        .map(|n| expected_slots(n.level.as_str()))
+        .sum();
+    // `-launcher manual` prints each proxy's launch line and starts nothing; `-verbose`
+    // shows what Hydra made of the host file: one proxy per host, with its host name
+    // and process count. `env -i` keeps the environment out of that output. Hydra then
+    // waits for proxies that never come: the sandbox's end kills it.
+    let script = format!(
+        r#"
+T={t}
+hostname {head}
+ip link set lo up
+env -i PATH=/usr/bin:/bin mpiexec.hydra -f {file} -n {total} -launcher manual -verbose true \
+  > $T/hydra.out 2>&1 &
+pid=$!
+i=0
+until grep -q HYDRA_LAUNCH_END $T/hydra.out; do
+  if ! kill -0 $pid 2>/dev/null; then cat $T/hydra.out >&2; exit 3; fi
+  i=$((i+1))
+  if [ $i -gt 100 ]; then echo "no launch lines after 10 s" >&2; cat $T/hydra.out >&2; exit 4; fi
+  sleep 0.1
+done
+cat $T/hydra.out
+"#,
+        t = dir.path().display(),
+        head = r.head().name,
+        file = root.join("etc/intercloud/mpich-hostfile").display(),
+    );
+    let out = sandboxed(dir.path(), &script, Duration::from_secs(20));
+    assert!(out.ok, "{}\n{}", out.stderr, out.stdout);
+    let arg = |line: &str, key: &str| -> Option<String> {
+        let mut it = line.split_whitespace();
+        it.find(|w| *w == key)?;
+        it.next().map(str::to_owned)
+    };
+    let proxies: Vec<(String, u32)> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("--version ") && l.contains(" --hostname "))
+        .map(|l| {
+            let host = arg(l, "--hostname").expect("--hostname");
+            let count = arg(l, "--exec-proc-count")
+                .and_then(|c| c.parse().ok())
+                .expect("--exec-proc-count");
+            (host, count)
+        })
+        .collect();
+    let want: Vec<(String, u32)> = r
+        .plan
+        .nodes
+        .iter()
+        .map(|n| (n.name.clone(), expected_slots(n.level.as_str())))
+        .collect();
+    assert_eq!(proxies, want, "Hydra's proxies:\n{}", out.stdout);
 }
 
 // ---------------------------------------------------------------------------------

@@ -18,12 +18,25 @@ pub fn hosts_file(layout: &ClusterLayout) -> String {
     out
 }
 
-/// An Open MPI / MPICH hostfile: `NAME slots=N` per node.
+/// An Open MPI hostfile (`mpirun --hostfile`): `NAME slots=N` per node.
+///
+/// MPICH's Hydra refuses this form ("token slots not supported at this time"): it
+/// reads [`mpich_hostfile`].
 pub fn mpi_hostfile(layout: &ClusterLayout) -> String {
     layout
         .nodes
         .iter()
         .map(|n| format!("{} slots={}\n", n.name, n.slots.max(1)))
+        .collect()
+}
+
+/// An MPICH (Hydra) host file (`mpiexec -f`): `NAME:N` per node. Open MPI reads
+/// `NAME:N` as one slot, so it gets [`mpi_hostfile`].
+pub fn mpich_hostfile(layout: &ClusterLayout) -> String {
+    layout
+        .nodes
+        .iter()
+        .map(|n| format!("{}:{}\n", n.name, n.slots.max(1)))
         .collect()
 }
 
@@ -158,6 +171,7 @@ mod tests {
             mpi_hostfile(&l),
             "master-1 slots=4\nworker-1 slots=1\nworker-2 slots=1\n"
         );
+        assert_eq!(mpich_hostfile(&l), "master-1:4\nworker-1:1\nworker-2:1\n");
     }
 
     #[test]
