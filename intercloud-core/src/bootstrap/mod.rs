@@ -3,9 +3,11 @@
 //! Overlay addresses are assigned at plan time, so each node's view of the cluster —
 //! `/etc/hosts`, MPI hostfiles (Open MPI's and MPICH's), Hadoop's `workers`,
 //! `core-site.xml` and a rack topology script mapping each node to `/SITE` (so HDFS
-//! keeps replicas on two sites), Slurm's `slurm.conf` — is plain text computed from a [`ClusterLayout`]. The files
-//! and a fabric's [`crate::Bootstrap`] are assembled into one cloud-init document
-//! ([`cloud_init`]), checked against the middleware's user-data limit.
+//! keeps replicas on two sites), Slurm's `slurm.conf` — is plain text computed from a
+//! [`ClusterLayout`]. The files and a fabric's [`crate::Bootstrap`] are assembled into
+//! one cloud-init document ([`cloud_init`]), checked against the middleware's
+//! user-data limit. `intercloud-vpn/tests/bootstrap_parsers.rs` feeds them to the tools
+//! that read them (slurmctld, Open MPI, MPICH, glibc, xmllint, sh).
 //!
 //! Every renderer is a pure function; nothing here does I/O.
 

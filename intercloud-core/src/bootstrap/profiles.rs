@@ -30,8 +30,8 @@ pub fn mpi_hostfile(layout: &ClusterLayout) -> String {
         .collect()
 }
 
-/// An MPICH (Hydra) host file (`mpiexec -f`): `NAME:N` per node. Open MPI reads
-/// `NAME:N` as one slot, so it gets [`mpi_hostfile`].
+/// An MPICH (Hydra) host file (`mpiexec -f`): `NAME:N` per node. Open MPI's hostfile
+/// reader does not take `:N` as slots, so it gets [`mpi_hostfile`].
 pub fn mpich_hostfile(layout: &ClusterLayout) -> String {
     layout
         .nodes
