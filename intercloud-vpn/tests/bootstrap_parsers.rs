@@ -442,6 +442,8 @@ fn slurm_conf_is_read_by_slurmctld() {
     let script = format!(
         r#"
 T={t}
+# munged and slurmctld run as their own users: they must reach the files under $T.
+chmod 0755 $T
 hostname {name}
 ip link set lo up
 ip addr add {ip}/32 dev lo
@@ -966,7 +968,8 @@ fn hadoop_rack_script_maps_every_node_to_its_site() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), want);
-    // Three racks, one per site: HDFS's placement puts a replica off-site.
+    // Three racks, one per site (plus the default for strangers): HDFS puts a replica
+    // off-site.
     let racks: std::collections::BTreeSet<&str> = want.lines().collect();
     assert_eq!(racks.len(), 4, "{want}");
 }
