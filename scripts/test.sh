@@ -7,6 +7,8 @@
 #     the simulator's independent-client tests;
 #   - Debian packages for the VPN tests in network namespaces (wireguard-go,
 #     wireguard-tools, iperf3, strongSwan, xl2tpd: scripts/vpn-deps.sh, as root);
+#   - the real parsers of the rendered cluster files (slurmctld, Open MPI, MPICH, xmllint:
+#     scripts/bootstrap-deps.sh, as root);
 #   - Debian's chromium and chromium-driver for the portal's browser test
 #     (scripts/browser-deps.sh, as root);
 # then `cargo test --workspace`. Tests that need the venv find it through
@@ -21,6 +23,7 @@ export INTERCLOUD_VENV
 export INTERCLOUD_REQUIRE_PY=1
 
 scripts/vpn-deps.sh
+scripts/bootstrap-deps.sh
 bash scripts/browser-deps.sh || echo "test.sh: browser install failed; the portal browser test needs chromium" >&2
 if [ "$(id -u)" = 0 ] || [ -n "${CI:-}" ]; then
   export INTERCLOUD_REQUIRE_NETNS=1

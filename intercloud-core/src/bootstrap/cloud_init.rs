@@ -3,7 +3,8 @@
 use base64::Engine as _;
 
 use super::profiles::{
-    core_site_xml, hadoop_workers, hosts_file, mpi_hostfile, rack_script, slurm_conf,
+    core_site_xml, hadoop_workers, hosts_file, mpi_hostfile, mpich_hostfile, rack_script,
+    slurm_conf,
 };
 use super::ClusterLayout;
 use crate::model::{Profile, SiteId, UserData};
@@ -42,6 +43,11 @@ pub fn profile_bootstrap(layout: &ClusterLayout) -> Bootstrap {
                 "/etc/intercloud/mpi-hostfile",
                 "0644",
                 mpi_hostfile(layout),
+            ));
+            b.files.push(file(
+                "/etc/intercloud/mpich-hostfile",
+                "0644",
+                mpich_hostfile(layout),
             ));
         }
         Profile::Hadoop => {

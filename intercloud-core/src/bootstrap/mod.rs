@@ -1,11 +1,13 @@
 //! Cluster bootstrap: what every node is configured as, rendered before the VM exists.
 //!
 //! Overlay addresses are assigned at plan time, so each node's view of the cluster —
-//! `/etc/hosts`, an MPI hostfile, Hadoop's `workers`, `core-site.xml` and a rack
-//! topology script mapping each node to `/SITE` (so HDFS keeps replicas on two sites),
-//! Slurm's `slurm.conf` — is plain text computed from a [`ClusterLayout`]. The files
-//! and a fabric's [`crate::Bootstrap`] are assembled into one cloud-init document
-//! ([`cloud_init`]), checked against the middleware's user-data limit.
+//! `/etc/hosts`, MPI hostfiles (Open MPI's and MPICH's), Hadoop's `workers`,
+//! `core-site.xml` and a rack topology script mapping each node to `/SITE` (so HDFS
+//! keeps replicas on two sites), Slurm's `slurm.conf` — is plain text computed from a
+//! [`ClusterLayout`]. The files and a fabric's [`crate::Bootstrap`] are assembled into
+//! one cloud-init document ([`cloud_init`]), checked against the middleware's
+//! user-data limit. `intercloud-vpn/tests/bootstrap_parsers.rs` feeds them to the tools
+//! that read them (slurmctld, Open MPI, MPICH, glibc, xmllint, sh).
 //!
 //! Every renderer is a pure function; nothing here does I/O.
 
@@ -16,7 +18,8 @@ mod profiles;
 pub use cloud_init::{cloud_init, profile_bootstrap};
 pub use inventory::{ansible_ini, ansible_yaml};
 pub use profiles::{
-    core_site_xml, hadoop_workers, hosts_file, mpi_hostfile, rack_script, slurm_conf,
+    core_site_xml, hadoop_workers, hosts_file, mpi_hostfile, mpich_hostfile, rack_script,
+    slurm_conf,
 };
 
 use serde::{Deserialize, Serialize};

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::ClusterLayout;
+use crate::model::SiteId;
 
 /// `/etc/hosts` lines for the cluster: `IP NAME NAME.CLUSTER`, after a marker comment.
 pub fn hosts_file(layout: &ClusterLayout) -> String {
@@ -17,12 +18,25 @@ pub fn hosts_file(layout: &ClusterLayout) -> String {
     out
 }
 
-/// An Open MPI / MPICH hostfile: `NAME slots=N` per node.
+/// An Open MPI hostfile (`mpirun --hostfile`): `NAME slots=N` per node.
+///
+/// MPICH's Hydra refuses this form ("token slots not supported at this time"): it
+/// reads [`mpich_hostfile`].
 pub fn mpi_hostfile(layout: &ClusterLayout) -> String {
     layout
         .nodes
         .iter()
         .map(|n| format!("{} slots={}\n", n.name, n.slots.max(1)))
+        .collect()
+}
+
+/// An MPICH (Hydra) host file (`mpiexec -f`): `NAME:N` per node. Open MPI's hostfile
+/// reader does not take `:N` as slots, so it gets [`mpi_hostfile`].
+pub fn mpich_hostfile(layout: &ClusterLayout) -> String {
+    layout
+        .nodes
+        .iter()
+        .map(|n| format!("{}:{}\n", n.name, n.slots.max(1)))
         .collect()
 }
 
@@ -51,29 +65,68 @@ pub fn core_site_xml(layout: &ClusterLayout) -> String {
     )
 }
 
+/// A site id as one word of Slurm features and Hadoop rack names: letters, digits,
+/// `-`, `_` and `.` kept, anything else (a space, a parenthesis, a quote) becomes `_`.
+///
+/// Site ids are free text; slurmctld stops at a space in `Feature=` ("Parse error …
+/// Unable to process configuration file"), Hadoop splits a rack script's answer at
+/// whitespace, and the rack script is shell.
+fn site_word(site: &SiteId) -> String {
+    site.as_str()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// A rack topology script (`net.topology.script.file.name`): maps each host name or
 /// overlay address given as an argument to `/SITE`, unknown ones to
-/// `/default-rack`, one answer per argument, as Hadoop expects.
+/// `/default-rack`, one answer per argument, as Hadoop expects. `SITE` is the site id
+/// with any character but letters, digits, `-`, `_` and `.` replaced by `_`.
 pub fn rack_script(layout: &ClusterLayout) -> String {
     let mut out = String::from(
         "#!/bin/sh\n# intercloud: rack = site\nfor h in \"$@\"; do\n  case \"$h\" in\n",
     );
     for n in &layout.nodes {
-        let _ = writeln!(out, "    {}|{}) echo /{} ;;", n.name, n.overlay_ip, n.site);
+        let _ = writeln!(
+            out,
+            "    {}|{}) echo /{} ;;",
+            n.name,
+            n.overlay_ip,
+            site_word(&n.site)
+        );
     }
     out.push_str("    *) echo /default-rack ;;\n  esac\ndone\n");
     out
 }
 
 /// Slurm's `slurm.conf`: the head node as controller, one `NodeName` line per worker
-/// and one partition holding them all.
+/// (feature `site-SITE`, the site id as in [`rack_script`]) and one partition holding
+/// them all.
+///
+/// Choices checked by running slurmctld 22.05 on the file
+/// (`intercloud-vpn/tests/bootstrap_parsers.rs`):
+/// - the controller keeps its state in `/var/lib/slurm/slurmctld`, the directory
+///   Debian's and Ubuntu's `slurmctld` package creates for the `slurm` user; with
+///   Slurm's default (`/var/spool`, owned by root there) slurmctld stops with "fatal:
+///   Incorrect permissions on state save loc";
+/// - nodes are scheduled by core (`CR_Core`): the file states no `RealMemory`, and
+///   cons_tres's default `CR_Core_Memory` would count every node as 1 MB of memory;
+/// - `ClusterName` is the cluster name in lower case, the form Slurm stores (it
+///   lowercases any other).
 pub fn slurm_conf(layout: &ClusterLayout) -> String {
     let head = layout.head();
     let mut out = format!(
         "# intercloud cluster {}\nClusterName={}\nSlurmctldHost={}({})\nSlurmUser=slurm\n\
-         AuthType=auth/munge\nSelectType=select/cons_tres\nReturnToService=2\n",
+         StateSaveLocation=/var/lib/slurm/slurmctld\nAuthType=auth/munge\n\
+         SelectType=select/cons_tres\nSelectTypeParameters=CR_Core\nReturnToService=2\n",
         layout.cluster,
-        layout.cluster,
+        layout.cluster.to_lowercase(),
         head.map_or("localhost", |h| h.name.as_str()),
         head.map_or("127.0.0.1", |h| h.overlay_ip.as_str()),
     );
@@ -85,7 +138,7 @@ pub fn slurm_conf(layout: &ClusterLayout) -> String {
             n.name,
             n.overlay_ip,
             n.slots.max(1),
-            n.site
+            site_word(&n.site)
         );
     }
     let names: Vec<&str> = workers.iter().map(|n| n.name.as_str()).collect();
@@ -118,6 +171,7 @@ mod tests {
             mpi_hostfile(&l),
             "master-1 slots=4\nworker-1 slots=1\nworker-2 slots=1\n"
         );
+        assert_eq!(mpich_hostfile(&l), "master-1:4\nworker-1:1\nworker-2:1\n");
     }
 
     #[test]
@@ -154,12 +208,35 @@ mod tests {
     }
 
     #[test]
+    fn free_text_site_ids_become_one_safe_word() {
+        let mut l = sample();
+        l.nodes[2].site = "nii (kyoto) 'b'".into();
+        assert!(slurm_conf(&l).contains(" Feature=site-nii__kyoto___b_ State=UNKNOWN\n"));
+        let rack = rack_script(&l);
+        assert!(
+            rack.contains("    worker-2|10.77.1.10) echo /nii__kyoto___b_ ;;\n"),
+            "{rack}"
+        );
+    }
+
+    #[test]
     fn slurm_conf_golden() {
-        let c = slurm_conf(&sample());
-        assert!(c.contains("SlurmctldHost=master-1(10.77.0.10)\n"), "{c}");
-        assert!(c.contains(
-            "NodeName=worker-2 NodeAddr=10.77.1.10 CPUs=1 Feature=site-nii State=UNKNOWN\n"
-        ));
-        assert!(c.contains("PartitionName=all Nodes=worker-1,worker-2 Default=YES"));
+        let mut l = sample();
+        l.cluster = "Hadoop-Demo".into();
+        assert_eq!(
+            slurm_conf(&l),
+            "# intercloud cluster Hadoop-Demo\n\
+             ClusterName=hadoop-demo\n\
+             SlurmctldHost=master-1(10.77.0.10)\n\
+             SlurmUser=slurm\n\
+             StateSaveLocation=/var/lib/slurm/slurmctld\n\
+             AuthType=auth/munge\n\
+             SelectType=select/cons_tres\n\
+             SelectTypeParameters=CR_Core\n\
+             ReturnToService=2\n\
+             NodeName=worker-1 NodeAddr=10.77.0.11 CPUs=1 Feature=site-hokkaido State=UNKNOWN\n\
+             NodeName=worker-2 NodeAddr=10.77.1.10 CPUs=1 Feature=site-nii State=UNKNOWN\n\
+             PartitionName=all Nodes=worker-1,worker-2 Default=YES MaxTime=INFINITE State=UP\n"
+        );
     }
 }
