@@ -129,14 +129,43 @@ async fn prepare_site_without_vpc_is_a_config_error() {
     let server = MockServer::start().await;
     let mut c = ctx();
     c.hints.clear();
+    answer(
+        &server,
+        "DescribeVpcs",
+        200,
+        r#"<DescribeVpcsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r</requestId><vpcSet/></DescribeVpcsResponse>"#.to_owned(),
+    )
+    .await;
     let e = fabric(&server).prepare_site(&c).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config);
-    assert!(e.to_string().contains("vpc_id"), "{e}");
-    assert!(server
-        .received_requests()
-        .await
-        .unwrap_or_default()
-        .is_empty());
+    assert!(
+        e.to_string().contains("default VPC") && e.to_string().contains("vpc_id"),
+        "{e}"
+    );
+    assert!(sent(&server, "CreateVpnGateway").await.is_empty());
+}
+
+#[tokio::test]
+async fn prepare_site_without_vpc_uses_the_default_vpc() {
+    let server = MockServer::start().await;
+    answer(
+        &server,
+        "DescribeVpcs",
+        200,
+        r#"<DescribeVpcsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r</requestId><vpcSet><item><vpcId>vpc-8ffad238d3ef03da2</vpcId><state>available</state><isDefault>true</isDefault></item></vpcSet></DescribeVpcsResponse>"#.to_owned(),
+    )
+    .await;
+    let found = fixture("moto-5.2.5-intercloud/describe_vpn_gateways.xml")
+        .replace("vpc-7422d9b54b0b7220a", "vpc-8ffad238d3ef03da2");
+    answer(&server, "DescribeVpnGateways", 200, found).await;
+    let mut c = ctx();
+    c.hints.clear();
+    let ep = fabric(&server).prepare_site(&c).await.expect("prepare");
+    assert_eq!(ep.resources["vpc"], "vpc-8ffad238d3ef03da2");
+    assert!(
+        sent(&server, "AttachVpnGateway").await.is_empty(),
+        "already attached there"
+    );
 }
 
 async fn endpoint(server: &MockServer) -> SiteEndpoint {

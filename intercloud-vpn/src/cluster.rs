@@ -1,6 +1,7 @@
 //! A cluster's overlay and boot configuration, planned before any VM exists: the
-//! WireGuard mesh for a deployer [`Plan`] and the [`NodeConfigurer`] that renders each
-//! create call's cloud-init from the cluster profile and the node's overlay part.
+//! WireGuard mesh or the IPsec / L2TP [`CompositeFabric`] for a deployer [`Plan`]
+//! ([`plan_overlay`]), and the [`NodeConfigurer`] that renders each create call's
+//! cloud-init from the cluster profile and the node's overlay part.
 //!
 //! The CLI and the portal both deploy through these, so a node boots the same way
 //! whichever front end asked for it.
@@ -11,11 +12,13 @@ use std::sync::Arc;
 use intercloud_core::bootstrap::{cloud_init, profile_bootstrap, ClusterLayout, NodeInfo};
 use intercloud_core::deploy::{Batch, ConfigContext, NodeConfigurer, Plan};
 use intercloud_core::{
-    BootFile, Bootstrap, ClusterRequest, Error, FabricChoice, Member, Profile, Result,
-    ServiceLevel, SiteId, UserData, VpnFabric, DEFAULT_OVERLAY_CIDR,
+    BootFile, Bootstrap, Capabilities, ClusterRequest, Error, FabricChoice, Member, Profile,
+    Result, ServiceLevel, SiteId, UserData, VpnFabric, DEFAULT_OVERLAY_CIDR,
 };
 
+use crate::composite::CompositeFabric;
 use crate::ipam::Ipam;
+use crate::ipsec::StrongSwanFabric;
 use crate::wireguard::{Mesh, WireGuardFabric, DEFAULT_PORT};
 
 /// The overlay interface name on every node.
@@ -31,13 +34,149 @@ pub fn slots_for_level(level: &ServiceLevel) -> u32 {
     }
 }
 
+/// What a site offers the overlay: its provider's capabilities and its cloud's native
+/// VPN fabric for the cluster's wish, if any (CloudStack's or EC2's site-to-site
+/// gateway for `ipsec`, CloudStack's remote-access VPN for `l2tp`).
+#[derive(Debug, Clone)]
+pub struct SiteVpn {
+    /// The provider's capabilities (`native_vpn`).
+    pub caps: Capabilities,
+    /// The cloud's own VPN fabric for the wish.
+    pub native: Option<Arc<dyn VpnFabric>>,
+}
+
+/// What each node's user data gets from the overlay.
+#[derive(Debug, Clone)]
+pub enum OverlayBoot {
+    /// WireGuard gateway and member configurations.
+    WireGuard(Arc<WireGuardFabric>),
+    /// The composite's gateway VMs (strongSwan, L2TP/IPsec client), rendered from
+    /// the links made in this process.
+    Composite(Arc<CompositeFabric>),
+    /// Gateway configurations rendered by an earlier process (saved with the
+    /// deployment, e.g. by [`CompositeFabric::rendered_gateways`]), for repair.
+    Rendered(BTreeMap<SiteId, Bootstrap>),
+}
+
+/// A cluster's overlay as planned before any VM exists.
+#[derive(Debug, Clone)]
+pub struct ClusterOverlay {
+    /// The fabric the deployer drives (`Deployer::with_fabric`).
+    pub fabric: Arc<dyn VpnFabric>,
+    /// Each node's overlay address (`PlanOptions::overlay`).
+    pub addresses: BTreeMap<String, String>,
+    /// What the [`ClusterConfigurer`] renders (`ClusterConfigurer::with_overlay`).
+    pub boot: OverlayBoot,
+}
+
+/// The overlay of `draft` for the request's `[vpn] fabric`: WireGuard for `auto` and
+/// `wireguard` ([`wireguard_overlay`]); for `ipsec` and `l2tp` a [`CompositeFabric`]
+/// over each site's native fabric in `sites`, strongSwan gateway VMs and L2TP/IPsec
+/// clients, as [`crate::choose`] decides per site pair. `None` when the cluster uses
+/// one site. `gateway(site)` is the public address reserved for a site's gateway VM.
+///
+/// # Errors
+/// `Unsupported` naming the sites and what to use instead when the wish cannot link
+/// two of them (`l2tp` with no CloudStack site); `Config` naming the site when a
+/// site needing a gateway VM has no reserved address, when a placed site is missing
+/// from `sites`, or when the overlay CIDR is too small.
+pub fn plan_overlay(
+    request: &ClusterRequest,
+    draft: &Plan,
+    sites: &BTreeMap<SiteId, SiteVpn>,
+    gateway: impl Fn(&SiteId) -> Option<String>,
+) -> Result<Option<ClusterOverlay>> {
+    if matches!(
+        request.vpn.fabric,
+        FabricChoice::Auto | FabricChoice::Wireguard
+    ) {
+        return Ok(
+            wireguard_overlay(request, draft, gateway)?.map(|wg| ClusterOverlay {
+                addresses: overlay_addresses(&wg, draft),
+                fabric: wg.clone(),
+                boot: OverlayBoot::WireGuard(wg),
+            }),
+        );
+    }
+    if draft.sites.len() < 2 {
+        return Ok(None);
+    }
+    let mut mesh = Mesh::new(planned_ipam(request, draft)?, OVERLAY_IFACE, DEFAULT_PORT);
+    for site in &draft.sites {
+        mesh.add_site(site)?;
+    }
+    for n in &draft.nodes {
+        mesh.add_member(&n.name, &n.site)?;
+    }
+    let ipam = mesh.ipam().clone();
+    let wg = Arc::new(WireGuardFabric::new(mesh));
+    let mut composite = CompositeFabric::new(
+        request.vpn.fabric,
+        wg.clone(),
+        Arc::new(StrongSwanFabric::new()),
+    );
+    for site in &draft.sites {
+        let s = sites.get(site).ok_or_else(|| {
+            Error::config(format!(
+                "site {site} has no provider: add the site (with credentials) to the federation"
+            ))
+            .with_site(site)
+        })?;
+        composite = composite.with_site(site.clone(), s.caps, s.native.clone());
+    }
+    composite.validate()?;
+    let need_vm = composite.gateway_vm_sites();
+    for site in &draft.sites {
+        let subnet = ipam.site(site).map(|s| s.subnet.to_string());
+        let mut hints = BTreeMap::new();
+        match gateway(site) {
+            Some(gw) => {
+                hints.insert("public_address".to_owned(), gw.clone());
+                hints.insert("private_address".to_owned(), gw);
+            }
+            None if need_vm.contains(site) => {
+                return Err(Error::config(format!(
+                    "site {site} needs a strongSwan gateway VM for [vpn] fabric = \"{}\" (its \
+                     cloud has no native VPN gateway here): reserve a public address and set \
+                     `gateway = \"IP\"` for the site in the federation file",
+                    fabric_name(request.vpn.fabric)
+                ))
+                .with_site(site));
+            }
+            None => {}
+        }
+        composite = composite.with_site_context(site, subnet, hints)?;
+    }
+    let composite = Arc::new(composite);
+    Ok(Some(ClusterOverlay {
+        fabric: composite.clone(),
+        addresses: overlay_addresses(&wg, draft),
+        boot: OverlayBoot::Composite(composite),
+    }))
+}
+
+fn fabric_name(f: FabricChoice) -> String {
+    format!("{f:?}").to_lowercase()
+}
+
+/// The overlay addresses of `draft`'s nodes: per-site subnets of the request's CIDR.
+fn planned_ipam(request: &ClusterRequest, draft: &Plan) -> Result<Ipam> {
+    let mut per_site: BTreeMap<SiteId, u32> = BTreeMap::new();
+    for n in &draft.nodes {
+        *per_site.entry(n.site.clone()).or_default() += 1;
+    }
+    let cidr = request.vpn.cidr.as_deref().unwrap_or(DEFAULT_OVERLAY_CIDR);
+    Ipam::plan(cidr, &per_site)
+}
+
 /// The WireGuard overlay for `draft` (the deployer's plan without VPN steps): per-site
 /// subnets, each node's address in plan order, every used site's gateway at the
 /// public address `gateway(site)` reserved for it. `None` when the cluster uses one
 /// site.
 ///
 /// # Errors
-/// `Unsupported` for a fabric other than `auto`/`wireguard`; `Config` naming the site
+/// `Unsupported` for a fabric other than `auto`/`wireguard` (see [`plan_overlay`]);
+/// `Config` naming the site
 /// when a used site has no gateway address, or when the overlay CIDR is too small.
 pub fn wireguard_overlay(
     request: &ClusterRequest,
@@ -49,19 +188,14 @@ pub fn wireguard_overlay(
         FabricChoice::Auto | FabricChoice::Wireguard
     ) {
         return Err(Error::unsupported(format!(
-            "[vpn] fabric = \"{}\" cannot be deployed yet; use \"wireguard\" or \"auto\"",
-            format!("{:?}", request.vpn.fabric).to_lowercase()
+            "[vpn] fabric = \"{}\" is not a WireGuard overlay; plan it with plan_overlay",
+            fabric_name(request.vpn.fabric)
         )));
     }
     if draft.sites.len() < 2 {
         return Ok(None);
     }
-    let mut per_site: BTreeMap<SiteId, u32> = BTreeMap::new();
-    for n in &draft.nodes {
-        *per_site.entry(n.site.clone()).or_default() += 1;
-    }
-    let cidr = request.vpn.cidr.as_deref().unwrap_or(DEFAULT_OVERLAY_CIDR);
-    let mut mesh = Mesh::new(Ipam::plan(cidr, &per_site)?, OVERLAY_IFACE, DEFAULT_PORT);
+    let mut mesh = Mesh::new(planned_ipam(request, draft)?, OVERLAY_IFACE, DEFAULT_PORT);
     for site in &draft.sites {
         let gw = gateway(site).ok_or_else(|| {
             Error::config(format!(
@@ -94,13 +228,13 @@ pub fn overlay_addresses(fabric: &WireGuardFabric, draft: &Plan) -> BTreeMap<Str
         .collect()
 }
 
-/// Renders each create call's user data: the cluster profile, plus the WireGuard
-/// part of every node of the call.
+/// Renders each create call's user data: the cluster profile, plus the overlay part
+/// of every node of the call.
 #[derive(Debug, Clone)]
 pub struct ClusterConfigurer {
     profile: Profile,
     max_user_data: BTreeMap<SiteId, usize>,
-    wireguard: Option<Arc<WireGuardFabric>>,
+    overlay: Option<OverlayBoot>,
 }
 
 impl ClusterConfigurer {
@@ -114,8 +248,15 @@ impl ClusterConfigurer {
         Self {
             profile,
             max_user_data,
-            wireguard,
+            overlay: wireguard.map(OverlayBoot::WireGuard),
         }
+    }
+
+    /// Uses `overlay` for the nodes' overlay part (replacing a WireGuard one given to
+    /// [`ClusterConfigurer::new`]).
+    pub fn with_overlay(mut self, overlay: Option<OverlayBoot>) -> Self {
+        self.overlay = overlay;
+        self
     }
 
     fn layout(&self, ctx: &ConfigContext<'_>) -> ClusterLayout {
@@ -139,7 +280,8 @@ impl ClusterConfigurer {
     /// One node's overlay part: the site gateway's configuration for the site's first
     /// node (which also answers on its own member address), a member's for the others.
     fn overlay(&self, ctx: &ConfigContext<'_>, name: &str) -> Result<Option<Bootstrap>> {
-        let (Some(wg), Some(node)) = (&self.wireguard, ctx.nodes.iter().find(|n| n.name == name))
+        let (Some(overlay), Some(node)) =
+            (&self.overlay, ctx.nodes.iter().find(|n| n.name == name))
         else {
             return Ok(None);
         };
@@ -149,6 +291,36 @@ impl ClusterConfigurer {
             .find(|n| n.site == node.site)
             .map(|n| &n.name)
             == Some(&node.name);
+        let member = Member {
+            name: node.name.clone(),
+            role: node.role.clone(),
+            site: node.site.clone(),
+            overlay_ip: node.overlay_ip.clone(),
+        };
+        let wg = match overlay {
+            OverlayBoot::WireGuard(wg) => wg,
+            OverlayBoot::Composite(c) => {
+                let gw = if is_gateway {
+                    c.gateway_bootstrap(&node.site)?
+                } else {
+                    None
+                };
+                let own = c.member_bootstrap(&member)?;
+                return Ok(Some(with_overlay_address(gw, own, &node.overlay_ip)));
+            }
+            OverlayBoot::Rendered(map) => {
+                let gw = if is_gateway {
+                    map.get(&node.site).cloned()
+                } else {
+                    None
+                };
+                return Ok(Some(with_overlay_address(
+                    gw,
+                    Bootstrap::default(),
+                    &node.overlay_ip,
+                )));
+            }
+        };
         if is_gateway {
             let mut b = wg.gateway_bootstrap(&node.site)?;
             b.commands.push(format!(
@@ -157,14 +329,30 @@ impl ClusterConfigurer {
             ));
             return Ok(Some(b));
         }
-        wg.member_bootstrap(&Member {
-            name: node.name.clone(),
-            role: node.role.clone(),
-            site: node.site.clone(),
-            overlay_ip: node.overlay_ip.clone(),
-        })
-        .map(Some)
+        wg.member_bootstrap(&member).map(Some)
     }
+}
+
+/// A node's IPsec/L2TP overlay part: its gateway configuration (on the site's
+/// gateway node), its own part, and its overlay address on a dummy `ic0` interface
+/// (the address the sites' IPsec traffic selectors cover).
+fn with_overlay_address(gateway: Option<Bootstrap>, own: Bootstrap, ip: &str) -> Bootstrap {
+    let mut b = gateway.unwrap_or_default();
+    for p in own.packages {
+        if !b.packages.contains(&p) {
+            b.packages.push(p);
+        }
+    }
+    b.files.extend(own.files);
+    b.commands.extend(own.commands);
+    if !ip.is_empty() {
+        b.commands.extend([
+            format!("ip link add {OVERLAY_IFACE} type dummy 2>/dev/null || true"),
+            format!("ip link set {OVERLAY_IFACE} up"),
+            format!("ip addr replace {ip}/32 dev {OVERLAY_IFACE}"),
+        ]);
+    }
+    b
 }
 
 /// Moves one node's files under `/etc/intercloud/nodes/INDEX/root` and its commands
