@@ -76,9 +76,9 @@ pub struct ClusterOverlay {
 /// one site. `gateway(site)` is the public address reserved for a site's gateway VM.
 ///
 /// # Errors
-/// `Unsupported` naming the sites and what to use instead when the wish cannot link
-/// two of them (`l2tp` with no CloudStack site); `Config` naming the site when a
-/// site needing a gateway VM has no reserved address, when a placed site is missing
+/// `Config` naming the sites and what to use instead when the wish cannot link two
+/// of them (`l2tp` with no CloudStack site), or naming the site when a site needing
+/// a gateway VM has no reserved address, when a placed site is missing
 /// from `sites`, or when the overlay CIDR is too small.
 pub fn plan_overlay(
     request: &ClusterRequest,
@@ -124,7 +124,18 @@ pub fn plan_overlay(
         })?;
         composite = composite.with_site(site.clone(), s.caps, s.native.clone());
     }
-    composite.validate()?;
+    composite.validate().map_err(|e| {
+        // the request asks for what these sites cannot do: bad input, not an outage
+        let c = Error::config(format!(
+            "[vpn] fabric = \"{}\" cannot be deployed on the placed sites: {}",
+            fabric_name(request.vpn.fabric),
+            e.message()
+        ));
+        match e.site() {
+            Some(s) => c.with_site(s.clone()),
+            None => c,
+        }
+    })?;
     let need_vm = composite.gateway_vm_sites();
     for site in &draft.sites {
         let subnet = ipam.site(site).map(|s| s.subnet.to_string());
@@ -153,6 +164,31 @@ pub fn plan_overlay(
         addresses: overlay_addresses(&wg, draft),
         boot: OverlayBoot::Composite(composite),
     }))
+}
+
+/// The composite of a deployed `ipsec` / `l2tp` cluster over `sites` (the sites its
+/// plan uses), for `status`, `repair` and `destroy` in a later process: its
+/// endpoints and links are read back from the ids the deployer journaled; gateway
+/// configurations come from what was saved ([`OverlayBoot::Rendered`]).
+///
+/// # Errors
+/// `Config` when the overlay CIDR cannot hold the sites.
+pub fn deployed_composite(
+    request: &ClusterRequest,
+    sites: &BTreeMap<SiteId, SiteVpn>,
+) -> Result<Arc<CompositeFabric>> {
+    let cidr = request.vpn.cidr.as_deref().unwrap_or(DEFAULT_OVERLAY_CIDR);
+    let counts: BTreeMap<SiteId, u32> = sites.keys().map(|s| (s.clone(), 1)).collect();
+    let mesh = Mesh::new(Ipam::plan(cidr, &counts)?, OVERLAY_IFACE, DEFAULT_PORT);
+    let mut c = CompositeFabric::new(
+        request.vpn.fabric,
+        Arc::new(WireGuardFabric::new(mesh)),
+        Arc::new(StrongSwanFabric::new()),
+    );
+    for (site, s) in sites {
+        c = c.with_site(site.clone(), s.caps, s.native.clone());
+    }
+    Ok(Arc::new(c))
 }
 
 fn fabric_name(f: FabricChoice) -> String {

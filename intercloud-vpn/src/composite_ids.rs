@@ -165,11 +165,14 @@ pub(crate) fn link_id(a: &SiteId, b: &SiteId, inner: &[(Holder, LinkId)]) -> Lin
     LinkId(s)
 }
 
+/// A composite link taken apart: its two sites and its inner links.
+pub(crate) type LinkParts = (SiteId, SiteId, Vec<(Holder, LinkId)>);
+
 /// The two sites and the inner links of a composite link id.
 ///
 /// # Errors
 /// `Invalid` when `link` is not a composite link id.
-pub(crate) fn parse_link(link: &LinkId) -> Result<(SiteId, SiteId, Vec<(Holder, LinkId)>)> {
+pub(crate) fn parse_link(link: &LinkId) -> Result<LinkParts> {
     let bad = || Error::invalid(format!("{link} is not a composite link id"));
     let rest = link.0.strip_prefix(LINK_PREFIX).ok_or_else(bad)?;
     let mut parts = rest.split(';');
