@@ -373,32 +373,43 @@ fn deployed_overlay(
         return Ok(load_mesh(&state.path("overlay.json"))?
             .map(|wg| (wg.clone() as Arc<dyn VpnFabric>, OverlayBoot::WireGuard(wg))));
     }
-    let plan_sites: Vec<SiteId> = journal
-        .records()?
-        .into_iter()
-        .find_map(|r| match r {
-            intercloud_core::deploy::Record::Started { plan, .. } => Some(plan.sites),
-            _ => None,
-        })
-        .unwrap_or_default();
-    if plan_sites.len() < 2 {
+    let Some(plan) = journal.records()?.into_iter().find_map(|r| match r {
+        intercloud_core::deploy::Record::Started { plan, .. } => Some(plan),
+        _ => None,
+    }) else {
+        return Ok(None);
+    };
+    if plan.sites.len() < 2 {
         return Ok(None);
     }
     let mut sites = fed.site_vpns(request.vpn.fabric);
-    sites.retain(|s, _| plan_sites.contains(s));
-    let composite = deployed_composite(request, &sites)?;
+    sites.retain(|s, _| plan.sites.contains(s));
+    // The journaled plan gives the same per-site subnets and gateway hints as at `up`
+    // (a resumed deployment may still prepare sites); tearing down needs only the
+    // sites' fabrics, so a federation that changed since still gets its `down`.
+    let gateway = |site: &SiteId| fed.config.site(site).and_then(|c| c.gateway.clone());
+    let planned = plan_overlay(request, &plan, &sites, gateway).ok().flatten();
     let path = state.path(FABRIC_FILE);
-    let boot = match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let map: BTreeMap<SiteId, Bootstrap> = serde_json::from_str(&text).map_err(|e| {
+    let saved = match std::fs::read_to_string(&path) {
+        Ok(text) => Some(
+            serde_json::from_str::<BTreeMap<SiteId, Bootstrap>>(&text).map_err(|e| {
                 Error::config(format!("{} is not a saved overlay: {e}", path.display()))
-            })?;
-            OverlayBoot::Rendered(map)
-        }
-        // Not saved (interrupted `up`): gateway VMs cannot be rendered again and say so.
-        Err(_) => OverlayBoot::Composite(composite.clone()),
+            })?,
+        ),
+        // Not saved (interrupted `up`): gateway VMs are rendered from the links this
+        // process makes, or refused with the reason.
+        Err(_) => None,
     };
-    Ok(Some((composite, boot)))
+    Ok(Some(match (planned, saved) {
+        (Some(o), Some(map)) => (o.fabric, OverlayBoot::Rendered(map)),
+        (Some(o), None) => (o.fabric, o.boot),
+        (None, saved) => {
+            let c = deployed_composite(request, &sites)?;
+            let boot =
+                saved.map_or_else(|| OverlayBoot::Composite(c.clone()), OverlayBoot::Rendered);
+            (c as Arc<dyn VpnFabric>, boot)
+        }
+    }))
 }
 
 /// A deployed cluster's state folder, request, federation and journal.
@@ -481,6 +492,14 @@ async fn resume(g: &Global, target: &Target, rollback: bool) -> Result<u8> {
     let r = deployer(&d.fed, &d.request, d.overlay.clone())
         .resume(&d.journal, mode)
         .await?;
+    if let Some((_, OverlayBoot::Composite(c))) = &d.overlay {
+        // The links this resume made are now known: save what gateway VMs need.
+        if let Ok(gateways) = c.rendered_gateways() {
+            if !gateways.is_empty() {
+                save_secret_json(&d.state.path(FABRIC_FILE), &gateways)?;
+            }
+        }
+    }
     output::write_inventory(&d.state, &d.request, &r.nodes)?;
     output::cluster_report(g.json, &r.cluster, &r.nodes, &r.links, r.result)?;
     Ok(output::exit_code(r.result))
