@@ -619,10 +619,27 @@ impl VpnFabric for Ec2VpnFabric {
         Ok(())
     }
 
+    /// Also removes connections still on the gateway (a link made but never
+    /// journaled, e.g. after a crash right after `CreateVpnConnection`): the gateway
+    /// is this cluster's own, and EC2 refuses to delete a gateway in use.
     async fn release_site(&self, endpoint: &SiteEndpoint) -> Result<()> {
         let Some(vgw) = endpoint.resources.get(RES_VPN_GATEWAY) else {
             return Ok(());
         };
+        let left = match self
+            .connections_of(&[filter("vpn-gateway-id", [vgw.as_str()])])
+            .await
+        {
+            Ok(l) => l,
+            Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        for c in left
+            .iter()
+            .filter(|c| !matches!(c.state.as_str(), "deleting" | "deleted"))
+        {
+            self.disconnect(&LinkId(c.id.clone())).await?;
+        }
         if let Some(vpc) = endpoint.resources.get(RES_VPC) {
             gone_ok(
                 self.client
