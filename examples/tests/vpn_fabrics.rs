@@ -181,6 +181,24 @@ fn written_files(vm: &ResourceRecord) -> BTreeMap<String, (String, String)> {
     out
 }
 
+/// The decoded user data of the alive VMs of `site`, with each node's run script
+/// (`/etc/intercloud/nodes/I/run.sh` of a batch) decoded too.
+fn site_texts(sim: &LiveSim, site: &str) -> Vec<String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    sim.alive(ResourceKind::Vm)
+        .iter()
+        .filter(|v| v.site.as_str() == site)
+        .map(|v| {
+            let raw = v.user_data.as_deref().unwrap_or_default();
+            let mut text = String::from_utf8(b64.decode(raw).unwrap()).unwrap();
+            for (_, (_, content)) in written_files(v) {
+                text.push_str(&content);
+            }
+            text
+        })
+        .collect()
+}
+
 /// The VMs of `site` that are alive, with the files their user data writes.
 fn site_files(sim: &LiveSim, site: &str) -> Vec<BTreeMap<String, (String, String)>> {
     sim.alive(ResourceKind::Vm)
@@ -300,6 +318,29 @@ fn ipsec_across_cloudstack_ec2_and_opennebula() {
     );
     let psk = hex_secret(conf);
     assert!(psk.len() >= 8);
+    // nii's nodes route the other sites' subnets through its gateway node.
+    let nii_text = site_texts(&sim, "nii").join("\n");
+    assert!(
+        nii_text.contains("ip addr replace 10.77."),
+        "overlay address on ic0"
+    );
+    let on_nii = up["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["site"] == "nii")
+        .count();
+    assert!(on_nii > 1, "the cheapest site gets members: {up}");
+    assert!(
+        nii_text.contains(" onlink src 10.77."),
+        "member routes via the gateway"
+    );
+    for site in ["hokkaido", "tokyo"] {
+        assert!(
+            !site_texts(&sim, site).join("\n").contains("onlink"),
+            "{site}'s cloud router routes"
+        );
+    }
 
     let (code, status, out) = sim.cli(&state, &["status", "-c", "ipsec-demo"]);
     assert_eq!(code, 0, "status: {out}");
@@ -385,6 +426,11 @@ fn l2tp_from_opennebula_into_cloudstack() {
     let psk = hex_secret(swan);
     let (_, up_script) = find(gateway, "/etc/ppp/ip-up.d/intercloud-ic-hokkaido").unwrap();
     assert!(up_script.contains("ip route replace 10.77."), "{up_script}");
+    let nii_text = site_texts(&sim, "nii").join("\n");
+    assert!(
+        nii_text.contains("-o ppp+ -j MASQUERADE"),
+        "the site's members go out behind the client's PPP address"
+    );
 
     let (code, status, out) = sim.cli(&state, &["status", "-c", "l2tp-demo"]);
     assert_eq!(code, 0, "status: {out}");

@@ -6,8 +6,10 @@
 //! The CLI and the portal both deploy through these, so a node boots the same way
 //! whichever front end asked for it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
 
 use intercloud_core::bootstrap::{cloud_init, profile_bootstrap, ClusterLayout, NodeInfo};
 use intercloud_core::deploy::{Batch, ConfigContext, NodeConfigurer, Plan};
@@ -53,9 +55,42 @@ pub enum OverlayBoot {
     /// The composite's gateway VMs (strongSwan, L2TP/IPsec client), rendered from
     /// the links made in this process.
     Composite(Arc<CompositeFabric>),
-    /// Gateway configurations rendered by an earlier process (saved with the
-    /// deployment, e.g. by [`CompositeFabric::rendered_gateways`]), for repair.
-    Rendered(BTreeMap<SiteId, Bootstrap>),
+    /// What an earlier process rendered (saved with the deployment, see
+    /// [`RenderedOverlay::of`]), for repair.
+    Rendered(RenderedOverlay),
+}
+
+/// The composite overlay's boot parts as saved by the process that made the links:
+/// gateway VM configurations (holding pre-shared keys and VPN passwords: save it
+/// readable by its owner only), the sites' subnets, and the sites whose members
+/// route through their gateway VM.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RenderedOverlay {
+    /// Each gateway-VM site's gateway configuration.
+    pub gateways: BTreeMap<SiteId, Bootstrap>,
+    /// Each site's overlay subnet.
+    pub subnets: BTreeMap<SiteId, String>,
+    /// Sites whose members reach the others through their gateway VM.
+    pub via_gateway: BTreeSet<SiteId>,
+}
+
+impl RenderedOverlay {
+    /// Renders `composite` after its links were made.
+    ///
+    /// # Errors
+    /// As [`CompositeFabric::rendered_gateways`].
+    pub fn of(composite: &CompositeFabric) -> Result<Self> {
+        let subnets = composite.site_subnets();
+        Ok(Self {
+            gateways: composite.rendered_gateways()?,
+            via_gateway: subnets
+                .keys()
+                .filter(|s| composite.routes_through_gateway_vm(s))
+                .cloned()
+                .collect(),
+            subnets,
+        })
+    }
 }
 
 /// A cluster's overlay as planned before any VM exists.
@@ -341,20 +376,25 @@ impl ClusterConfigurer {
                 } else {
                     None
                 };
-                let own = c.member_bootstrap(&member)?;
+                let mut own = c.member_bootstrap(&member)?;
+                if c.routes_through_gateway_vm(&node.site) {
+                    own.commands
+                        .push(gateway_routes(&c.site_subnets(), ctx, node, is_gateway));
+                }
                 return Ok(Some(with_overlay_address(gw, own, &node.overlay_ip)));
             }
-            OverlayBoot::Rendered(map) => {
+            OverlayBoot::Rendered(r) => {
                 let gw = if is_gateway {
-                    map.get(&node.site).cloned()
+                    r.gateways.get(&node.site).cloned()
                 } else {
                     None
                 };
-                return Ok(Some(with_overlay_address(
-                    gw,
-                    Bootstrap::default(),
-                    &node.overlay_ip,
-                )));
+                let mut own = Bootstrap::default();
+                if r.via_gateway.contains(&node.site) {
+                    own.commands
+                        .push(gateway_routes(&r.subnets, ctx, node, is_gateway));
+                }
+                return Ok(Some(with_overlay_address(gw, own, &node.overlay_ip)));
             }
         };
         if is_gateway {
@@ -367,6 +407,34 @@ impl ClusterConfigurer {
         }
         wg.member_bootstrap(&member).map(Some)
     }
+}
+
+/// The routes of a node on a site whose gateway VM links it to the others: its own
+/// site's subnet on the main interface (every node holds its overlay address, see
+/// [`with_overlay_address`]), and on members the other sites' subnets through the
+/// gateway node's overlay address, sourced from the member's own.
+fn gateway_routes(
+    subnets: &BTreeMap<SiteId, String>,
+    ctx: &ConfigContext<'_>,
+    node: &intercloud_core::deploy::NodePlan,
+    is_gateway: bool,
+) -> String {
+    let mut cmd = String::from("dev=$(ip -o -4 route show default | awk '{print $5; exit}')");
+    if let Some(own) = subnets.get(&node.site) {
+        cmd.push_str(&format!("; ip route replace {own} dev \"$dev\""));
+    }
+    let gateway = ctx.nodes.iter().find(|n| n.site == node.site);
+    if let (false, Some(gw)) = (is_gateway, gateway) {
+        for (site, subnet) in subnets {
+            if *site != node.site {
+                cmd.push_str(&format!(
+                    "; ip route replace {subnet} via {} dev \"$dev\" onlink src {}",
+                    gw.overlay_ip, node.overlay_ip
+                ));
+            }
+        }
+    }
+    cmd
 }
 
 /// A node's IPsec/L2TP overlay part: its gateway configuration (on the site's

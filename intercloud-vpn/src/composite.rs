@@ -379,6 +379,18 @@ impl CompositeFabric {
                     for c in clients {
                         parts.push(c.bootstrap().map_err(|e| e.with_site(site))?);
                     }
+                    // The server routes back only to the client's PPP address: the
+                    // site's other nodes go out masqueraded behind it.
+                    parts.push(Bootstrap {
+                        packages: vec!["iptables".into()],
+                        files: Vec::new(),
+                        commands: vec![
+                            "sysctl -w net.ipv4.ip_forward=1".into(),
+                            "iptables -t nat -C POSTROUTING -o ppp+ -j MASQUERADE 2>/dev/null \
+                             || iptables -t nat -A POSTROUTING -o ppp+ -j MASQUERADE"
+                                .into(),
+                        ],
+                    });
                 }
             }
         }
@@ -399,6 +411,25 @@ impl CompositeFabric {
             }
         }
         Ok(out)
+    }
+
+    /// Each registered site's own overlay subnet (see
+    /// [`Self::with_site_context`]).
+    pub fn site_subnets(&self) -> BTreeMap<SiteId, String> {
+        self.sites
+            .iter()
+            .filter_map(|(s, f)| f.subnet.clone().map(|n| (s.clone(), n)))
+            .collect()
+    }
+
+    /// Whether `site`'s members reach the other sites through a gateway VM of the
+    /// cluster (strongSwan or an L2TP/IPsec client) rather than through their
+    /// cloud's router (native gateways) or WireGuard.
+    pub fn routes_through_gateway_vm(&self, site: &SiteId) -> bool {
+        self.holders(site).is_ok_and(|h| {
+            h.iter()
+                .any(|h| matches!(h, Holder::StrongSwan | Holder::L2tpClient))
+        })
     }
 
     /// Links a native endpoint `first` (connected first) and the other side

@@ -29,7 +29,7 @@ pub mod wireguard;
 
 pub use cluster::{
     deployed_composite, overlay_addresses, plan_overlay, slots_for_level, wireguard_overlay,
-    ClusterConfigurer, ClusterOverlay, OverlayBoot, SiteVpn,
+    ClusterConfigurer, ClusterOverlay, OverlayBoot, RenderedOverlay, SiteVpn,
 };
 pub use composite::{choose, CompositeFabric, PairFabric, Side};
 pub use ipam::{Ipam, SiteSubnet, DEFAULT_OVERLAY_CIDR};

@@ -11,11 +11,12 @@ use intercloud_core::deploy::{
 };
 use intercloud_core::planner::{self, Objective, Placement, Planner};
 use intercloud_core::{
-    Bootstrap, ClusterRequest, Error, FabricChoice, PlacementCounts, Result, SiteId, Topology,
-    Vault, VpnFabric,
+    ClusterRequest, Error, FabricChoice, PlacementCounts, Result, SiteId, Topology, Vault,
+    VpnFabric,
 };
 use intercloud_vpn::{
-    deployed_composite, plan_overlay, ClusterConfigurer, Mesh, OverlayBoot, WireGuardFabric,
+    deployed_composite, plan_overlay, ClusterConfigurer, Mesh, OverlayBoot, RenderedOverlay,
+    WireGuardFabric,
 };
 
 use crate::federation::{self, Federation, Origin};
@@ -279,8 +280,8 @@ async fn up(g: &Global, file: &Path, args: &PlanArgs, best_effort: Option<f64>) 
     if let Some(OverlayBoot::Composite(c)) = &p.overlay {
         // What a replacement gateway VM needs (PSKs, the VPN user's password): only
         // this process saw the links made. Nothing to save once rolled back.
-        if let Ok(gateways) = c.rendered_gateways() {
-            save_secret_json(&state.path(FABRIC_FILE), &gateways)?;
+        if let Ok(rendered) = RenderedOverlay::of(c) {
+            save_secret_json(&state.path(FABRIC_FILE), &rendered)?;
         }
     }
     output::write_inventory(&state, &p.request, &report.nodes)?;
@@ -391,11 +392,9 @@ fn deployed_overlay(
     let planned = plan_overlay(request, &plan, &sites, gateway).ok().flatten();
     let path = state.path(FABRIC_FILE);
     let saved = match std::fs::read_to_string(&path) {
-        Ok(text) => Some(
-            serde_json::from_str::<BTreeMap<SiteId, Bootstrap>>(&text).map_err(|e| {
-                Error::config(format!("{} is not a saved overlay: {e}", path.display()))
-            })?,
-        ),
+        Ok(text) => Some(serde_json::from_str::<RenderedOverlay>(&text).map_err(|e| {
+            Error::config(format!("{} is not a saved overlay: {e}", path.display()))
+        })?),
         // Not saved (interrupted `up`): gateway VMs are rendered from the links this
         // process makes, or refused with the reason.
         Err(_) => None,
@@ -494,10 +493,8 @@ async fn resume(g: &Global, target: &Target, rollback: bool) -> Result<u8> {
         .await?;
     if let Some((_, OverlayBoot::Composite(c))) = &d.overlay {
         // The links this resume made are now known: save what gateway VMs need.
-        if let Ok(gateways) = c.rendered_gateways() {
-            if !gateways.is_empty() {
-                save_secret_json(&d.state.path(FABRIC_FILE), &gateways)?;
-            }
+        if let Ok(rendered) = RenderedOverlay::of(c) {
+            save_secret_json(&d.state.path(FABRIC_FILE), &rendered)?;
         }
     }
     output::write_inventory(&d.state, &d.request, &r.nodes)?;
