@@ -250,9 +250,30 @@ impl CompositeFabric {
     ///
     /// # Errors
     /// `Config` for an unregistered site; errors of [`choose`], naming both sites.
+    ///
+    /// The decision does not depend on the order of `a` and `b`: where [`choose`]
+    /// picks by position (two remote-access servers for `l2tp`: the first serves),
+    /// the site with the lower id comes first.
     pub fn plan(&self, a: &SiteId, b: &SiteId) -> Result<PairFabric> {
-        choose(&self.caps(a)?, &self.caps(b)?, self.wish).map_err(|e| {
-            Error::new(e.kind(), format!("sites {a} and {b}: {}", e.message())).with_site(a)
+        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        let chosen = choose(&self.caps(lo)?, &self.caps(hi)?, self.wish).map_err(|e| {
+            Error::new(e.kind(), format!("sites {lo} and {hi}: {}", e.message())).with_site(lo)
+        })?;
+        if a <= b {
+            return Ok(chosen);
+        }
+        let flip = |s: Side| match s {
+            Side::A => Side::B,
+            Side::B => Side::A,
+        };
+        Ok(match chosen {
+            PairFabric::NativeToStrongSwan { native } => PairFabric::NativeToStrongSwan {
+                native: flip(native),
+            },
+            PairFabric::L2tp { server } => PairFabric::L2tp {
+                server: flip(server),
+            },
+            other => other,
         })
     }
 

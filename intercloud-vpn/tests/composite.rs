@@ -572,6 +572,44 @@ async fn l2tp_without_the_users_password_is_undone_and_explained() {
 }
 
 #[tokio::test]
+async fn two_remote_access_sites_agree_on_the_server_whatever_the_order() {
+    let counts: BTreeMap<SiteId, u32> = [("cs-a".into(), 1), ("cs-b".into(), 1)].into();
+    let ipam = Ipam::plan("10.77.0.0/16", &counts).unwrap();
+    let (ra_a, ra_b) = (
+        Arc::new(FakeRemoteAccess::default()),
+        Arc::new(FakeRemoteAccess::default()),
+    );
+    let f = CompositeFabric::new(
+        FabricChoice::L2tp,
+        Arc::new(WireGuardFabric::new(Mesh::new(ipam, "ic0", 51820))),
+        Arc::new(StrongSwanFabric::new()),
+    )
+    .with_site("cs-a", caps(true), Some(ra_a.clone() as Arc<dyn VpnFabric>))
+    .with_site("cs-b", caps(true), Some(ra_b.clone() as Arc<dyn VpnFabric>));
+    let (a, b) = (SiteId::from("cs-a"), SiteId::from("cs-b"));
+    assert_eq!(
+        f.plan(&a, &b).unwrap(),
+        PairFabric::L2tp { server: Side::A }
+    );
+    assert_eq!(
+        f.plan(&b, &a).unwrap(),
+        PairFabric::L2tp { server: Side::B }
+    );
+    // prepared in either order, linked in either order: cs-a serves, cs-b dials
+    let eb = f.prepare_site(&whole_cidr_ctx("cs-b")).await.unwrap();
+    let ea = f.prepare_site(&whole_cidr_ctx("cs-a")).await.unwrap();
+    assert_eq!(eb.attributes["composite.holders"], "l2tp-client");
+    let link = f.connect(&eb, &ea, &LinkSpec::default()).await.unwrap();
+    assert!(link.0.contains("native@cs-a=l2tp:"), "{link}");
+    assert!(
+        ra_b.calls.lock().unwrap().is_empty(),
+        "cs-b's VPN is not used"
+    );
+    assert!(f.gateway_bootstrap(&b).unwrap().is_some());
+    assert!(f.gateway_bootstrap(&a).unwrap().is_none());
+}
+
+#[tokio::test]
 async fn impossible_wishes_name_the_sites_and_the_alternatives() {
     let counts: BTreeMap<SiteId, u32> = [("a".into(), 1), ("b".into(), 1)].into();
     let ipam = Ipam::plan("10.77.0.0/16", &counts).unwrap();
