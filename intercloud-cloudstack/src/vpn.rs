@@ -13,6 +13,12 @@
 //! client (rendered by intercloud-vpn) needs [`CloudStackVpn::preshared_key`] and
 //! [`CloudStackVpn::user_credentials`].
 //!
+//! Without a VPC (builder or hint `vpc_id`), site-to-site uses the account's only
+//! VPC (`listVPCs`); without a public IP (builder, hint `public_ip_id` or
+//! `network_id`), remote access uses the account's source-NAT address
+//! (`listPublicIpAddresses`). [`VpnFabric::peer_access`] of a remote-access link gives
+//! the peer's L2TP/IPsec client the server address, the pre-shared key and the user.
+//!
 //! Every create is looked up first, so repeating a step finds what exists. Pre-shared
 //! keys and passwords travel only in POST bodies and never appear in `Debug`, errors
 //! or [`SiteEndpoint`]s.
@@ -26,16 +32,24 @@ use rand::distr::{Alphanumeric, SampleString};
 use secrecy::{ExposeSecret, SecretString};
 
 use intercloud_core::{
-    Bootstrap, Error, ErrorKind, FabricKind, LinkId, LinkSpec, LinkState, Member, Result,
-    SiteContext, SiteEndpoint, VpnFabric,
+    Bootstrap, Error, ErrorKind, FabricKind, LinkId, LinkSpec, LinkState, Member, PeerAccess,
+    Result, SiteContext, SiteEndpoint, VpnFabric,
 };
 
 use crate::client::{Call, Client};
 use crate::error::protocol;
 use crate::jobs::job_object;
 use crate::model::{
-    PublicIpAddress, RemoteAccessVpn, VpnConnection, VpnCustomerGateway, VpnGateway, VpnUser,
+    flex_id, PublicIpAddress, RemoteAccessVpn, VpnConnection, VpnCustomerGateway, VpnGateway,
+    VpnUser,
 };
+
+/// A `vpc` object: only its id matters here.
+#[derive(Debug, serde::Deserialize)]
+struct Vpc {
+    #[serde(deserialize_with = "flex_id")]
+    id: String,
+}
 
 /// Which of CloudStack's VPNs a [`CloudStackVpn`] drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,9 +108,10 @@ fn random_secret() -> SecretString {
     SecretString::from(Alphanumeric.sample_string(&mut rand::rng(), 32))
 }
 
-/// A CloudStack user name for the peer `site` (letters, digits, `-`, `_`, `.`).
-fn vpn_username(site: &str) -> String {
-    let clean: String = site
+/// A CloudStack user name for the peer `site` of `cluster` (letters, digits, `-`,
+/// `_`, `.`; at most 43 characters).
+fn vpn_username(cluster: &str, site: &str) -> String {
+    let clean: String = format!("{cluster}-{site}")
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         .take(40)
@@ -152,6 +167,30 @@ impl CloudStackVpn {
         users.get(&user).map(|p| (user, p.clone()))
     }
 
+    /// The account's only VPC, for a site-to-site gateway nobody named a VPC for.
+    async fn only_vpc(&self) -> Result<String> {
+        let vpcs: Vec<Vpc> = self
+            .client
+            .list(&Call::get("listVPCs").param("listall", "true"), "vpc")
+            .await?;
+        match vpcs.as_slice() {
+            [one] => Ok(one.id.clone()),
+            [] => Err(self.err(
+                ErrorKind::Config,
+                "site-to-site VPN needs a VPC and the account has none: create one, or use \
+                 fabric = \"wireguard\"",
+            )),
+            _ => Err(self.err(
+                ErrorKind::Config,
+                format!(
+                    "the account has {} VPCs: say which one the VPN gateway goes in (builder vpc \
+                     or hint vpc_id)",
+                    vpcs.len()
+                ),
+            )),
+        }
+    }
+
     async fn find_remote_access(&self, public_ip_id: &str) -> Result<Option<RemoteAccessVpn>> {
         let call = Call::get("listRemoteAccessVpns")
             .param("publicipid", public_ip_id)
@@ -173,17 +212,10 @@ impl CloudStackVpn {
     }
 
     async fn prepare_s2s(&self, ctx: &SiteContext) -> Result<SiteEndpoint> {
-        let vpc = ctx
-            .hints
-            .get("vpc_id")
-            .or(self.settings.vpc.as_ref())
-            .ok_or_else(|| {
-                self.err(
-                    ErrorKind::Config,
-                    "site-to-site VPN needs a VPC: set the builder's vpc or the hint vpc_id",
-                )
-            })?
-            .clone();
+        let vpc = match ctx.hints.get("vpc_id").or(self.settings.vpc.as_ref()) {
+            Some(v) => v.clone(),
+            None => self.only_vpc().await?,
+        };
         let list_call = Call::get("listVpnGateways")
             .param("vpcid", &vpc)
             .param("listall", "true");
@@ -346,24 +378,23 @@ impl CloudStackVpn {
         {
             Some(id) => id.clone(),
             None => {
-                let network = ctx.hints.get("network_id").ok_or_else(|| {
-                    self.err(
-                        ErrorKind::Config,
-                        "remote-access VPN needs a public IP: set the builder's public_ip \
-                         or the hint public_ip_id (or network_id for its source NAT IP)",
-                    )
-                })?;
+                let network = ctx.hints.get("network_id");
                 let call = Call::get("listPublicIpAddresses")
-                    .param("associatednetworkid", network)
+                    .opt("associatednetworkid", network.map(String::as_str))
                     .param("issourcenat", "true")
                     .param("listall", "true");
                 let ips: Vec<PublicIpAddress> = self.client.list(&call, "publicipaddress").await?;
                 ips.into_iter()
                     .find(|ip| ip.issourcenat != Some(false))
                     .ok_or_else(|| {
+                        let what = network
+                            .map_or_else(|| "the account".to_owned(), |n| format!("network {n}"));
                         self.err(
                             ErrorKind::NotFound,
-                            format!("network {network} has no source NAT IP"),
+                            format!(
+                                "{what} has no source NAT IP for the remote-access VPN: set the \
+                                 builder's public_ip or the hint public_ip_id"
+                            ),
                         )
                     })?
                     .id
@@ -405,6 +436,44 @@ impl CloudStackVpn {
         })
     }
 
+    /// The server, PSK and user of a remote-access link `l2tp:{vpn}:{user}`.
+    async fn remote_access_peer(&self, link: &LinkId) -> Result<PeerAccess> {
+        let mut parts = link.0.splitn(3, ':');
+        let (Some("l2tp"), Some(vpn), Some(user)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(self.err(
+                ErrorKind::InvalidRequest,
+                format!("{link} is not a remote-access link id"),
+            ));
+        };
+        let call = Call::get("listRemoteAccessVpns")
+            .param("id", vpn)
+            .param("listall", "true");
+        let list: Vec<RemoteAccessVpn> = self.client.list(&call, "remoteaccessvpn").await?;
+        let found = list.into_iter().find(|v| v.id == vpn).ok_or_else(|| {
+            self.err(
+                ErrorKind::NotFound,
+                format!("remote-access VPN {vpn} is gone"),
+            )
+        })?;
+        let psk = found.presharedkey.ok_or_else(|| {
+            protocol(
+                self.client.site(),
+                "listRemoteAccessVpns",
+                "no `presharedkey`",
+            )
+        })?;
+        let address = found
+            .publicip
+            .ok_or_else(|| protocol(self.client.site(), "listRemoteAccessVpns", "no `publicip`"))?;
+        Ok(PeerAccess {
+            address: Some(address),
+            psk: Some(psk),
+            username: Some(user.to_owned()),
+            password: self.user_credentials(link).map(|(_, p)| p),
+        })
+    }
+
     async fn find_user(&self, username: &str) -> Result<Option<VpnUser>> {
         let call = Call::get("listVpnUsers")
             .param("username", username)
@@ -427,7 +496,12 @@ impl CloudStackVpn {
                 "endpoint has no remote_access_vpn: prepare_site first",
             )
         })?;
-        let username = vpn_username(b.site.as_str());
+        let cluster = a
+            .attributes
+            .get("cluster")
+            .map(String::as_str)
+            .unwrap_or("x");
+        let username = vpn_username(cluster, b.site.as_str());
         if self.find_user(&username).await?.is_none() {
             let password = link.psk.clone().unwrap_or_else(random_secret);
             let call = Call::post("addVpnUser")
@@ -504,6 +578,16 @@ impl VpnFabric for CloudStackVpn {
         }
     }
 
+    /// Remote access: the server address, pre-shared key and VPN user (with its
+    /// password when this fabric added the user). Site-to-site: nothing (the caller
+    /// chose the PSK and has the gateway's address).
+    async fn peer_access(&self, link: &LinkId) -> Result<Option<PeerAccess>> {
+        match self.mode {
+            VpnMode::SiteToSite => Ok(None),
+            VpnMode::RemoteAccess => self.remote_access_peer(link).await.map(Some),
+        }
+    }
+
     async fn disconnect(&self, link: &LinkId) -> Result<()> {
         match self.mode {
             VpnMode::SiteToSite => {
@@ -563,7 +647,7 @@ mod tests {
 
     #[test]
     fn usernames_are_clean() {
-        assert_eq!(vpn_username("nii tokyo!"), "ic-niitokyo");
+        assert_eq!(vpn_username("c1", "nii tokyo!"), "ic-c1-niitokyo");
         assert!(random_secret()
             .expose_secret()
             .chars()

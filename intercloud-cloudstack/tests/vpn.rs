@@ -345,7 +345,7 @@ async fn remote_access_lifecycle() {
     .on(
         "listVpnUsers",
         200,
-        r#"{"listvpnusersresponse":{"count":1,"vpnuser":[{"id":"u1","username":"ic-nii","account":"fakeaccount","state":"Active"}]}}"#,
+        r#"{"listvpnusersresponse":{"count":1,"vpnuser":[{"id":"u1","username":"ic-c1-nii","account":"fakeaccount","state":"Active"}]}}"#,
     )
     .on(
         "addVpnUser",
@@ -355,7 +355,7 @@ async fn remote_access_lifecycle() {
     .on(
         "queryAsyncJobResult/user-job",
         200,
-        r#"{"queryasyncjobresultresponse":{"jobid":"user-job","jobstatus":1,"jobresult":{"vpnuser":{"id":"u1","username":"ic-nii","state":"Add"}}}}"#,
+        r#"{"queryasyncjobresultresponse":{"jobid":"user-job","jobstatus":1,"jobresult":{"vpnuser":{"id":"u1","username":"ic-c1-nii","state":"Add"}}}}"#,
     )
     .on(
         "removeVpnUser",
@@ -405,14 +405,17 @@ async fn remote_access_lifecycle() {
     assert_eq!(create["iprange"], "10.1.2.1-10.1.2.8");
 
     let id = vpn.connect(&ep, &peer(), &link()).await.unwrap();
-    assert_eq!(id.0, "l2tp:ra-1:ic-nii");
+    assert_eq!(
+        id.0, "l2tp:ra-1:ic-c1-nii",
+        "one user per cluster and peer site"
+    );
     let add = &fake.params("addVpnUser")[0];
-    assert_eq!(add["username"], "ic-nii");
+    assert_eq!(add["username"], "ic-c1-nii");
     assert_eq!(add["password"], LINK_PSK);
     let (user, password) = vpn.user_credentials(&id).unwrap();
     assert_eq!(
         (user.as_str(), password.expose_secret()),
-        ("ic-nii", LINK_PSK)
+        ("ic-c1-nii", LINK_PSK)
     );
     assert_eq!(vpn.link_status(&id).await.unwrap(), LinkState::Up);
     assert_eq!(
@@ -428,7 +431,7 @@ async fn remote_access_lifecycle() {
     assert!(!shown.contains("S3CRET"), "{shown}");
 
     vpn.disconnect(&id).await.unwrap();
-    assert_eq!(fake.params("removeVpnUser")[0]["username"], "ic-nii");
+    assert_eq!(fake.params("removeVpnUser")[0]["username"], "ic-c1-nii");
     assert!(vpn.user_credentials(&id).is_none());
     vpn.release_site(&ep).await.unwrap();
     assert_eq!(
@@ -438,19 +441,61 @@ async fn remote_access_lifecycle() {
 }
 
 #[tokio::test]
-async fn missing_vpc_or_public_ip_is_a_config_error() {
+async fn missing_vpc_or_public_ip_is_a_clear_error() {
     let fake = FakeCloud::default();
+    fake.on("listVPCs", 200, r#"{"listvpcsresponse":{}}"#).on(
+        "listPublicIpAddresses",
+        200,
+        r#"{"listpublicipaddressesresponse":{}}"#,
+    );
     let server = fake.start().await;
     let s2s = builder(&server).build_vpn(VpnMode::SiteToSite).unwrap();
     let e = s2s.prepare_site(&ctx(&[])).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config);
-    assert!(e.to_string().contains("vpc"), "{e}");
+    assert!(
+        e.to_string().contains("VPC") && e.to_string().contains("wireguard"),
+        "{e}"
+    );
     let ra = builder(&server).build_vpn(VpnMode::RemoteAccess).unwrap();
     let e = ra.prepare_site(&ctx(&[])).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Config);
+    assert_eq!(e.kind(), ErrorKind::NotFound);
     assert!(e.to_string().contains("public_ip"), "{e}");
     assert!(
-        fake.calls().is_empty(),
-        "no network call before the config is right"
+        fake.calls().iter().all(|c| !c.starts_with("create")),
+        "nothing created: {:?}",
+        fake.calls()
     );
+}
+
+#[tokio::test]
+async fn remote_access_peer_gets_server_psk_and_user() {
+    let fake = FakeCloud::default();
+    fake.on(
+        "listRemoteAccessVpns",
+        200,
+        format!(
+            r#"{{"listremoteaccessvpnsresponse":{{"count":1,"remoteaccessvpn":[{}]}}}}"#,
+            remote_access_vpn()
+        ),
+    );
+    let server = fake.start().await;
+    let ra = builder(&server).build_vpn(VpnMode::RemoteAccess).unwrap();
+    let access = ra
+        .peer_access(&LinkId("l2tp:ra-1:ic-c1-nii".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(access.address.as_deref(), Some("1.1.1.19"));
+    assert_eq!(access.psk.as_ref().unwrap().expose_secret(), RA_PSK);
+    assert_eq!(access.username.as_deref(), Some("ic-c1-nii"));
+    assert!(access.password.is_none(), "a user this fabric did not add");
+    assert!(!format!("{access:?}").contains("S3CRET"));
+    let e = ra.peer_access(&LinkId("c/g".into())).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+    let s2s = builder(&server).build_vpn(VpnMode::SiteToSite).unwrap();
+    assert!(s2s
+        .peer_access(&LinkId("c/g".into()))
+        .await
+        .unwrap()
+        .is_none());
 }

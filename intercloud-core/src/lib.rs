@@ -37,7 +37,7 @@ pub use model::*;
 pub use provider::{CloudProvider, CloudProviderExt};
 pub use vault::{EncryptedFileVault, KdfParams, MemoryVault, Vault, VaultError, VaultOptions};
 pub use vpn::{
-    BootFile, Bootstrap, FabricKind, LinkId, LinkSpec, LinkState, Member, SiteContext,
+    BootFile, Bootstrap, FabricKind, LinkId, LinkSpec, LinkState, Member, PeerAccess, SiteContext,
     SiteEndpoint, VpnFabric,
 };
 

@@ -154,6 +154,34 @@ pub struct Bootstrap {
     pub commands: Vec<String>,
 }
 
+/// What the far side of a link needs from this fabric's side to bring the link up,
+/// when the fabric (not the caller) chose it: a native gateway's tunnel address and
+/// pre-shared key (EC2), a remote-access VPN's server, pre-shared key and user
+/// (CloudStack L2TP/IPsec). Secrets are redacted in `Debug`.
+#[derive(Clone, Default)]
+pub struct PeerAccess {
+    /// The public address the peer connects to.
+    pub address: Option<String>,
+    /// The IPsec pre-shared key.
+    pub psk: Option<SecretString>,
+    /// A VPN user name (remote access).
+    pub username: Option<String>,
+    /// The VPN user's password (remote access).
+    pub password: Option<SecretString>,
+}
+
+impl fmt::Debug for PeerAccess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redact = |s: &Option<SecretString>| s.as_ref().map(|_| "[redacted]");
+        f.debug_struct("PeerAccess")
+            .field("address", &self.address)
+            .field("psk", &redact(&self.psk))
+            .field("username", &self.username)
+            .field("password", &redact(&self.password))
+            .finish()
+    }
+}
+
 /// A way of linking a cluster's sites.
 ///
 /// # Contract
@@ -183,6 +211,15 @@ pub trait VpnFabric: Send + Sync + fmt::Debug {
 
     /// The link's current state.
     async fn link_status(&self, link: &LinkId) -> Result<LinkState>;
+
+    /// What the other side of `link` needs to join it (see [`PeerAccess`]); `None`
+    /// when the caller already has everything (the default).
+    ///
+    /// # Errors
+    /// `NotFound` when the link is gone.
+    async fn peer_access(&self, _link: &LinkId) -> Result<Option<PeerAccess>> {
+        Ok(None)
+    }
 
     /// Removes a link.
     async fn disconnect(&self, link: &LinkId) -> Result<()>;

@@ -1,7 +1,8 @@
 //! [`Ec2VpnFabric`]: site-to-site IPsec through EC2's own VPN service.
 //!
 //! - `prepare_site`: a VPN gateway (`CreateVpnGateway`, tagged with the cluster)
-//!   attached to the site's VPC (`AttachVpnGateway`; hint `vpc_id`), and route
+//!   attached to the site's VPC (`AttachVpnGateway`; hint `vpc_id`, else the
+//!   region's default VPC, where instances launch without a subnet), and route
 //!   propagation into the route table of hint `route_table_id` when given.
 //! - `connect`: a customer gateway for the peer's public address
 //!   (`CreateCustomerGateway`) and a VPN connection with static routes
@@ -9,6 +10,8 @@
 //!   `CreateVpnConnectionRoute` to the peer's overlay subnet and `local_cidrs`).
 //! - [`Ec2VpnFabric::tunnels`]: outside addresses and pre-shared keys of both tunnels
 //!   from `DescribeVpnConnections`' customer gateway configuration, the keys as secrets.
+//! - [`VpnFabric::peer_access`]: the first tunnel's AWS outside address and key, for
+//!   a peer that learns EC2's side only once the connection exists.
 //! - `disconnect` deletes the connection then its customer gateway; `release_site`
 //!   detaches and deletes the VPN gateway. Everything already gone is `Ok`.
 //!
@@ -19,8 +22,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use intercloud_core::{
-    Bootstrap, Error, ErrorKind, FabricKind, LinkId, LinkSpec, LinkState, Member, Result,
-    SiteContext, SiteEndpoint, Tags, VpnFabric, TAG_CLUSTER,
+    Bootstrap, Error, ErrorKind, FabricKind, LinkId, LinkSpec, LinkState, Member, PeerAccess,
+    Result, SiteContext, SiteEndpoint, Tags, VpnFabric, TAG_CLUSTER,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -230,6 +233,23 @@ impl Ec2VpnFabric {
     /// The tunnels of a link: AWS outside addresses and pre-shared keys.
     pub async fn tunnels(&self, link: &LinkId) -> Result<Vec<Tunnel>> {
         Ok(self.connection(&link.0).await?.tunnels)
+    }
+
+    /// The region's default VPC (`DescribeVpcs` `isDefault=true`).
+    async fn default_vpc(&self) -> Result<String> {
+        let root = self
+            .client
+            .call(&QueryRequest::new("DescribeVpcs").filters(&[filter("isDefault", ["true"])]))
+            .await?;
+        root.items("vpcSet")
+            .into_iter()
+            .filter(|v| v.text_at("isDefault").map(str::trim) != Some("false"))
+            .find_map(|v| v.text_at("vpcId").map(|s| s.trim().to_owned()))
+            .ok_or_else(|| {
+                self.site_err(Error::config(
+                    "the region has no default VPC for the VPN gateway: set hint vpc_id",
+                ))
+            })
     }
 
     /// The live gateway of `cluster` named `name` (`{cluster}-{site}`: one per site
@@ -464,11 +484,11 @@ impl VpnFabric for Ec2VpnFabric {
     }
 
     async fn prepare_site(&self, ctx: &SiteContext) -> Result<SiteEndpoint> {
-        let vpc = ctx.hints.get("vpc_id").ok_or_else(|| {
-            self.site_err(Error::config(
-                "EC2's VPN gateway needs the site's VPC: set hint vpc_id",
-            ))
-        })?;
+        let vpc = match ctx.hints.get("vpc_id") {
+            Some(v) => v.clone(),
+            None => self.default_vpc().await?,
+        };
+        let vpc = &vpc;
         let name = format!("{}-{}", ctx.cluster, ctx.site);
         let (vgw, attachments) = match self
             .find_vpn_gateway(&ctx.cluster, &name)
@@ -544,6 +564,23 @@ impl VpnFabric for Ec2VpnFabric {
         Ok(link_state(&self.connection(&link.0).await?))
     }
 
+    /// The first tunnel's AWS outside address and pre-shared key.
+    async fn peer_access(&self, link: &LinkId) -> Result<Option<PeerAccess>> {
+        let conn = self.connection(&link.0).await?;
+        let t = conn.tunnels.into_iter().next().ok_or_else(|| {
+            self.protocol(format!(
+                "VPN connection {} has no tunnel in its customer gateway configuration",
+                link.0
+            ))
+        })?;
+        Ok(Some(PeerAccess {
+            address: Some(t.vpn_gateway_outside_address),
+            psk: Some(t.pre_shared_key),
+            username: None,
+            password: None,
+        }))
+    }
+
     async fn disconnect(&self, link: &LinkId) -> Result<()> {
         let conn = match self.connection(&link.0).await {
             Ok(c) => c,
@@ -582,10 +619,27 @@ impl VpnFabric for Ec2VpnFabric {
         Ok(())
     }
 
+    /// Also removes connections still on the gateway (a link made but never
+    /// journaled, e.g. after a crash right after `CreateVpnConnection`): the gateway
+    /// is this cluster's own, and EC2 refuses to delete a gateway in use.
     async fn release_site(&self, endpoint: &SiteEndpoint) -> Result<()> {
         let Some(vgw) = endpoint.resources.get(RES_VPN_GATEWAY) else {
             return Ok(());
         };
+        let left = match self
+            .connections_of(&[filter("vpn-gateway-id", [vgw.as_str()])])
+            .await
+        {
+            Ok(l) => l,
+            Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        for c in left
+            .iter()
+            .filter(|c| !matches!(c.state.as_str(), "deleting" | "deleted"))
+        {
+            self.disconnect(&LinkId(c.id.clone())).await?;
+        }
         if let Some(vpc) = endpoint.resources.get(RES_VPC) {
             gone_ok(
                 self.client

@@ -129,14 +129,43 @@ async fn prepare_site_without_vpc_is_a_config_error() {
     let server = MockServer::start().await;
     let mut c = ctx();
     c.hints.clear();
+    answer(
+        &server,
+        "DescribeVpcs",
+        200,
+        r#"<DescribeVpcsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r</requestId><vpcSet/></DescribeVpcsResponse>"#.to_owned(),
+    )
+    .await;
     let e = fabric(&server).prepare_site(&c).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config);
-    assert!(e.to_string().contains("vpc_id"), "{e}");
-    assert!(server
-        .received_requests()
-        .await
-        .unwrap_or_default()
-        .is_empty());
+    assert!(
+        e.to_string().contains("default VPC") && e.to_string().contains("vpc_id"),
+        "{e}"
+    );
+    assert!(sent(&server, "CreateVpnGateway").await.is_empty());
+}
+
+#[tokio::test]
+async fn prepare_site_without_vpc_uses_the_default_vpc() {
+    let server = MockServer::start().await;
+    answer(
+        &server,
+        "DescribeVpcs",
+        200,
+        r#"<DescribeVpcsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r</requestId><vpcSet><item><vpcId>vpc-8ffad238d3ef03da2</vpcId><state>available</state><isDefault>true</isDefault></item></vpcSet></DescribeVpcsResponse>"#.to_owned(),
+    )
+    .await;
+    let found = fixture("moto-5.2.5-intercloud/describe_vpn_gateways.xml")
+        .replace("vpc-7422d9b54b0b7220a", "vpc-8ffad238d3ef03da2");
+    answer(&server, "DescribeVpnGateways", 200, found).await;
+    let mut c = ctx();
+    c.hints.clear();
+    let ep = fabric(&server).prepare_site(&c).await.expect("prepare");
+    assert_eq!(ep.resources["vpc"], "vpc-8ffad238d3ef03da2");
+    assert!(
+        sent(&server, "AttachVpnGateway").await.is_empty(),
+        "already attached there"
+    );
 }
 
 async fn endpoint(server: &MockServer) -> SiteEndpoint {
@@ -392,6 +421,13 @@ async fn release_site_detaches_and_deletes_and_tolerates_gone() {
         ),
     ] {
         let server = MockServer::start().await;
+        answer(
+            &server,
+            "DescribeVpnConnections",
+            200,
+            fixture("moto-5.2.5-intercloud/describe_vpn_connections_deleted.xml"),
+        )
+        .await;
         answer(&server, "DetachVpnGateway", detach.0, fixture(detach.1)).await;
         answer(&server, "DeleteVpnGateway", delete.0, fixture(delete.1)).await;
         let mut ep = remote();
@@ -406,5 +442,61 @@ async fn release_site_detaches_and_deletes_and_tolerates_gone() {
             .unwrap_or_else(|e| panic!("{detach:?}: {e}"));
         assert_eq!(sent(&server, "DetachVpnGateway").await, ["Action=DetachVpnGateway&Version=2016-11-15&VpnGatewayId=vgw-8f99bea37242b3189&VpcId=vpc-7422d9b54b0b7220a"]);
         assert_eq!(sent(&server, "DeleteVpnGateway").await.len(), 1);
+        assert!(
+            sent(&server, "DeleteVpnConnection").await.is_empty(),
+            "deleted connections are left alone"
+        );
     }
+}
+
+#[tokio::test]
+async fn release_site_first_removes_connections_never_journaled() {
+    let server = MockServer::start().await;
+    answer(
+        &server,
+        "DescribeVpnConnections",
+        200,
+        fixture("moto-5.2.5-intercloud/describe_vpn_connections_filter.xml"),
+    )
+    .await;
+    for (action, file) in [
+        ("DeleteVpnConnection", "delete_vpn_connection.xml"),
+        ("DeleteCustomerGateway", "delete_customer_gateway.xml"),
+        ("DetachVpnGateway", "detach_vpn_gateway.xml"),
+        ("DeleteVpnGateway", "delete_vpn_gateway.xml"),
+    ] {
+        answer(
+            &server,
+            action,
+            200,
+            fixture(&format!("moto-5.2.5-intercloud/{file}")),
+        )
+        .await;
+    }
+    let mut ep = remote();
+    ep.site = "aws".into();
+    ep.resources
+        .insert("vpn_gateway".into(), "vgw-8f99bea37242b3189".into());
+    fabric(&server).release_site(&ep).await.expect("release");
+    let order: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            let b = String::from_utf8_lossy(&r.body).into_owned();
+            b.split('&').next().unwrap_or_default().to_owned()
+        })
+        .filter(|a| a.starts_with("Action=Delete"))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "Action=DeleteVpnConnection",
+            "Action=DeleteCustomerGateway",
+            "Action=DeleteVpnGateway"
+        ]
+    );
+    assert!(sent(&server, "DescribeVpnConnections").await[0]
+        .contains("Filter.1.Name=vpn-gateway-id&Filter.1.Value.1=vgw-8f99bea37242b3189"));
 }

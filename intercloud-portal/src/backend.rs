@@ -29,6 +29,22 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// `Config` when the site is unknown or the credentials do not fit its middleware.
     fn connect(&self, site: &SiteId, credentials: &Credentials) -> Result<Arc<dyn CloudProvider>>;
 
+    /// The cloud's own VPN fabric of `site` for the `[vpn] fabric` wish, acting with
+    /// `credentials`: its site-to-site gateway for `ipsec`, its remote-access VPN for
+    /// `l2tp`. `None` (the default) when the site has none: the overlay then puts a
+    /// gateway VM there.
+    ///
+    /// # Errors
+    /// As [`Backend::connect`].
+    fn connect_vpn(
+        &self,
+        _site: &SiteId,
+        _credentials: &Credentials,
+        _wish: intercloud_core::FabricChoice,
+    ) -> Result<Option<Arc<dyn intercloud_core::VpnFabric>>> {
+        Ok(None)
+    }
+
     /// A short human description ("built-in in-memory federation", …).
     fn describe(&self) -> String;
 }

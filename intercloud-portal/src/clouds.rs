@@ -5,9 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use intercloud_cloudstack::CloudStackBuilder;
+use intercloud_cloudstack::{CloudStackBuilder, VpnMode};
 use intercloud_core::config::FederationConfig;
-use intercloud_core::{CloudProvider, Credentials, Error, Middleware, Result, SiteId};
+use intercloud_core::{
+    CloudProvider, Credentials, Error, FabricChoice, Middleware, Result, SiteId, VpnFabric,
+};
 use intercloud_ec2::Ec2Builder;
 use intercloud_opennebula::OpenNebulaBuilder;
 
@@ -87,6 +89,48 @@ impl Backend for FederationBackend {
             _ => Arc::new(Ec2Builder::for_site(&cfg.to_site(), credentials.clone()).build()?),
         };
         Ok(provider)
+    }
+
+    fn connect_vpn(
+        &self,
+        site: &SiteId,
+        credentials: &Credentials,
+        wish: FabricChoice,
+    ) -> Result<Option<Arc<dyn VpnFabric>>> {
+        let cfg = self
+            .config
+            .site(site)
+            .ok_or_else(|| Error::config(format!("unknown site {site}")).with_site(site))?;
+        if !credentials.fits(cfg.middleware) {
+            return Ok(None);
+        }
+        Ok(match (cfg.middleware, wish) {
+            (Middleware::CloudStack, FabricChoice::Ipsec | FabricChoice::L2tp) => {
+                let mut b = CloudStackBuilder::new()
+                    .site(site.clone())
+                    .endpoint(cfg.endpoint.clone())
+                    .credentials(credentials.clone());
+                if let Some(z) = &cfg.zone {
+                    b = b.zone(z.clone());
+                }
+                if let Some(every) = self.poll_interval {
+                    b = b.poll_interval(every);
+                }
+                let mode = if wish == FabricChoice::Ipsec {
+                    VpnMode::SiteToSite
+                } else {
+                    VpnMode::RemoteAccess
+                };
+                Some(Arc::new(b.build_vpn(mode)?))
+            }
+            (Middleware::Ec2, FabricChoice::Ipsec) => {
+                let p = Ec2Builder::for_site(&cfg.to_site(), credentials.clone()).build()?;
+                p.capabilities()
+                    .native_vpn
+                    .then(|| Arc::new(p.vpn_fabric()) as Arc<dyn VpnFabric>)
+            }
+            _ => None,
+        })
     }
 
     fn describe(&self) -> String {

@@ -15,7 +15,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::render::describe_event;
 use crate::AppState;
-use intercloud_vpn::{overlay_addresses, wireguard_overlay, ClusterConfigurer};
+use intercloud_vpn::{plan_overlay, ClusterConfigurer, SiteVpn};
 
 /// Where a cluster is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,6 +216,39 @@ pub async fn user_providers(
     Ok(out)
 }
 
+/// What each of `user`'s sites offers the overlay for `wish`: its provider's
+/// capabilities and its cloud's own VPN fabric, built from the user's own keys.
+async fn user_vpns(
+    app: &AppState,
+    user: &str,
+    wish: intercloud_core::FabricChoice,
+    providers: &[Arc<dyn CloudProvider>],
+) -> Result<BTreeMap<intercloud_core::SiteId, SiteVpn>, String> {
+    let mut out = BTreeMap::new();
+    for p in providers {
+        let native = match app
+            .vault
+            .get(user, p.site())
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            Some(creds) => app
+                .backend
+                .connect_vpn(p.site(), &creds, wish)
+                .map_err(|e| e.to_string())?,
+            None => None,
+        };
+        out.insert(
+            p.site().clone(),
+            SiteVpn {
+                caps: p.capabilities(),
+                native,
+            },
+        );
+    }
+    Ok(out)
+}
+
 /// Builds the deployer from `user`'s own keys, plans `placement` and starts the
 /// deployment in the background; returns the new cluster's record.
 ///
@@ -254,7 +287,10 @@ pub async fn launch(
         }
     }
     let topology = app.backend.federation().topology();
-    let (deployer, plan) = build(app, request, &topology, placement, providers, options)?;
+    let vpns = user_vpns(app, user, request.vpn.fabric, &providers).await?;
+    let (deployer, plan) = build(
+        app, request, &topology, placement, providers, &vpns, options,
+    )?;
     let mut deployer = deployer;
     let events = deployer.subscribe();
     let record = Arc::new(ClusterRecord {
@@ -287,15 +323,17 @@ pub async fn launch(
     Ok(record)
 }
 
-/// The deployer over `providers` (with the overlay when the placement spans sites)
-/// and its plan: a draft plan gives the nodes, the overlay assigns their addresses,
-/// the final plan uses them and has the VPN steps.
+/// The deployer over `providers` (with the overlay `[vpn] fabric` asks for when the
+/// placement spans sites: WireGuard, or native gateways, strongSwan gateway VMs and
+/// L2TP/IPsec clients from `vpns`) and its plan: a draft plan gives the nodes, the
+/// overlay assigns their addresses, the final plan uses them and has the VPN steps.
 fn build(
     app: &AppState,
     request: &intercloud_core::ClusterRequest,
     topology: &intercloud_core::Topology,
     placement: &PlacementCounts,
     providers: Vec<Arc<dyn CloudProvider>>,
+    vpns: &BTreeMap<intercloud_core::SiteId, SiteVpn>,
     options: DeployOptions,
 ) -> Result<(Deployer, Plan), String> {
     let limits: std::collections::BTreeMap<_, _> = providers
@@ -310,20 +348,21 @@ fn build(
     let draft = Plan::build(request, topology, placement, &caps, opts.clone())
         .map_err(|e| e.to_string())?;
     let fed = app.backend.federation();
-    let wg = wireguard_overlay(request, &draft, |site| {
+    let overlay = plan_overlay(request, &draft, vpns, |site| {
         fed.site(site).and_then(|c| c.gateway.clone())
     })
     .map_err(|e| e.to_string())?;
-    let configurer = ClusterConfigurer::new(request.profile, limits, wg.clone());
+    let configurer = ClusterConfigurer::new(request.profile, limits, None)
+        .with_overlay(overlay.as_ref().map(|o| o.boot.clone()));
     let mut deployer = Deployer::new(providers)
         .with_options(options)
         .with_configurer(Arc::new(configurer));
-    let plan = match wg {
-        Some(fabric) => {
+    let plan = match overlay {
+        Some(o) => {
             opts.deployment_id = Some(draft.deployment_id.clone());
             opts.vpn = true;
-            opts.overlay = Some(overlay_addresses(&fabric, &draft));
-            deployer = deployer.with_fabric(fabric);
+            opts.overlay = Some(o.addresses);
+            deployer = deployer.with_fabric(o.fabric);
             Plan::build(request, topology, placement, &caps, opts).map_err(|e| e.to_string())?
         }
         None => draft,
@@ -400,4 +439,123 @@ pub fn start_destroy(rec: Arc<ClusterRecord>) {
         tracing::info!(cluster = %rec.tag, phase = phase.label(), "destroy finished");
         rec.set_phase(phase);
     });
+}
+
+#[cfg(test)]
+mod vpn_fabric_tests {
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    use base64::Engine as _;
+    use intercloud_core::{MemoryVault, SiteId, Vault};
+    use intercloud_sim::ResourceKind;
+
+    use super::*;
+    use crate::sim::SimBackend;
+    use crate::Portal;
+
+    async fn portal_on_sim() -> (AppState, Arc<SimBackend>) {
+        let sim = Arc::new(SimBackend::start(0.01).await.unwrap());
+        let vault = Arc::new(MemoryVault::new());
+        for site in ["hokkaido", "nii", "tokyo"] {
+            let id = SiteId::new(site);
+            let creds = sim.accepted_credentials(&id).unwrap();
+            vault.put("alice", &id, creds).await.unwrap();
+        }
+        let portal = Arc::new(Portal {
+            backend: sim.clone(),
+            vault,
+            sessions: crate::session::Sessions::new(true),
+            users: crate::auth::LocalUsers::new(&[]).unwrap(),
+            trusted_proxy: None,
+            clusters: Clusters::default(),
+            drafts: std::sync::Mutex::new(HashMap::new()),
+            planner: intercloud_core::planner::Planner::default(),
+            deploy: DeployOptions {
+                poll_min: Duration::from_millis(20),
+                poll_max: Duration::from_millis(100),
+                ..DeployOptions::default()
+            },
+        });
+        (portal, sim)
+    }
+
+    async fn settle(rec: &ClusterRecord) -> Phase {
+        for _ in 0..500 {
+            let p = rec.phase();
+            if !p.busy() {
+                return p;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("still {:?}", rec.phase());
+    }
+
+    fn alive(sim: &SimBackend, kind: ResourceKind) -> Vec<intercloud_sim::ResourceRecord> {
+        sim.sim()
+            .resources()
+            .into_iter()
+            .filter(|r| r.kind == kind && r.is_alive())
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_ipsec_cluster_is_deployed_and_destroyed_through_the_portal() {
+        let (app, sim) = portal_on_sim().await;
+        let request = intercloud_core::config::cluster_from_toml(
+            "name = \"portal-ipsec\"\nprofile = \"hadoop\"\n[[group]]\nrole = \"master\"\n\
+             count = 1\nlevel = \"S\"\n[[group]]\nrole = \"worker\"\ncount = 2\nlevel = \"S\"\n\
+             [vpn]\nfabric = \"ipsec\"\n",
+            "t",
+        )
+        .unwrap();
+        let placement: PlacementCounts = serde_json::from_str(
+            r#"{"master": {"hokkaido": 1}, "worker": {"nii": 1, "tokyo": 1}}"#,
+        )
+        .unwrap();
+        let opts = app.deploy.clone();
+        let rec = launch(&app, "alice", "demo", &request, &placement, opts)
+            .await
+            .unwrap();
+        assert_eq!(settle(&rec).await, Phase::Running);
+        let report = rec.report().unwrap();
+        assert_eq!(report.links.len(), 3, "{report:?}");
+        let mut gw: Vec<String> = alive(&sim, ResourceKind::VpnGateway)
+            .iter()
+            .map(|g| g.site.to_string())
+            .collect();
+        gw.sort();
+        assert_eq!(
+            gw,
+            ["hokkaido", "tokyo"],
+            "native gateways where clouds have them"
+        );
+        let nii: Vec<String> = alive(&sim, ResourceKind::Vm)
+            .into_iter()
+            .filter(|v| v.site.as_str() == "nii")
+            .map(|v| {
+                let raw = v.user_data.unwrap_or_default();
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(raw.trim())
+                    .unwrap();
+                String::from_utf8(bytes).unwrap()
+            })
+            .collect();
+        assert_eq!(nii.len(), 1);
+        assert!(
+            nii[0].contains("/etc/swanctl/conf.d/intercloud.conf"),
+            "OpenNebula's node is the strongSwan gateway"
+        );
+
+        start_destroy(rec.clone());
+        assert_eq!(settle(&rec).await, Phase::Destroyed);
+        assert!(alive(&sim, ResourceKind::Vm).is_empty());
+        for kind in [
+            ResourceKind::VpnGateway,
+            ResourceKind::CustomerGateway,
+            ResourceKind::VpnConnection,
+        ] {
+            assert!(alive(&sim, kind).is_empty(), "{kind:?} left");
+        }
+    }
 }

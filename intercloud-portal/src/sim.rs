@@ -73,6 +73,15 @@ impl Backend for SimBackend {
         self.inner.connect(site, credentials)
     }
 
+    fn connect_vpn(
+        &self,
+        site: &SiteId,
+        credentials: &Credentials,
+        wish: intercloud_core::FabricChoice,
+    ) -> Result<Option<Arc<dyn intercloud_core::VpnFabric>>> {
+        self.inner.connect_vpn(site, credentials, wish)
+    }
+
     fn describe(&self) -> String {
         self.inner.describe()
     }

@@ -1,21 +1,26 @@
 //! A cluster's overlay and boot configuration, planned before any VM exists: the
-//! WireGuard mesh for a deployer [`Plan`] and the [`NodeConfigurer`] that renders each
-//! create call's cloud-init from the cluster profile and the node's overlay part.
+//! WireGuard mesh or the IPsec / L2TP [`CompositeFabric`] for a deployer [`Plan`]
+//! ([`plan_overlay`]), and the [`NodeConfigurer`] that renders each create call's
+//! cloud-init from the cluster profile and the node's overlay part.
 //!
 //! The CLI and the portal both deploy through these, so a node boots the same way
 //! whichever front end asked for it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
 
 use intercloud_core::bootstrap::{cloud_init, profile_bootstrap, ClusterLayout, NodeInfo};
 use intercloud_core::deploy::{Batch, ConfigContext, NodeConfigurer, Plan};
 use intercloud_core::{
-    BootFile, Bootstrap, ClusterRequest, Error, FabricChoice, Member, Profile, Result,
-    ServiceLevel, SiteId, UserData, VpnFabric, DEFAULT_OVERLAY_CIDR,
+    BootFile, Bootstrap, Capabilities, ClusterRequest, Error, FabricChoice, Member, Profile,
+    Result, ServiceLevel, SiteId, UserData, VpnFabric, DEFAULT_OVERLAY_CIDR,
 };
 
+use crate::composite::CompositeFabric;
 use crate::ipam::Ipam;
+use crate::ipsec::StrongSwanFabric;
 use crate::wireguard::{Mesh, WireGuardFabric, DEFAULT_PORT};
 
 /// The overlay interface name on every node.
@@ -31,13 +36,218 @@ pub fn slots_for_level(level: &ServiceLevel) -> u32 {
     }
 }
 
+/// What a site offers the overlay: its provider's capabilities and its cloud's native
+/// VPN fabric for the cluster's wish, if any (CloudStack's or EC2's site-to-site
+/// gateway for `ipsec`, CloudStack's remote-access VPN for `l2tp`).
+#[derive(Debug, Clone)]
+pub struct SiteVpn {
+    /// The provider's capabilities (`native_vpn`).
+    pub caps: Capabilities,
+    /// The cloud's own VPN fabric for the wish.
+    pub native: Option<Arc<dyn VpnFabric>>,
+}
+
+/// What each node's user data gets from the overlay.
+#[derive(Debug, Clone)]
+pub enum OverlayBoot {
+    /// WireGuard gateway and member configurations.
+    WireGuard(Arc<WireGuardFabric>),
+    /// The composite's gateway VMs (strongSwan, L2TP/IPsec client), rendered from
+    /// the links made in this process.
+    Composite(Arc<CompositeFabric>),
+    /// What an earlier process rendered (saved with the deployment, see
+    /// [`RenderedOverlay::of`]), for repair.
+    Rendered(RenderedOverlay),
+}
+
+/// The composite overlay's boot parts as saved by the process that made the links:
+/// gateway VM configurations (holding pre-shared keys and VPN passwords: save it
+/// readable by its owner only), the sites' subnets, and the sites whose members
+/// route through their gateway VM.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RenderedOverlay {
+    /// Each gateway-VM site's gateway configuration.
+    pub gateways: BTreeMap<SiteId, Bootstrap>,
+    /// Each site's overlay subnet.
+    pub subnets: BTreeMap<SiteId, String>,
+    /// Sites whose members reach the others through their gateway VM.
+    pub via_gateway: BTreeSet<SiteId>,
+}
+
+impl RenderedOverlay {
+    /// Renders `composite` after its links were made.
+    ///
+    /// # Errors
+    /// As [`CompositeFabric::rendered_gateways`].
+    pub fn of(composite: &CompositeFabric) -> Result<Self> {
+        let subnets = composite.site_subnets();
+        Ok(Self {
+            gateways: composite.rendered_gateways()?,
+            via_gateway: subnets
+                .keys()
+                .filter(|s| composite.routes_through_gateway_vm(s))
+                .cloned()
+                .collect(),
+            subnets,
+        })
+    }
+}
+
+/// A cluster's overlay as planned before any VM exists.
+#[derive(Debug, Clone)]
+pub struct ClusterOverlay {
+    /// The fabric the deployer drives (`Deployer::with_fabric`).
+    pub fabric: Arc<dyn VpnFabric>,
+    /// Each node's overlay address (`PlanOptions::overlay`).
+    pub addresses: BTreeMap<String, String>,
+    /// What the [`ClusterConfigurer`] renders (`ClusterConfigurer::with_overlay`).
+    pub boot: OverlayBoot,
+}
+
+/// The overlay of `draft` for the request's `[vpn] fabric`: WireGuard for `auto` and
+/// `wireguard` ([`wireguard_overlay`]); for `ipsec` and `l2tp` a [`CompositeFabric`]
+/// over each site's native fabric in `sites`, strongSwan gateway VMs and L2TP/IPsec
+/// clients, as [`crate::choose`] decides per site pair. `None` when the cluster uses
+/// one site. `gateway(site)` is the public address reserved for a site's gateway VM.
+///
+/// # Errors
+/// `Config` naming the sites and what to use instead when the wish cannot link two
+/// of them (`l2tp` with no CloudStack site), or naming the site when a site needing
+/// a gateway VM has no reserved address, when a placed site is missing
+/// from `sites`, or when the overlay CIDR is too small.
+pub fn plan_overlay(
+    request: &ClusterRequest,
+    draft: &Plan,
+    sites: &BTreeMap<SiteId, SiteVpn>,
+    gateway: impl Fn(&SiteId) -> Option<String>,
+) -> Result<Option<ClusterOverlay>> {
+    if matches!(
+        request.vpn.fabric,
+        FabricChoice::Auto | FabricChoice::Wireguard
+    ) {
+        return Ok(
+            wireguard_overlay(request, draft, gateway)?.map(|wg| ClusterOverlay {
+                addresses: overlay_addresses(&wg, draft),
+                fabric: wg.clone(),
+                boot: OverlayBoot::WireGuard(wg),
+            }),
+        );
+    }
+    if draft.sites.len() < 2 {
+        return Ok(None);
+    }
+    let mut mesh = Mesh::new(planned_ipam(request, draft)?, OVERLAY_IFACE, DEFAULT_PORT);
+    for site in &draft.sites {
+        mesh.add_site(site)?;
+    }
+    for n in &draft.nodes {
+        mesh.add_member(&n.name, &n.site)?;
+    }
+    let ipam = mesh.ipam().clone();
+    let wg = Arc::new(WireGuardFabric::new(mesh));
+    let mut composite = CompositeFabric::new(
+        request.vpn.fabric,
+        wg.clone(),
+        Arc::new(StrongSwanFabric::new()),
+    );
+    for site in &draft.sites {
+        let s = sites.get(site).ok_or_else(|| {
+            Error::config(format!(
+                "site {site} has no provider: add the site (with credentials) to the federation"
+            ))
+            .with_site(site)
+        })?;
+        composite = composite.with_site(site.clone(), s.caps, s.native.clone());
+    }
+    composite.validate().map_err(|e| {
+        // the request asks for what these sites cannot do: bad input, not an outage
+        let c = Error::config(format!(
+            "[vpn] fabric = \"{}\" cannot be deployed on the placed sites: {}",
+            fabric_name(request.vpn.fabric),
+            e.message()
+        ));
+        match e.site() {
+            Some(s) => c.with_site(s.clone()),
+            None => c,
+        }
+    })?;
+    let need_vm = composite.gateway_vm_sites();
+    for site in &draft.sites {
+        let subnet = ipam.site(site).map(|s| s.subnet.to_string());
+        let mut hints = BTreeMap::new();
+        match gateway(site) {
+            Some(gw) => {
+                hints.insert("public_address".to_owned(), gw.clone());
+                hints.insert("private_address".to_owned(), gw);
+            }
+            None if need_vm.contains(site) => {
+                return Err(Error::config(format!(
+                    "site {site} needs a strongSwan gateway VM for [vpn] fabric = \"{}\" (its \
+                     cloud has no native VPN gateway here): reserve a public address and set \
+                     `gateway = \"IP\"` for the site in the federation file",
+                    fabric_name(request.vpn.fabric)
+                ))
+                .with_site(site));
+            }
+            None => {}
+        }
+        composite = composite.with_site_context(site, subnet, hints)?;
+    }
+    let composite = Arc::new(composite);
+    Ok(Some(ClusterOverlay {
+        fabric: composite.clone(),
+        addresses: overlay_addresses(&wg, draft),
+        boot: OverlayBoot::Composite(composite),
+    }))
+}
+
+/// The composite of a deployed `ipsec` / `l2tp` cluster over `sites` (the sites its
+/// plan uses), for `status`, `repair` and `destroy` in a later process: its
+/// endpoints and links are read back from the ids the deployer journaled; gateway
+/// configurations come from what was saved ([`OverlayBoot::Rendered`]).
+///
+/// # Errors
+/// `Config` when the overlay CIDR cannot hold the sites.
+pub fn deployed_composite(
+    request: &ClusterRequest,
+    sites: &BTreeMap<SiteId, SiteVpn>,
+) -> Result<Arc<CompositeFabric>> {
+    let cidr = request.vpn.cidr.as_deref().unwrap_or(DEFAULT_OVERLAY_CIDR);
+    let counts: BTreeMap<SiteId, u32> = sites.keys().map(|s| (s.clone(), 1)).collect();
+    let mesh = Mesh::new(Ipam::plan(cidr, &counts)?, OVERLAY_IFACE, DEFAULT_PORT);
+    let mut c = CompositeFabric::new(
+        request.vpn.fabric,
+        Arc::new(WireGuardFabric::new(mesh)),
+        Arc::new(StrongSwanFabric::new()),
+    );
+    for (site, s) in sites {
+        c = c.with_site(site.clone(), s.caps, s.native.clone());
+    }
+    Ok(Arc::new(c))
+}
+
+fn fabric_name(f: FabricChoice) -> String {
+    format!("{f:?}").to_lowercase()
+}
+
+/// The overlay addresses of `draft`'s nodes: per-site subnets of the request's CIDR.
+fn planned_ipam(request: &ClusterRequest, draft: &Plan) -> Result<Ipam> {
+    let mut per_site: BTreeMap<SiteId, u32> = BTreeMap::new();
+    for n in &draft.nodes {
+        *per_site.entry(n.site.clone()).or_default() += 1;
+    }
+    let cidr = request.vpn.cidr.as_deref().unwrap_or(DEFAULT_OVERLAY_CIDR);
+    Ipam::plan(cidr, &per_site)
+}
+
 /// The WireGuard overlay for `draft` (the deployer's plan without VPN steps): per-site
 /// subnets, each node's address in plan order, every used site's gateway at the
 /// public address `gateway(site)` reserved for it. `None` when the cluster uses one
 /// site.
 ///
 /// # Errors
-/// `Unsupported` for a fabric other than `auto`/`wireguard`; `Config` naming the site
+/// `Unsupported` for a fabric other than `auto`/`wireguard` (see [`plan_overlay`]);
+/// `Config` naming the site
 /// when a used site has no gateway address, or when the overlay CIDR is too small.
 pub fn wireguard_overlay(
     request: &ClusterRequest,
@@ -49,19 +259,14 @@ pub fn wireguard_overlay(
         FabricChoice::Auto | FabricChoice::Wireguard
     ) {
         return Err(Error::unsupported(format!(
-            "[vpn] fabric = \"{}\" cannot be deployed yet; use \"wireguard\" or \"auto\"",
-            format!("{:?}", request.vpn.fabric).to_lowercase()
+            "[vpn] fabric = \"{}\" is not a WireGuard overlay; plan it with plan_overlay",
+            fabric_name(request.vpn.fabric)
         )));
     }
     if draft.sites.len() < 2 {
         return Ok(None);
     }
-    let mut per_site: BTreeMap<SiteId, u32> = BTreeMap::new();
-    for n in &draft.nodes {
-        *per_site.entry(n.site.clone()).or_default() += 1;
-    }
-    let cidr = request.vpn.cidr.as_deref().unwrap_or(DEFAULT_OVERLAY_CIDR);
-    let mut mesh = Mesh::new(Ipam::plan(cidr, &per_site)?, OVERLAY_IFACE, DEFAULT_PORT);
+    let mut mesh = Mesh::new(planned_ipam(request, draft)?, OVERLAY_IFACE, DEFAULT_PORT);
     for site in &draft.sites {
         let gw = gateway(site).ok_or_else(|| {
             Error::config(format!(
@@ -94,13 +299,13 @@ pub fn overlay_addresses(fabric: &WireGuardFabric, draft: &Plan) -> BTreeMap<Str
         .collect()
 }
 
-/// Renders each create call's user data: the cluster profile, plus the WireGuard
-/// part of every node of the call.
+/// Renders each create call's user data: the cluster profile, plus the overlay part
+/// of every node of the call.
 #[derive(Debug, Clone)]
 pub struct ClusterConfigurer {
     profile: Profile,
     max_user_data: BTreeMap<SiteId, usize>,
-    wireguard: Option<Arc<WireGuardFabric>>,
+    overlay: Option<OverlayBoot>,
 }
 
 impl ClusterConfigurer {
@@ -114,8 +319,15 @@ impl ClusterConfigurer {
         Self {
             profile,
             max_user_data,
-            wireguard,
+            overlay: wireguard.map(OverlayBoot::WireGuard),
         }
+    }
+
+    /// Uses `overlay` for the nodes' overlay part (replacing a WireGuard one given to
+    /// [`ClusterConfigurer::new`]).
+    pub fn with_overlay(mut self, overlay: Option<OverlayBoot>) -> Self {
+        self.overlay = overlay;
+        self
     }
 
     fn layout(&self, ctx: &ConfigContext<'_>) -> ClusterLayout {
@@ -139,7 +351,8 @@ impl ClusterConfigurer {
     /// One node's overlay part: the site gateway's configuration for the site's first
     /// node (which also answers on its own member address), a member's for the others.
     fn overlay(&self, ctx: &ConfigContext<'_>, name: &str) -> Result<Option<Bootstrap>> {
-        let (Some(wg), Some(node)) = (&self.wireguard, ctx.nodes.iter().find(|n| n.name == name))
+        let (Some(overlay), Some(node)) =
+            (&self.overlay, ctx.nodes.iter().find(|n| n.name == name))
         else {
             return Ok(None);
         };
@@ -149,6 +362,41 @@ impl ClusterConfigurer {
             .find(|n| n.site == node.site)
             .map(|n| &n.name)
             == Some(&node.name);
+        let member = Member {
+            name: node.name.clone(),
+            role: node.role.clone(),
+            site: node.site.clone(),
+            overlay_ip: node.overlay_ip.clone(),
+        };
+        let wg = match overlay {
+            OverlayBoot::WireGuard(wg) => wg,
+            OverlayBoot::Composite(c) => {
+                let gw = if is_gateway {
+                    c.gateway_bootstrap(&node.site)?
+                } else {
+                    None
+                };
+                let mut own = c.member_bootstrap(&member)?;
+                if c.routes_through_gateway_vm(&node.site) {
+                    own.commands
+                        .push(gateway_routes(&c.site_subnets(), ctx, node, is_gateway));
+                }
+                return Ok(Some(with_overlay_address(gw, own, &node.overlay_ip)));
+            }
+            OverlayBoot::Rendered(r) => {
+                let gw = if is_gateway {
+                    r.gateways.get(&node.site).cloned()
+                } else {
+                    None
+                };
+                let mut own = Bootstrap::default();
+                if r.via_gateway.contains(&node.site) {
+                    own.commands
+                        .push(gateway_routes(&r.subnets, ctx, node, is_gateway));
+                }
+                return Ok(Some(with_overlay_address(gw, own, &node.overlay_ip)));
+            }
+        };
         if is_gateway {
             let mut b = wg.gateway_bootstrap(&node.site)?;
             b.commands.push(format!(
@@ -157,14 +405,58 @@ impl ClusterConfigurer {
             ));
             return Ok(Some(b));
         }
-        wg.member_bootstrap(&Member {
-            name: node.name.clone(),
-            role: node.role.clone(),
-            site: node.site.clone(),
-            overlay_ip: node.overlay_ip.clone(),
-        })
-        .map(Some)
+        wg.member_bootstrap(&member).map(Some)
     }
+}
+
+/// The routes of a node on a site whose gateway VM links it to the others: its own
+/// site's subnet on the main interface (every node holds its overlay address, see
+/// [`with_overlay_address`]), and on members the other sites' subnets through the
+/// gateway node's overlay address, sourced from the member's own.
+fn gateway_routes(
+    subnets: &BTreeMap<SiteId, String>,
+    ctx: &ConfigContext<'_>,
+    node: &intercloud_core::deploy::NodePlan,
+    is_gateway: bool,
+) -> String {
+    let mut cmd = String::from("dev=$(ip -o -4 route show default | awk '{print $5; exit}')");
+    if let Some(own) = subnets.get(&node.site) {
+        cmd.push_str(&format!("; ip route replace {own} dev \"$dev\""));
+    }
+    let gateway = ctx.nodes.iter().find(|n| n.site == node.site);
+    if let (false, Some(gw)) = (is_gateway, gateway) {
+        for (site, subnet) in subnets {
+            if *site != node.site {
+                cmd.push_str(&format!(
+                    "; ip route replace {subnet} via {} dev \"$dev\" onlink src {}",
+                    gw.overlay_ip, node.overlay_ip
+                ));
+            }
+        }
+    }
+    cmd
+}
+
+/// A node's IPsec/L2TP overlay part: its gateway configuration (on the site's
+/// gateway node), its own part, and its overlay address on a dummy `ic0` interface
+/// (the address the sites' IPsec traffic selectors cover).
+fn with_overlay_address(gateway: Option<Bootstrap>, own: Bootstrap, ip: &str) -> Bootstrap {
+    let mut b = gateway.unwrap_or_default();
+    for p in own.packages {
+        if !b.packages.contains(&p) {
+            b.packages.push(p);
+        }
+    }
+    b.files.extend(own.files);
+    b.commands.extend(own.commands);
+    if !ip.is_empty() {
+        b.commands.extend([
+            format!("ip link add {OVERLAY_IFACE} type dummy 2>/dev/null || true"),
+            format!("ip link set {OVERLAY_IFACE} up"),
+            format!("ip addr replace {ip}/32 dev {OVERLAY_IFACE}"),
+        ]);
+    }
+    b
 }
 
 /// Moves one node's files under `/etc/intercloud/nodes/INDEX/root` and its commands

@@ -13,18 +13,24 @@
 //! - [`l2tp`]: the L2TP/IPsec client (xl2tpd, pppd, strongSwan IKEv1) joining
 //!   CloudStack's remote-access VPN; PPTP is refused;
 //! - [`composite`]: the one place that chooses, per site pair, native IPsec,
-//!   native-to-strongSwan, strongSwan or WireGuard, and [`CompositeFabric`] over them;
-//! - [`cluster`]: a cluster's WireGuard overlay for a deployer plan and the
-//!   [`ClusterConfigurer`] rendering each node's cloud-init (profile + overlay).
+//!   native-to-strongSwan, strongSwan, WireGuard or L2TP/IPsec, and
+//!   [`CompositeFabric`] over them;
+//! - [`cluster`]: a cluster's overlay for a deployer plan ([`plan_overlay`]: WireGuard,
+//!   or the composite for `ipsec` / `l2tp`) and the [`ClusterConfigurer`] rendering
+//!   each node's cloud-init (profile + overlay).
 
 pub mod cluster;
 pub mod composite;
+mod composite_ids;
 pub mod ipam;
 pub mod ipsec;
 pub mod l2tp;
 pub mod wireguard;
 
-pub use cluster::{overlay_addresses, slots_for_level, wireguard_overlay, ClusterConfigurer};
+pub use cluster::{
+    deployed_composite, overlay_addresses, plan_overlay, slots_for_level, wireguard_overlay,
+    ClusterConfigurer, ClusterOverlay, OverlayBoot, RenderedOverlay, SiteVpn,
+};
 pub use composite::{choose, CompositeFabric, PairFabric, Side};
 pub use ipam::{Ipam, SiteSubnet, DEFAULT_OVERLAY_CIDR};
 pub use wireguard::{Mesh, WireGuardFabric};

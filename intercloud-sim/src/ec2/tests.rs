@@ -361,6 +361,49 @@ async fn tags_catalog_throttle_and_vpn() {
         2
     );
     let conn_id = between(conn.text(), "<vpnConnectionId>", "</vpnConnectionId>")[0].to_owned();
+    // A pre-shared key the caller chose is the tunnels' key; a bad one is refused.
+    let mine = call(
+        &e,
+        &[
+            ("Action", "CreateVpnConnection"),
+            ("Type", "ipsec.1"),
+            ("CustomerGatewayId", &cgw_id),
+            ("VpnGatewayId", &vgw_id),
+            ("Options.TunnelOptions.1.PreSharedKey", "Chosen_psk.1234"),
+            ("Options.TunnelOptions.2.PreSharedKey", "Chosen_psk.1234"),
+        ],
+    )
+    .await;
+    assert_eq!(mine.status, 200, "{}", mine.text());
+    assert_eq!(
+        mine.text()
+            .matches("&lt;pre_shared_key&gt;Chosen_psk.1234&lt;")
+            .count(),
+        2
+    );
+    let mine_id = between(mine.text(), "<vpnConnectionId>", "</vpnConnectionId>")[0].to_owned();
+    let bad = call(
+        &e,
+        &[
+            ("Action", "CreateVpnConnection"),
+            ("Type", "ipsec.1"),
+            ("CustomerGatewayId", &cgw_id),
+            ("VpnGatewayId", &vgw_id),
+            ("Options.TunnelOptions.1.PreSharedKey", "0bad-key"),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+    assert!(!bad.text().contains("0bad-key"), "the key is not echoed");
+    let r = call(
+        &e,
+        &[
+            ("Action", "DeleteVpnConnection"),
+            ("VpnConnectionId", &mine_id),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200);
     let r = call(
         &e,
         &[

@@ -142,7 +142,24 @@ fn create_conn(e: &Engine, p: &Params) -> Ec2Result {
             .to_owned(),
     );
     for t in 0..2 {
-        let k = psk(&mut st);
+        // A key the caller chose (TunnelOptions.N.PreSharedKey) is used as given.
+        let given = p
+            .get(&format!("Options.TunnelOptions.{}.PreSharedKey", t + 1))
+            .map(str::to_owned);
+        if let Some(k) = &given {
+            let ok = (8..=64).contains(&k.len())
+                && !k.starts_with('0')
+                && k.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_');
+            if !ok {
+                return Err(Ec2Error::client(
+                    "InvalidParameterValue",
+                    "The pre-shared key must be 8-64 letters, digits, periods or underscores, \
+                     not starting with zero",
+                ));
+            }
+        }
+        let k = given.unwrap_or_else(|| psk(&mut st));
         attrs.insert(format!("psk{t}"), k);
         let o: u8 = st.rng.random_range(1..250);
         attrs.insert(

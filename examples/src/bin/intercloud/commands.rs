@@ -10,9 +10,13 @@ use intercloud_core::deploy::{
     Deployer, FailurePolicy, FileJournal, Journal, Plan, PlanOptions, ResumeMode,
 };
 use intercloud_core::planner::{self, Objective, Placement, Planner};
-use intercloud_core::{ClusterRequest, Error, PlacementCounts, Result, SiteId, Topology, Vault};
+use intercloud_core::{
+    ClusterRequest, Error, FabricChoice, PlacementCounts, Result, SiteId, Topology, Vault,
+    VpnFabric,
+};
 use intercloud_vpn::{
-    overlay_addresses, wireguard_overlay, ClusterConfigurer, Mesh, WireGuardFabric,
+    deployed_composite, plan_overlay, ClusterConfigurer, Mesh, OverlayBoot, RenderedOverlay,
+    WireGuardFabric,
 };
 
 use crate::federation::{self, Federation, Origin};
@@ -67,7 +71,7 @@ fn objective(args: &PlanArgs) -> Objective {
 /// Everything `plan` and `up` compute before touching a cloud.
 #[derive(Debug)]
 struct Prepared {
-    mesh: Option<Mesh>,
+    overlay: Option<OverlayBoot>,
     request: ClusterRequest,
     request_text: String,
     fed: Federation,
@@ -77,11 +81,11 @@ struct Prepared {
 }
 
 /// The deployer over a federation's providers, with the cluster configurer and,
-/// when given, the WireGuard fabric.
+/// when given, the overlay's fabric and boot parts.
 fn deployer(
     fed: &Federation,
     request: &ClusterRequest,
-    wg: Option<Arc<WireGuardFabric>>,
+    overlay: Option<(Arc<dyn VpnFabric>, OverlayBoot)>,
 ) -> Deployer {
     let d = Deployer::new(fed.providers.iter().cloned());
     let max_user_data = d
@@ -89,12 +93,14 @@ fn deployer(
         .into_iter()
         .map(|(s, c)| (s, c.max_user_data))
         .collect();
-    let d = d.with_configurer(Arc::new(ClusterConfigurer::new(
-        request.profile,
-        max_user_data,
-        wg.clone(),
-    )));
-    match wg {
+    let (fabric, boot) = match overlay {
+        Some((f, b)) => (Some(f), Some(b)),
+        None => (None, None),
+    };
+    let d = d.with_configurer(Arc::new(
+        ClusterConfigurer::new(request.profile, max_user_data, None).with_overlay(boot),
+    ));
+    match fabric {
         Some(f) => d.with_fabric(f),
         None => d,
     }
@@ -107,9 +113,9 @@ async fn prepare(g: &Global, file: &Path, args: &PlanArgs) -> Result<Prepared> {
     let fed = federation::open(g.federation.as_deref(), None, &g.user, g.vault.as_deref()).await?;
     let topology = fed.config.topology();
     let placement = Planner::new().plan(&topology, &request, &objective(args))?;
-    let (plan, deployer, mesh) = build_plan(&fed, &request, &topology, &placement.placement)?;
+    let (plan, deployer, overlay) = build_plan(&fed, &request, &topology, &placement.placement)?;
     Ok(Prepared {
-        mesh,
+        overlay,
         request,
         request_text,
         fed,
@@ -119,13 +125,15 @@ async fn prepare(g: &Global, file: &Path, args: &PlanArgs) -> Result<Prepared> {
     })
 }
 
-/// The deployer's plan for a placement, with overlay addresses from the IPAM.
+/// The deployer's plan for a placement, with the overlay `[vpn] fabric` asks for
+/// (WireGuard, or the composite of native gateways, strongSwan gateway VMs and
+/// L2TP/IPsec clients) and its addresses from the IPAM.
 fn build_plan(
     fed: &Federation,
     request: &ClusterRequest,
     topology: &Topology,
     counts: &PlacementCounts,
-) -> Result<(Plan, Deployer, Option<Mesh>)> {
+) -> Result<(Plan, Deployer, Option<OverlayBoot>)> {
     let bare = deployer(fed, request, None);
     let mut opts = PlanOptions {
         deployment_id: Some(
@@ -143,15 +151,15 @@ fn build_plan(
         opts.clone(),
     )?;
     let gateway = |site: &SiteId| fed.config.site(site).and_then(|c| c.gateway.clone());
-    let Some(fabric) = wireguard_overlay(request, &draft, gateway)? else {
+    let sites = fed.site_vpns(request.vpn.fabric);
+    let Some(overlay) = plan_overlay(request, &draft, &sites, gateway)? else {
         return Ok((draft, bare, None));
     };
-    let mesh = fabric.mesh();
     opts.vpn = true;
-    opts.overlay = Some(overlay_addresses(&fabric, &draft));
-    let d = deployer(fed, request, Some(fabric));
+    opts.overlay = Some(overlay.addresses);
+    let d = deployer(fed, request, Some((overlay.fabric, overlay.boot.clone())));
     let plan = Plan::build(request, topology, counts, &d.capabilities(), opts)?;
-    Ok((plan, d, Some(mesh)))
+    Ok((plan, d, Some(overlay.boot)))
 }
 
 async fn plan_cmd(g: &Global, file: &Path, args: &PlanArgs, fixed: Option<&Path>) -> Result<u8> {
@@ -243,8 +251,8 @@ async fn up(g: &Global, file: &Path, args: &PlanArgs, best_effort: Option<f64>) 
     }
     write(&state.path("request.toml"), &p.request_text)?;
     write(&state.path("federation"), &p.fed.origin.to_text())?;
-    if let Some(mesh) = &p.mesh {
-        save_mesh(&state.path("overlay.json"), mesh)?;
+    if let Some(OverlayBoot::WireGuard(wg)) = &p.overlay {
+        save_secret_json(&state.path("overlay.json"), &wg.mesh())?;
     }
     if !g.json {
         eprintln!("{}", p.placement.explain());
@@ -269,6 +277,13 @@ async fn up(g: &Global, file: &Path, args: &PlanArgs, best_effort: Option<f64>) 
         return Ok(EXIT_FAILED);
     };
     let report = report?;
+    if let Some(OverlayBoot::Composite(c)) = &p.overlay {
+        // What a replacement gateway VM needs (PSKs, the VPN user's password): only
+        // this process saw the links made. Nothing to save once rolled back.
+        if let Ok(rendered) = RenderedOverlay::of(c) {
+            save_secret_json(&state.path(FABRIC_FILE), &rendered)?;
+        }
+    }
     output::write_inventory(&state, &p.request, &report.nodes)?;
     output::cluster_report(
         g.json,
@@ -299,11 +314,15 @@ fn wanted_per_site(plan: &Plan) -> BTreeMap<SiteId, u64> {
     m
 }
 
-/// Writes the overlay (with its private keys) readable by the owner only.
-fn save_mesh(path: &Path, mesh: &Mesh) -> Result<()> {
+/// The gateway configurations of an `ipsec` / `l2tp` deployment (owner-only).
+const FABRIC_FILE: &str = "fabric.json";
+
+/// Writes overlay state holding secrets (WireGuard private keys, pre-shared keys,
+/// VPN passwords) readable by the owner only.
+fn save_secret_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
-    let text = serde_json::to_string(mesh)
+    let text = serde_json::to_string(value)
         .map_err(|e| Error::config(format!("cannot save the overlay: {e}")))?;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -339,9 +358,62 @@ fn write(path: &Path, text: &str) -> Result<()> {
         .map_err(|e| Error::config(format!("cannot write {}: {e}", path.display())))
 }
 
+/// The overlay of a deployed cluster: its WireGuard mesh as saved, or for `ipsec` /
+/// `l2tp` the composite over the plan's sites (links and endpoints come back from
+/// the journal) with the gateway configurations saved by `up`.
+fn deployed_overlay(
+    state: &ClusterState,
+    request: &ClusterRequest,
+    fed: &Federation,
+    journal: &FileJournal,
+) -> Result<Option<(Arc<dyn VpnFabric>, OverlayBoot)>> {
+    if matches!(
+        request.vpn.fabric,
+        FabricChoice::Auto | FabricChoice::Wireguard
+    ) {
+        return Ok(load_mesh(&state.path("overlay.json"))?
+            .map(|wg| (wg.clone() as Arc<dyn VpnFabric>, OverlayBoot::WireGuard(wg))));
+    }
+    let Some(plan) = journal.records()?.into_iter().find_map(|r| match r {
+        intercloud_core::deploy::Record::Started { plan, .. } => Some(plan),
+        _ => None,
+    }) else {
+        return Ok(None);
+    };
+    if plan.sites.len() < 2 {
+        return Ok(None);
+    }
+    let mut sites = fed.site_vpns(request.vpn.fabric);
+    sites.retain(|s, _| plan.sites.contains(s));
+    // The journaled plan gives the same per-site subnets and gateway hints as at `up`
+    // (a resumed deployment may still prepare sites); tearing down needs only the
+    // sites' fabrics, so a federation that changed since still gets its `down`.
+    let gateway = |site: &SiteId| fed.config.site(site).and_then(|c| c.gateway.clone());
+    let planned = plan_overlay(request, &plan, &sites, gateway).ok().flatten();
+    let path = state.path(FABRIC_FILE);
+    let saved = match std::fs::read_to_string(&path) {
+        Ok(text) => Some(serde_json::from_str::<RenderedOverlay>(&text).map_err(|e| {
+            Error::config(format!("{} is not a saved overlay: {e}", path.display()))
+        })?),
+        // Not saved (interrupted `up`): gateway VMs are rendered from the links this
+        // process makes, or refused with the reason.
+        Err(_) => None,
+    };
+    Ok(Some(match (planned, saved) {
+        (Some(o), Some(map)) => (o.fabric, OverlayBoot::Rendered(map)),
+        (Some(o), None) => (o.fabric, o.boot),
+        (None, saved) => {
+            let c = deployed_composite(request, &sites)?;
+            let boot =
+                saved.map_or_else(|| OverlayBoot::Composite(c.clone()), OverlayBoot::Rendered);
+            (c as Arc<dyn VpnFabric>, boot)
+        }
+    }))
+}
+
 /// A deployed cluster's state folder, request, federation and journal.
 struct Deployed {
-    wg: Option<Arc<WireGuardFabric>>,
+    overlay: Option<(Arc<dyn VpnFabric>, OverlayBoot)>,
     state: ClusterState,
     request: ClusterRequest,
     fed: Federation,
@@ -383,9 +455,9 @@ async fn open_deployed(g: &Global, target: &Target) -> Result<Deployed> {
     if !matches!(tail, intercloud_core::deploy::Tail::Clean) {
         eprintln!("warning: the journal's last record was torn ({tail:?}); it was ignored");
     }
-    let wg = load_mesh(&state.path("overlay.json"))?;
+    let overlay = deployed_overlay(&state, &request, &fed, &journal)?;
     Ok(Deployed {
-        wg,
+        overlay,
         state,
         request,
         fed,
@@ -395,7 +467,7 @@ async fn open_deployed(g: &Global, target: &Target) -> Result<Deployed> {
 
 async fn status(g: &Global, target: &Target) -> Result<u8> {
     let d = open_deployed(g, target).await?;
-    let s = deployer(&d.fed, &d.request, d.wg.clone())
+    let s = deployer(&d.fed, &d.request, d.overlay.clone())
         .status(&d.journal)
         .await?;
     if g.json {
@@ -416,9 +488,15 @@ async fn resume(g: &Global, target: &Target, rollback: bool) -> Result<u8> {
     } else {
         ResumeMode::Continue
     };
-    let r = deployer(&d.fed, &d.request, d.wg.clone())
+    let r = deployer(&d.fed, &d.request, d.overlay.clone())
         .resume(&d.journal, mode)
         .await?;
+    if let Some((_, OverlayBoot::Composite(c))) = &d.overlay {
+        // The links this resume made are now known: save what gateway VMs need.
+        if let Ok(rendered) = RenderedOverlay::of(c) {
+            save_secret_json(&d.state.path(FABRIC_FILE), &rendered)?;
+        }
+    }
     output::write_inventory(&d.state, &d.request, &r.nodes)?;
     output::cluster_report(g.json, &r.cluster, &r.nodes, &r.links, r.result)?;
     Ok(output::exit_code(r.result))
@@ -426,7 +504,7 @@ async fn resume(g: &Global, target: &Target, rollback: bool) -> Result<u8> {
 
 async fn repair(g: &Global, target: &Target, watch: Option<u64>) -> Result<u8> {
     let d = open_deployed(g, target).await?;
-    let dep = deployer(&d.fed, &d.request, d.wg.clone());
+    let dep = deployer(&d.fed, &d.request, d.overlay.clone());
     if let Some(secs) = watch {
         let interval = std::time::Duration::from_secs(secs.max(1));
         let shutdown = async {
@@ -454,7 +532,7 @@ async fn repair(g: &Global, target: &Target, watch: Option<u64>) -> Result<u8> {
 
 async fn down(g: &Global, target: &Target) -> Result<u8> {
     let d = open_deployed(g, target).await?;
-    let r = deployer(&d.fed, &d.request, d.wg.clone())
+    let r = deployer(&d.fed, &d.request, d.overlay.clone())
         .destroy(&d.request.name, Some(&d.journal))
         .await?;
     if g.json {
@@ -484,7 +562,7 @@ async fn down(g: &Global, target: &Target) -> Result<u8> {
 
 async fn inventory(g: &Global, target: &Target, format: crate::InventoryFormat) -> Result<u8> {
     let d = open_deployed(g, target).await?;
-    let s = deployer(&d.fed, &d.request, d.wg.clone())
+    let s = deployer(&d.fed, &d.request, d.overlay.clone())
         .status(&d.journal)
         .await?;
     let layout = output::layout(&d.request, &s.nodes);

@@ -1,6 +1,8 @@
 //! The federation a command works on: a `federation.toml`, or the built-in simulated
-//! federation started in-process; and the wrapped providers of its sites.
+//! federation started in-process; the wrapped providers of its sites and their
+//! clouds' own VPN fabrics.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,8 +10,10 @@ use std::time::Duration;
 use intercloud_core::config::{FederationConfig, SiteConfig};
 use intercloud_core::wrap::{stack, SitePolicy};
 use intercloud_core::{
-    CloudProvider, CredentialRef, Credentials, Error, Middleware, Result, Vault,
+    CloudProvider, CredentialRef, Credentials, Error, FabricChoice, Middleware, Result, SiteId,
+    Vault, VpnFabric,
 };
+use intercloud_vpn::SiteVpn;
 
 use crate::creds;
 
@@ -41,12 +45,23 @@ impl Origin {
     }
 }
 
-/// A federation ready to use: its configuration and one wrapped provider per site.
+/// A site's cloud-native VPN fabrics (none for OpenNebula).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NativeVpn {
+    /// IPsec site-to-site gateway (CloudStack VPC gateway, EC2 virtual private gateway).
+    site_to_site: Option<Arc<dyn VpnFabric>>,
+    /// L2TP/IPsec remote-access VPN (CloudStack).
+    remote_access: Option<Arc<dyn VpnFabric>>,
+}
+
+/// A federation ready to use: its configuration, one wrapped provider per site and
+/// each site's native VPN fabrics.
 #[derive(Debug)]
 pub(crate) struct Federation {
     pub(crate) origin: Origin,
     pub(crate) config: FederationConfig,
     pub(crate) providers: Vec<Arc<dyn CloudProvider>>,
+    native_vpn: BTreeMap<SiteId, NativeVpn>,
     /// Keeps the embedded simulator serving while the command runs.
     _sim: Option<intercloud_sim::Federation>,
 }
@@ -75,14 +90,40 @@ pub(crate) async fn open(
         Origin::Embedded => embedded().await,
         Origin::File(path) => {
             let config = FederationConfig::load(path)?;
-            let providers = providers(&config, user, vault).await?;
+            let (providers, native_vpn) = providers(&config, user, vault).await?;
             Ok(Federation {
                 origin,
                 config,
                 providers,
+                native_vpn,
                 _sim: None,
             })
         }
+    }
+}
+
+impl Federation {
+    /// What each site offers an overlay of `wish`: capabilities and the native
+    /// fabric that wish uses (site-to-site for `ipsec`, remote access for `l2tp`).
+    pub(crate) fn site_vpns(&self, wish: FabricChoice) -> BTreeMap<SiteId, SiteVpn> {
+        self.providers
+            .iter()
+            .map(|p| {
+                let n = self.native_vpn.get(p.site()).cloned().unwrap_or_default();
+                let native = match wish {
+                    FabricChoice::Ipsec => n.site_to_site,
+                    FabricChoice::L2tp => n.remote_access,
+                    _ => None,
+                };
+                (
+                    p.site().clone(),
+                    SiteVpn {
+                        caps: p.capabilities(),
+                        native,
+                    },
+                )
+            })
+            .collect()
     }
 }
 
@@ -94,13 +135,17 @@ async fn embedded() -> Result<Federation> {
         .map_err(|e| Error::unavailable(format!("cannot start the simulated federation: {e}")))?;
     let (config, creds) = describe_sim(&sim);
     let mut providers = Vec::new();
+    let mut native_vpn = BTreeMap::new();
     for (site, c) in config.sites.iter().zip(creds) {
-        providers.push(provider(site, c, Duration::from_millis(250))?);
+        let (p, n) = provider(site, c, Duration::from_millis(250))?;
+        providers.push(p);
+        native_vpn.insert(site.id.clone(), n);
     }
     Ok(Federation {
         origin: Origin::Embedded,
         config,
         providers,
+        native_vpn,
         _sim: Some(sim),
     })
 }
@@ -156,12 +201,13 @@ pub(crate) fn sim_env(site: &SiteConfig, c: &Credentials) -> Vec<(String, String
     }
 }
 
-/// One wrapped provider per site, with credentials from the vault or the environment.
+/// One wrapped provider (and its native VPN fabrics) per site, with credentials from
+/// the vault or the environment.
 async fn providers(
     config: &FederationConfig,
     user: &str,
     vault_path: Option<&Path>,
-) -> Result<Vec<Arc<dyn CloudProvider>>> {
+) -> Result<(Vec<Arc<dyn CloudProvider>>, BTreeMap<SiteId, NativeVpn>)> {
     let needs_vault = config
         .sites
         .iter()
@@ -173,6 +219,7 @@ async fn providers(
         Arc::new(intercloud_core::MemoryVault::new())
     };
     let mut out = Vec::new();
+    let mut natives = BTreeMap::new();
     for site in &config.sites {
         let reference: CredentialRef = site
             .credentials
@@ -184,14 +231,23 @@ async fn providers(
             })
             .await
             .map_err(|e| Error::config(e.message().to_owned()).with_site(&site.id))?;
-        out.push(provider(site, c, Duration::from_secs(2))?);
+        let (p, n) = provider(site, c, Duration::from_secs(2))?;
+        out.push(p);
+        natives.insert(site.id.clone(), n);
     }
-    Ok(out)
+    Ok((out, natives))
 }
 
-/// The backend for one site, wrapped in retry, rate limit and timeout.
-fn provider(site: &SiteConfig, c: Credentials, poll: Duration) -> Result<Arc<dyn CloudProvider>> {
+/// The backend for one site, wrapped in retry, rate limit and timeout, and its
+/// cloud's VPN fabrics (their calls are retried by the deployer's VPN steps).
+fn provider(
+    site: &SiteConfig,
+    c: Credentials,
+    poll: Duration,
+) -> Result<(Arc<dyn CloudProvider>, NativeVpn)> {
+    use intercloud_cloudstack::VpnMode;
     let policy = SitePolicy::for_site(&site.to_site());
+    let mut native = NativeVpn::default();
     let inner: Arc<dyn CloudProvider> = match site.middleware {
         Middleware::CloudStack => {
             let mut b = intercloud_cloudstack::CloudStackBuilder::new()
@@ -205,7 +261,10 @@ fn provider(site: &SiteConfig, c: Credentials, poll: Duration) -> Result<Arc<dyn
             if let Some(bucket) = SitePolicy::wire_limit(&site.to_site()) {
                 b = b.rate_limit(bucket);
             }
-            Arc::new(b.wait_for_running(false).build()?)
+            let b = b.wait_for_running(false);
+            native.site_to_site = Some(Arc::new(b.build_vpn(VpnMode::SiteToSite)?));
+            native.remote_access = Some(Arc::new(b.build_vpn(VpnMode::RemoteAccess)?));
+            Arc::new(b.build()?)
         }
         Middleware::OpenNebula => Arc::new(
             intercloud_opennebula::OpenNebulaBuilder::new(site.id.clone())
@@ -227,8 +286,12 @@ fn provider(site: &SiteConfig, c: Credentials, poll: Duration) -> Result<Arc<dyn
             if let Some(z) = &site.zone {
                 b = b.region(z.clone());
             }
-            Arc::new(b.build()?)
+            let p = b.build()?;
+            if p.capabilities().native_vpn {
+                native.site_to_site = Some(Arc::new(p.vpn_fabric()));
+            }
+            Arc::new(p)
         }
     };
-    Ok(Arc::new(stack(inner, &policy)?))
+    Ok((Arc::new(stack(inner, &policy)?), native))
 }

@@ -1,0 +1,528 @@
+//! `[vpn] fabric = "ipsec"` and `"l2tp"` end to end: the `intercloud` binary deploys,
+//! shows, repairs and tears down clusters on a simulator running in this test
+//! process, whose resources (VMs with their user data, VPN gateways, connections,
+//! remote-access VPNs, VPN users) are inspected directly.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine as _;
+use intercloud_core::Credentials;
+use intercloud_sim::{Federation, FederationConfig, ResourceKind, ResourceRecord};
+use secrecy::ExposeSecret;
+use serde_json::Value;
+
+/// A simulated federation served by this process (on its own runtime, so it keeps
+/// answering while the test waits for the CLI).
+struct LiveSim {
+    fed: Option<Federation>,
+    rt: tokio::runtime::Runtime,
+    federation: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Drop for LiveSim {
+    fn drop(&mut self) {
+        if let Some(fed) = self.fed.take() {
+            self.rt.block_on(fed.shutdown());
+        }
+    }
+}
+
+impl LiveSim {
+    /// Serves `cfg` (time scale 0.01) and writes its federation file into `dir`.
+    fn start(dir: &Path, mut cfg: FederationConfig) -> Self {
+        cfg.time_scale = 0.01;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let fed = rt.block_on(Federation::start(cfg)).unwrap();
+        let prefix = |id: &str| format!("SIM_{}", id.to_uppercase().replace('-', "_"));
+        let config = fed.federation_file(|id| format!("env:{}", prefix(id.as_str())));
+        let federation = dir.join("federation.toml");
+        std::fs::write(&federation, toml::to_string(&config).unwrap()).unwrap();
+        let mut env = Vec::new();
+        for s in fed.sites() {
+            let p = prefix(s.id().as_str());
+            match s.core_credentials() {
+                Credentials::CloudStack {
+                    api_key,
+                    secret_key,
+                } => {
+                    env.push((format!("{p}_API_KEY"), api_key));
+                    env.push((
+                        format!("{p}_SECRET_KEY"),
+                        secret_key.expose_secret().to_owned(),
+                    ));
+                }
+                Credentials::OpenNebula { user, password } => env.push((
+                    format!("{p}_AUTH"),
+                    format!("{user}:{}", password.expose_secret()),
+                )),
+                Credentials::Ec2 {
+                    access_key_id,
+                    secret_access_key,
+                    ..
+                } => {
+                    env.push((format!("{p}_ACCESS_KEY_ID"), access_key_id));
+                    env.push((
+                        format!("{p}_SECRET_ACCESS_KEY"),
+                        secret_access_key.expose_secret().to_owned(),
+                    ));
+                }
+                other => panic!("unexpected credentials {other:?}"),
+            }
+        }
+        Self {
+            fed: Some(fed),
+            rt,
+            federation,
+            env,
+        }
+    }
+
+    fn resources(&self) -> Vec<ResourceRecord> {
+        self.fed.as_ref().unwrap().resources()
+    }
+
+    /// Alive resources of `kind`.
+    fn alive(&self, kind: ResourceKind) -> Vec<ResourceRecord> {
+        self.resources()
+            .into_iter()
+            .filter(|r| r.kind == kind && r.is_alive())
+            .collect()
+    }
+
+    /// Runs the CLI (`--json`) to its end: exit code, stdout as JSON, stdout and stderr text.
+    fn cli(&self, state: &Path, args: &[&str]) -> (i32, Value, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_intercloud"))
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .arg("--federation")
+            .arg(&self.federation)
+            .arg("--state-dir")
+            .arg(state)
+            .arg("--json")
+            .args(args)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let doc = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+        (
+            out.status.code().unwrap_or(-1),
+            doc,
+            format!("{stdout}\n{stderr}"),
+        )
+    }
+}
+
+const VPN_KINDS: [ResourceKind; 5] = [
+    ResourceKind::VpnGateway,
+    ResourceKind::CustomerGateway,
+    ResourceKind::VpnConnection,
+    ResourceKind::RemoteAccessVpn,
+    ResourceKind::VpnUser,
+];
+
+fn cluster(name: &str, fabric: &str, min_sites: u32, workers: u32) -> String {
+    format!(
+        r#"name = "{name}"
+profile = "hadoop"
+
+[[group]]
+role = "master"
+count = 1
+level = "S"
+
+[[group]]
+role = "worker"
+count = {workers}
+level = "S"
+traffic = {{ pattern = "all-to-all", bytes_per_job = 1e9 }}
+
+[spread]
+min_sites = {min_sites}
+
+[vpn]
+fabric = "{fabric}"
+"#
+    )
+}
+
+/// The files a VM's cloud-init user data writes: path → (permissions, content).
+fn written_files(vm: &ResourceRecord) -> BTreeMap<String, (String, String)> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let raw = vm.user_data.as_deref().unwrap_or_default();
+    let text = String::from_utf8(b64.decode(raw).expect("user data is base64")).unwrap();
+    let mut out = BTreeMap::new();
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, l) in lines.iter().enumerate() {
+        let Some(path) = l.strip_prefix("  - path: ") else {
+            continue;
+        };
+        let field = |n: usize, key: &str| {
+            lines[i + n]
+                .trim()
+                .strip_prefix(key)
+                .unwrap_or_else(|| panic!("{key} after {path}"))
+                .trim_matches('"')
+                .to_owned()
+        };
+        let mode = field(1, "permissions: ");
+        let content = b64.decode(field(3, "content: ")).unwrap();
+        out.insert(
+            path.trim_matches('"').to_owned(),
+            (mode, String::from_utf8(content).unwrap()),
+        );
+    }
+    out
+}
+
+/// The decoded user data of the alive VMs of `site`, with each node's run script
+/// (`/etc/intercloud/nodes/I/run.sh` of a batch) decoded too.
+fn site_texts(sim: &LiveSim, site: &str) -> Vec<String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    sim.alive(ResourceKind::Vm)
+        .iter()
+        .filter(|v| v.site.as_str() == site)
+        .map(|v| {
+            let raw = v.user_data.as_deref().unwrap_or_default();
+            let mut text = String::from_utf8(b64.decode(raw).unwrap()).unwrap();
+            for (_, (_, content)) in written_files(v) {
+                text.push_str(&content);
+            }
+            text
+        })
+        .collect()
+}
+
+/// The VMs of `site` that are alive, with the files their user data writes.
+fn site_files(sim: &LiveSim, site: &str) -> Vec<BTreeMap<String, (String, String)>> {
+    sim.alive(ResourceKind::Vm)
+        .iter()
+        .filter(|v| v.site.as_str() == site)
+        .map(written_files)
+        .collect()
+}
+
+/// The file whose path ends with `suffix` among `files` (a node's own file, or the
+/// per-index copy `/etc/intercloud/nodes/I/root/…` of a batch's user data).
+fn find<'a>(
+    files: &'a BTreeMap<String, (String, String)>,
+    suffix: &str,
+) -> Option<&'a (String, String)> {
+    files
+        .iter()
+        .find(|(p, _)| p.ends_with(suffix))
+        .map(|(_, v)| v)
+}
+
+fn hex_secret(conf: &str) -> String {
+    let hex = conf
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("secret = 0x"))
+        .expect("a secret line");
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    String::from_utf8(bytes).unwrap()
+}
+
+fn down_leaves_nothing(sim: &LiveSim, state: &Path, name: &str) {
+    let (code, down, out) = sim.cli(state, &["down", "-c", name]);
+    assert_eq!(code, 0, "down: {out}");
+    assert_eq!(down["remaining"], 0, "{down}");
+    assert!(sim.alive(ResourceKind::Vm).is_empty(), "VMs left");
+    for kind in VPN_KINDS {
+        assert!(
+            sim.alive(kind).is_empty(),
+            "{kind:?} left: {:?}",
+            sim.alive(kind)
+        );
+    }
+    let made: usize = VPN_KINDS
+        .iter()
+        .map(|k| sim.resources().iter().filter(|r| r.kind == *k).count())
+        .sum();
+    assert!(made > 0, "the deployment did create VPN resources");
+}
+
+#[test]
+fn ipsec_across_cloudstack_ec2_and_opennebula() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = LiveSim::start(dir.path(), FederationConfig::seed_default());
+    let state = dir.path().join("state");
+    let file = dir.path().join("cluster.toml");
+    std::fs::write(&file, cluster("ipsec-demo", "ipsec", 3, 5)).unwrap();
+    let file = file.to_str().unwrap();
+
+    let (code, up, up_out) = sim.cli(&state, &["up", "-f", file]);
+    assert_eq!(code, 0, "up: {up_out}");
+    assert_eq!(up["result"], "ok", "{up}");
+    let links: Vec<String> = up["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+    assert_eq!(links.len(), 3, "three sites, three links: {up}");
+    let joined = links.join(" ");
+    // CloudStack and EC2 link their native gateways; OpenNebula has a strongSwan VM.
+    assert!(
+        joined.contains("native@hokkaido") && joined.contains("native@tokyo"),
+        "{joined}"
+    );
+    assert_eq!(joined.matches("strongswan=").count(), 2, "{joined}");
+    for n in up["nodes"].as_array().unwrap() {
+        assert_eq!(n["state"], "running", "{n}");
+    }
+
+    // The simulator holds the native pieces: one gateway per native site, customer
+    // gateways and connections on both.
+    let gws = sim.alive(ResourceKind::VpnGateway);
+    let mut gw_sites: Vec<&str> = gws.iter().map(|g| g.site.as_str()).collect();
+    gw_sites.sort_unstable();
+    assert_eq!(gw_sites, ["hokkaido", "tokyo"]);
+    assert_eq!(sim.alive(ResourceKind::VpnConnection).len(), 4);
+
+    // Only OpenNebula's nodes carry a strongSwan gateway configuration, facing both
+    // native gateways, its PSKs only in a mode-0600 file.
+    for site in ["hokkaido", "tokyo"] {
+        for files in site_files(&sim, site) {
+            assert!(
+                find(&files, "swanctl/conf.d/intercloud.conf").is_none(),
+                "{site}"
+            );
+        }
+    }
+    let nii = site_files(&sim, "nii");
+    let with_swan: Vec<&(String, String)> = nii
+        .iter()
+        .filter_map(|f| find(f, "/etc/swanctl/conf.d/intercloud.conf"))
+        .collect();
+    assert!(!with_swan.is_empty(), "nii's gateway node has swanctl.conf");
+    let (mode, conf) = with_swan[0];
+    assert_eq!(mode, "0600");
+    assert_eq!(conf.matches("remote_addrs = ").count(), 2, "{conf}");
+    assert!(
+        conf.contains("remote_addrs = 52."),
+        "EC2's tunnel address: {conf}"
+    );
+    assert!(
+        conf.contains("remote_addrs = 203.0."),
+        "CloudStack's gateway: {conf}"
+    );
+    let psk = hex_secret(conf);
+    assert!(psk.len() >= 8);
+    // nii's nodes route the other sites' subnets through its gateway node.
+    let nii_text = site_texts(&sim, "nii").join("\n");
+    assert!(
+        nii_text.contains("ip addr replace 10.77."),
+        "overlay address on ic0"
+    );
+    let on_nii = up["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["site"] == "nii")
+        .count();
+    assert!(on_nii > 1, "the cheapest site gets members: {up}");
+    assert!(
+        nii_text.contains(" onlink src 10.77."),
+        "member routes via the gateway"
+    );
+    for site in ["hokkaido", "tokyo"] {
+        assert!(
+            !site_texts(&sim, site).join("\n").contains("onlink"),
+            "{site}'s cloud router routes"
+        );
+    }
+
+    let (code, status, out) = sim.cli(&state, &["status", "-c", "ipsec-demo"]);
+    assert_eq!(code, 0, "status: {out}");
+    assert_eq!(status["links"].as_array().unwrap().len(), 3, "{status}");
+    let (code, _, inventory) = sim.cli(&state, &["inventory", "-c", "ipsec-demo"]);
+    assert_eq!(code, 0, "{inventory}");
+    assert!(
+        inventory.contains("[worker]") && inventory.contains("10.77."),
+        "{inventory}"
+    );
+
+    // Secrets stay out of what the CLI prints and journals; the saved gateway
+    // configurations are the owner's only.
+    let cluster_dir = state.join("ipsec-demo");
+    let journal = std::fs::read_to_string(cluster_dir.join("journal.log")).unwrap();
+    for text in [&up_out, &out, &journal] {
+        assert!(!text.contains(&psk), "a PSK leaked");
+    }
+    let saved = cluster_dir.join("fabric.json");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    down_leaves_nothing(&sim, &state, "ipsec-demo");
+}
+
+#[test]
+fn l2tp_from_opennebula_into_cloudstack() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = FederationConfig::seed_default();
+    cfg.sites.retain(|s| s.id.as_str() != "tokyo");
+    cfg.links
+        .retain(|l| l.between.iter().all(|s| s.as_str() != "tokyo"));
+    let sim = LiveSim::start(dir.path(), cfg);
+    let state = dir.path().join("state");
+    let file = dir.path().join("cluster.toml");
+    std::fs::write(&file, cluster("l2tp-demo", "l2tp", 2, 3)).unwrap();
+    let file = file.to_str().unwrap();
+
+    let (code, up, up_out) = sim.cli(&state, &["up", "-f", file]);
+    assert_eq!(code, 0, "up: {up_out}");
+    assert_eq!(up["result"], "ok", "{up}");
+    let links = up["links"].as_array().unwrap();
+    assert_eq!(links.len(), 1, "{up}");
+    assert!(
+        links[0].to_string().contains("native@hokkaido=l2tp:"),
+        "{links:?}"
+    );
+    // CloudStack runs the remote-access VPN with one user for nii.
+    let ra = sim.alive(ResourceKind::RemoteAccessVpn);
+    assert_eq!(ra.len(), 1);
+    assert_eq!(ra[0].site.as_str(), "hokkaido");
+    let users = sim.alive(ResourceKind::VpnUser);
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].name, "ic-l2tp-demo-nii");
+
+    // nii's gateway node dials it: xl2tpd, pppd (user, password: 0600) and the IPsec
+    // PSK (0600); CloudStack's nodes need nothing (its router is the server).
+    for files in site_files(&sim, "hokkaido") {
+        assert!(find(&files, "xl2tpd.conf").is_none());
+    }
+    let nii = site_files(&sim, "nii");
+    let gateway = nii
+        .iter()
+        .find(|f| find(f, "/etc/xl2tpd/xl2tpd.conf").is_some())
+        .expect("nii's gateway node has xl2tpd.conf");
+    let (_, xl2tpd) = find(gateway, "/etc/xl2tpd/xl2tpd.conf").unwrap();
+    assert!(xl2tpd.contains("[lac ic-hokkaido]"), "{xl2tpd}");
+    assert!(xl2tpd.contains("lns = 203.0."), "{xl2tpd}");
+    let (mode, ppp) = find(gateway, "/etc/ppp/options.l2tpd.ic-hokkaido").unwrap();
+    assert_eq!(mode, "0600");
+    assert!(ppp.contains("name ic-l2tp-demo-nii"), "{ppp}");
+    let password = ppp
+        .lines()
+        .find_map(|l| l.strip_prefix("password "))
+        .unwrap()
+        .trim_matches('"')
+        .to_owned();
+    let (mode, swan) = find(gateway, "/etc/swanctl/conf.d/intercloud-ic-hokkaido.conf").unwrap();
+    assert_eq!(mode, "0600");
+    let psk = hex_secret(swan);
+    let (_, up_script) = find(gateway, "/etc/ppp/ip-up.d/intercloud-ic-hokkaido").unwrap();
+    assert!(up_script.contains("ip route replace 10.77."), "{up_script}");
+    let nii_text = site_texts(&sim, "nii").join("\n");
+    assert!(
+        nii_text.contains("-o ppp+ -j MASQUERADE"),
+        "the site's members go out behind the client's PPP address"
+    );
+
+    let (code, status, out) = sim.cli(&state, &["status", "-c", "l2tp-demo"]);
+    assert_eq!(code, 0, "status: {out}");
+    assert_eq!(status["links"].as_array().unwrap().len(), 1);
+    let journal = std::fs::read_to_string(state.join("l2tp-demo").join("journal.log")).unwrap();
+    for secret in [&password, &psk] {
+        for text in [&up_out, &out, &journal] {
+            assert!(!text.contains(secret.as_str()), "a secret leaked");
+        }
+    }
+
+    // Repair in a new process: nii's gateway VM replaced behind intercloud's back
+    // boots again with the L2TP client (saved by `up`).
+    let victim = up["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["site"] == "nii")
+        .unwrap()
+        .clone();
+    let p = sim
+        .fed
+        .as_ref()
+        .unwrap()
+        .site("nii")
+        .unwrap()
+        .core_credentials();
+    let fedfile = intercloud_core::config::FederationConfig::load(&sim.federation).unwrap();
+    let cfg = fedfile.site(&"nii".into()).unwrap();
+    let provider = intercloud_opennebula::OpenNebulaBuilder::new(cfg.id.clone())
+        .endpoint(cfg.endpoint.clone())
+        .credentials(p)
+        .build()
+        .unwrap();
+    use intercloud_core::CloudProvider as _;
+    sim.rt
+        .block_on(provider.delete_vm(&intercloud_core::VmId::new(
+            victim["vm_id"].as_str().unwrap(),
+        )))
+        .unwrap();
+    let before: Vec<String> = sim
+        .alive(ResourceKind::Vm)
+        .into_iter()
+        .map(|v| v.id)
+        .collect();
+    let (code, repaired, out) = sim.cli(&state, &["repair", "-c", "l2tp-demo"]);
+    assert_eq!(code, 0, "repair: {out}");
+    assert!(
+        repaired["recreated"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == &victim["name"]),
+        "{repaired}"
+    );
+    let fresh: Vec<ResourceRecord> = sim
+        .alive(ResourceKind::Vm)
+        .into_iter()
+        .filter(|v| !before.contains(&v.id))
+        .collect();
+    assert_eq!(fresh.len(), 1, "one VM recreated");
+    let files = written_files(&fresh[0]);
+    let (mode, ppp_again) = files
+        .get("/etc/ppp/options.l2tpd.ic-hokkaido")
+        .expect("the recreated gateway still dials CloudStack");
+    assert_eq!(mode, "0600");
+    assert_eq!(ppp_again, ppp, "with the same user and password");
+    assert!(files.contains_key("/etc/xl2tpd/xl2tpd.conf"));
+
+    down_leaves_nothing(&sim, &state, "l2tp-demo");
+}
+
+#[test]
+fn impossible_wishes_are_refused_before_anything_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = FederationConfig::seed_default();
+    cfg.sites.retain(|s| s.id.as_str() != "hokkaido");
+    cfg.links
+        .retain(|l| l.between.iter().all(|s| s.as_str() != "hokkaido"));
+    let sim = LiveSim::start(dir.path(), cfg);
+    let state = dir.path().join("state");
+    let file = dir.path().join("cluster.toml");
+    std::fs::write(&file, cluster("no-ra", "l2tp", 2, 2)).unwrap();
+    let (code, _, out) = sim.cli(&state, &["up", "-f", file.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("nii") && out.contains("tokyo") && out.contains("CloudStack"),
+        "{out}"
+    );
+    assert!(
+        out.contains("`ipsec`") || out.contains("`wireguard`"),
+        "{out}"
+    );
+    assert!(sim.resources().is_empty(), "nothing was created");
+}
