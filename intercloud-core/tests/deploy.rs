@@ -379,3 +379,107 @@ async fn a_journal_holding_a_deployment_is_not_reused() {
     assert_eq!(alive(&ps, "twice").len(), 1);
     let _ = Duration::ZERO;
 }
+
+/// A fabric whose endpoints and links live in a shared "cloud" set, so a second
+/// deployer (a new process) sees what the first made. With `crash` the first
+/// `connect` takes effect and then never returns.
+#[derive(Debug)]
+struct CloudFabric {
+    live: Arc<Mutex<std::collections::BTreeSet<String>>>,
+    crash: bool,
+    crashed: Arc<tokio::sync::Notify>,
+}
+
+#[async_trait]
+impl VpnFabric for CloudFabric {
+    fn kind(&self) -> FabricKind {
+        FabricKind::WireGuard
+    }
+    async fn prepare_site(&self, site: &SiteContext) -> Result<SiteEndpoint> {
+        self.live.lock().unwrap().insert(format!("ep {}", site.site));
+        Ok(SiteEndpoint {
+            site: site.site.clone(),
+            kind: FabricKind::WireGuard,
+            public_address: None,
+            overlay_subnet: site.overlay_subnet.clone(),
+            resources: BTreeMap::new(),
+            attributes: BTreeMap::new(),
+        })
+    }
+    async fn connect(&self, a: &SiteEndpoint, b: &SiteEndpoint, _: &LinkSpec) -> Result<LinkId> {
+        let id = format!("{}-{}", a.site, b.site);
+        self.live.lock().unwrap().insert(format!("link {id}"));
+        if self.crash {
+            self.crashed.notify_one();
+            std::future::pending::<()>().await;
+        }
+        Ok(LinkId(id))
+    }
+    fn member_bootstrap(&self, _: &Member) -> Result<Bootstrap> {
+        Ok(Bootstrap::default())
+    }
+    async fn link_status(&self, _: &LinkId) -> Result<LinkState> {
+        Ok(LinkState::Up)
+    }
+    async fn disconnect(&self, link: &LinkId) -> Result<()> {
+        self.live.lock().unwrap().remove(&format!("link {link}"));
+        Ok(())
+    }
+    async fn release_site(&self, ep: &SiteEndpoint) -> Result<()> {
+        self.live.lock().unwrap().remove(&format!("ep {}", ep.site));
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_link_made_by_a_killed_deploy_is_found_from_its_intent_and_removed() {
+    let (ps, topo) = federation(&[site("a", true), site("b", true)], 6);
+    let req = request("vpnkill", vec![group("worker", 2, None)]);
+    let pl = placement(&[("worker", "a", 1), ("worker", "b", 1)]);
+    let live = Arc::new(Mutex::new(std::collections::BTreeSet::new()));
+    let crashed = Arc::new(tokio::sync::Notify::new());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.log");
+    {
+        let fabric = Arc::new(CloudFabric {
+            live: live.clone(),
+            crash: true,
+            crashed: crashed.clone(),
+        });
+        let d = deployer(&ps).with_fabric(fabric);
+        let plan = d.plan(&req, &topo, &pl).unwrap();
+        let journal = FileJournal::open(&path).unwrap();
+        tokio::select! {
+            r = d.deploy(plan, FailurePolicy::AllOrNothing, &journal) => {
+                panic!("the deploy should have died in connect: {:?}", r.map(|r| r.result));
+            }
+            () = crashed.notified() => {}
+        }
+    }
+    assert!(live.lock().unwrap().contains("link a-b"), "the link was made");
+    let records = FileJournal::open(&path).unwrap().records().unwrap();
+    assert!(records
+        .iter()
+        .any(|r| matches!(r, Record::LinkIntent { .. })));
+    assert!(!records
+        .iter()
+        .any(|r| matches!(r, Record::LinkConnected { .. })));
+
+    let fabric = Arc::new(CloudFabric {
+        live: live.clone(),
+        crash: false,
+        crashed,
+    });
+    let d = deployer(&ps).with_fabric(fabric);
+    let gone = d
+        .destroy("vpnkill", Some(&FileJournal::open(&path).unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(gone.remaining, 0, "{gone:?}");
+    assert!(
+        live.lock().unwrap().is_empty(),
+        "left in the cloud: {:?}",
+        live.lock().unwrap()
+    );
+    assert_none_left(&ps, "vpnkill");
+}

@@ -489,6 +489,14 @@ fn per_index(index: usize, part: Bootstrap) -> Bootstrap {
     }
 }
 
+/// The command that makes `name` the VM's host name, now and after a reboot: slurmd,
+/// MPI launchers and Hadoop's daemons identify a node by it, while the clouds name
+/// VMs `KEY-INDEX`. Runs after [`APPLY_OWN_PART`] has read the index from the old name.
+fn set_hostname(name: &str) -> String {
+    let q = format!("'{}'", name.replace('\'', r"'\''"));
+    format!("hostnamectl set-hostname {q} 2>/dev/null || hostname {q}; echo {q} > /etc/hostname")
+}
+
 /// The command that applies a VM's own part: its index is EC2's `ami-launch-index`
 /// (VM i of a RunInstances call) or the `-INDEX` suffix of its host name (CloudStack
 /// and OpenNebula VMs are named `KEY-INDEX`).
@@ -499,12 +507,22 @@ const APPLY_OWN_PART: &str = "i=$(curl -sf --max-time 2 http://169.254.169.254/l
 impl NodeConfigurer for ClusterConfigurer {
     fn user_data(&self, ctx: &ConfigContext<'_>, batch: &Batch) -> Result<Option<UserData>> {
         let mut parts = vec![profile_bootstrap(&self.layout(ctx))];
+        // A profile's tools find nodes by name: each VM takes its node's name.
+        let own = |name: &str| -> Result<Option<Bootstrap>> {
+            let mut part = self.overlay(ctx, name)?;
+            if self.profile != Profile::None {
+                part.get_or_insert_with(Bootstrap::default)
+                    .commands
+                    .push(set_hostname(name));
+            }
+            Ok(part)
+        };
         if let [only] = batch.nodes.as_slice() {
-            parts.extend(self.overlay(ctx, only)?);
+            parts.extend(own(only)?);
         } else {
             let mut any = false;
             for (i, name) in batch.nodes.iter().enumerate() {
-                if let Some(b) = self.overlay(ctx, name)? {
+                if let Some(b) = own(name)? {
                     parts.push(per_index(i, b));
                     any = true;
                 }

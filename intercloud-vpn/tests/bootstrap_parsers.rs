@@ -981,3 +981,52 @@ fn hadoop_workers_lists_every_node_but_the_master() {
     assert_eq!(r.file("/etc/hadoop/workers"), want);
     assert!(!want.contains("master"));
 }
+
+/// slurmd, MPI launchers and Hadoop's daemons find a node by its host name, while the
+/// clouds name VMs `KEY-INDEX`: every node's own part renames the VM to its node name
+/// (after the index was read from the old name).
+#[test]
+fn every_node_takes_its_cluster_name_as_host_name() {
+    let r = render(Profile::Hadoop);
+    let configurer = {
+        // The same renderer as `render`, to read each batch's own parts.
+        let limits = r
+            .plan
+            .sites
+            .iter()
+            .map(|s| (s.clone(), 32 * 1024))
+            .collect();
+        ClusterConfigurer::new(Profile::Hadoop, limits, None)
+    };
+    let endpoints = BTreeMap::new();
+    let ctx = ConfigContext {
+        cluster: &r.plan.cluster,
+        nodes: &r.plan.nodes,
+        endpoints: &endpoints,
+        fabric: None,
+    };
+    let mut renamed = 0;
+    for batch in &r.plan.batches {
+        let (files, commands) = parse_cloud_config(&user_data(&configurer, &ctx, batch));
+        for (i, name) in batch.nodes.iter().enumerate() {
+            let want = format!("hostnamectl set-hostname '{name}'");
+            let own = if batch.nodes.len() == 1 {
+                commands.join("\n")
+            } else {
+                let run = format!("/etc/intercloud/nodes/{i}/run.sh");
+                let (mode, script) = files.get(&run).unwrap_or_else(|| panic!("no {run}"));
+                assert_eq!(mode, "0700");
+                script.clone()
+            };
+            assert!(own.contains(&want), "{name}: {own}");
+            renamed += 1;
+        }
+    }
+    assert_eq!(renamed, r.plan.nodes.len());
+    // Without a profile nothing needs names: no user data at all.
+    let plain = ClusterConfigurer::new(Profile::None, BTreeMap::new(), None);
+    assert!(plain
+        .user_data(&ctx, &r.plan.batches[0])
+        .expect("renders")
+        .is_none());
+}

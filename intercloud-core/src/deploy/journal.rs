@@ -78,6 +78,16 @@ pub enum Record {
         /// The VM.
         vm_id: VmId,
     },
+    /// A site's overlay endpoint is about to be prepared (written before the call).
+    EndpointIntent {
+        /// The site.
+        site: SiteId,
+    },
+    /// A link between two sites is about to be connected (written before the call).
+    LinkIntent {
+        /// The two sites.
+        between: [SiteId; 2],
+    },
     /// A site's overlay endpoint was prepared.
     EndpointPrepared {
         /// The endpoint (no secrets).

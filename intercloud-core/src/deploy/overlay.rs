@@ -70,28 +70,8 @@ impl Executor<'_> {
         let Some(fabric) = self.d.fabric.clone() else {
             return Ok(());
         };
-        let attempts = self.d.options.max_create_attempts;
-        let backoff = self.d.options.poll_min;
         if !self.st.endpoints.contains_key(site) {
-            let ctx = SiteContext {
-                site: site.clone(),
-                cluster: self.st.plan.cluster.clone(),
-                overlay_subnet: self
-                    .st
-                    .plan
-                    .request
-                    .vpn
-                    .cidr
-                    .clone()
-                    .unwrap_or_else(|| DEFAULT_OVERLAY_CIDR.to_owned()),
-                local_cidrs: Vec::new(),
-                hints: Default::default(),
-            };
-            let endpoint = retry(self, Some(site), "endpoint", attempts, backoff, || {
-                fabric.prepare_site(&ctx)
-            })
-            .await?;
-            self.record(Record::EndpointPrepared { endpoint })?;
+            self.prepare_endpoint(site).await?;
             self.d
                 .events
                 .emit(Some(site), None, EventKind::EndpointReady);
@@ -112,21 +92,76 @@ impl Executor<'_> {
                 self.st.endpoints[&between[0]].clone(),
                 self.st.endpoints[&between[1]].clone(),
             );
-            let spec = LinkSpec {
-                bandwidth_mbps: self.st.plan.request.vpn.bandwidth_mbps,
-                psk: None,
-            };
-            let step = format!("link {} <-> {}", between[0], between[1]);
-            let link = retry(self, Some(site), &step, attempts, backoff, || {
-                fabric.connect(&a, &b, &spec)
-            })
-            .await?;
-            self.record(Record::LinkConnected { between, link })?;
+            self.connect_link(between).await?;
             self.d
                 .events
                 .emit(Some(site), None, EventKind::LinkRequested { peer });
         }
         Ok(())
+    }
+
+    /// Journals the intent, prepares `site`'s endpoint (retrying temporary errors;
+    /// the fabric contract makes it idempotent) and journals it.
+    async fn prepare_endpoint(&mut self, site: &SiteId) -> Result<()> {
+        let Some(fabric) = self.d.fabric.clone() else {
+            return Ok(());
+        };
+        let ctx = SiteContext {
+            site: site.clone(),
+            cluster: self.st.plan.cluster.clone(),
+            overlay_subnet: self
+                .st
+                .plan
+                .request
+                .vpn
+                .cidr
+                .clone()
+                .unwrap_or_else(|| DEFAULT_OVERLAY_CIDR.to_owned()),
+            local_cidrs: Vec::new(),
+            hints: Default::default(),
+        };
+        if !self.st.endpoint_intents.contains(site) {
+            self.record(Record::EndpointIntent { site: site.clone() })?;
+        }
+        let (attempts, backoff) = (self.d.options.max_create_attempts, self.d.options.poll_min);
+        let endpoint = retry(self, Some(site), "endpoint", attempts, backoff, || {
+            fabric.prepare_site(&ctx)
+        })
+        .await?;
+        self.record(Record::EndpointPrepared { endpoint })
+    }
+
+    /// Journals the intent, connects the two prepared endpoints of `between`
+    /// (idempotent by the fabric contract) and journals the link.
+    async fn connect_link(&mut self, between: [SiteId; 2]) -> Result<()> {
+        let Some(fabric) = self.d.fabric.clone() else {
+            return Ok(());
+        };
+        let (Some(a), Some(b)) = (
+            self.st.endpoints.get(&between[0]).cloned(),
+            self.st.endpoints.get(&between[1]).cloned(),
+        ) else {
+            return Err(crate::Error::config(format!(
+                "link {} <-> {}: an endpoint is not prepared",
+                between[0], between[1]
+            )));
+        };
+        if !self.st.link_intents.contains(&between) {
+            self.record(Record::LinkIntent {
+                between: between.clone(),
+            })?;
+        }
+        let spec = LinkSpec {
+            bandwidth_mbps: self.st.plan.request.vpn.bandwidth_mbps,
+            psk: None,
+        };
+        let step = format!("link {} <-> {}", between[0], between[1]);
+        let (attempts, backoff) = (self.d.options.max_create_attempts, self.d.options.poll_min);
+        let link = retry(self, Some(&between[0]), &step, attempts, backoff, || {
+            fabric.connect(&a, &b, &spec)
+        })
+        .await?;
+        self.record(Record::LinkConnected { between, link })
     }
 
     /// Polls every link until it is up; returns whether all are.
@@ -193,12 +228,27 @@ impl Executor<'_> {
     }
 
     /// Disconnects every link, then releases every endpoint; returns what is left.
+    ///
+    /// An endpoint or link whose intent was journaled without its outcome (a crash
+    /// during the call) may exist: it is found again by repeating the idempotent
+    /// call, then removed with the rest.
     pub(crate) async fn teardown_overlay(&mut self) -> usize {
         let Some(fabric) = self.d.fabric.clone() else {
             return 0;
         };
         let attempts = self.d.options.max_create_attempts;
         let backoff = self.d.options.poll_min;
+        let mut unsettled = 0;
+        for site in self.st.endpoint_intents.clone() {
+            if self.prepare_endpoint(&site).await.is_err() {
+                unsettled += 1;
+            }
+        }
+        for between in self.st.link_intents.clone() {
+            if self.connect_link(between).await.is_err() {
+                unsettled += 1;
+            }
+        }
         let links: Vec<crate::vpn::LinkId> = self.st.links.values().cloned().collect();
         for link in links {
             let step = format!("disconnect {link}");
@@ -234,7 +284,7 @@ impl Executor<'_> {
                 self.st.apply(&r);
             }
         }
-        self.st.links.len() + self.st.endpoints.len()
+        self.st.links.len() + self.st.endpoints.len() + unsettled
     }
 }
 

@@ -74,6 +74,10 @@ pub(crate) struct State {
     pub(crate) next_generation: u32,
     pub(crate) endpoints: BTreeMap<SiteId, SiteEndpoint>,
     pub(crate) links: BTreeMap<[SiteId; 2], LinkId>,
+    /// Endpoints and links whose intent was journaled without their outcome: the
+    /// fabric may have made them (found again by its idempotent calls at teardown).
+    pub(crate) endpoint_intents: BTreeSet<SiteId>,
+    pub(crate) link_intents: BTreeSet<[SiteId; 2]>,
     pub(crate) last_result: Option<DeployResult>,
     pub(crate) destroyed: bool,
 }
@@ -131,6 +135,8 @@ impl State {
             next_generation,
             endpoints: BTreeMap::new(),
             links: BTreeMap::new(),
+            endpoint_intents: BTreeSet::new(),
+            link_intents: BTreeSet::new(),
             last_result: None,
             destroyed: false,
         }
@@ -205,11 +211,19 @@ impl State {
                     n.plan.site = to.clone();
                 }
             }
+            Record::EndpointIntent { site } => {
+                self.endpoint_intents.insert(site.clone());
+            }
+            Record::LinkIntent { between } => {
+                self.link_intents.insert(between.clone());
+            }
             Record::EndpointPrepared { endpoint } => {
+                self.endpoint_intents.remove(&endpoint.site);
                 self.endpoints
                     .insert(endpoint.site.clone(), endpoint.clone());
             }
             Record::LinkConnected { between, link } => {
+                self.link_intents.remove(between);
                 self.links.insert(between.clone(), link.clone());
             }
             Record::LinkRemoved { link } => self.links.retain(|_, l| l != link),
