@@ -396,7 +396,10 @@ impl VpnFabric for CloudFabric {
         FabricKind::WireGuard
     }
     async fn prepare_site(&self, site: &SiteContext) -> Result<SiteEndpoint> {
-        self.live.lock().unwrap().insert(format!("ep {}", site.site));
+        self.live
+            .lock()
+            .unwrap()
+            .insert(format!("ep {}", site.site));
         Ok(SiteEndpoint {
             site: site.site.clone(),
             kind: FabricKind::WireGuard,
@@ -456,7 +459,10 @@ async fn a_link_made_by_a_killed_deploy_is_found_from_its_intent_and_removed() {
             () = crashed.notified() => {}
         }
     }
-    assert!(live.lock().unwrap().contains("link a-b"), "the link was made");
+    assert!(
+        live.lock().unwrap().contains("link a-b"),
+        "the link was made"
+    );
     let records = FileJournal::open(&path).unwrap().records().unwrap();
     assert!(records
         .iter()

@@ -1,8 +1,9 @@
 //! The VPN steps of a deployment: endpoints per site, links between sites, waiting for
 //! links to come up, and their teardown (links before endpoints).
 //!
-//! Each call is retried on temporary errors (the fabric contract makes `prepare_site`
-//! and `connect` idempotent), journaled once it succeeded, and reported as an event.
+//! Each call is journaled as an intent before it is made, retried on temporary errors
+//! (the fabric contract makes `prepare_site` and `connect` idempotent), journaled
+//! once it succeeded, and reported as an event.
 //! Every site's overlay subnet is the cluster's overlay CIDR: node addresses come from
 //! one address space, so fabrics route the whole CIDR.
 
@@ -67,9 +68,9 @@ where
 impl Executor<'_> {
     /// Prepares `site`'s endpoint (if missing) and links it to every other endpoint.
     pub(crate) async fn ensure_site_overlay(&mut self, site: &SiteId) -> Result<()> {
-        let Some(fabric) = self.d.fabric.clone() else {
+        if self.d.fabric.is_none() {
             return Ok(());
-        };
+        }
         if !self.st.endpoints.contains_key(site) {
             self.prepare_endpoint(site).await?;
             self.d
@@ -88,10 +89,6 @@ impl Executor<'_> {
             if self.st.links.contains_key(&between) {
                 continue;
             }
-            let (a, b) = (
-                self.st.endpoints[&between[0]].clone(),
-                self.st.endpoints[&between[1]].clone(),
-            );
             self.connect_link(between).await?;
             self.d
                 .events
