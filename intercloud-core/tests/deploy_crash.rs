@@ -333,6 +333,25 @@ impl TagsCutShort {
     }
 }
 
+/// Deploys through `providers` until one of them signals `crashed`; then the
+/// "process" dies (deployer and journal handle dropped), leaving the journal at `path`.
+async fn cut_short(
+    providers: Vec<Arc<dyn CloudProvider>>,
+    topo: &Topology,
+    path: &std::path::Path,
+    crashed: &Notify,
+) {
+    let d = Deployer::new(providers).with_options(options());
+    let plan = d.plan(&req(), topo, &pl()).unwrap();
+    let journal = FileJournal::open(path).unwrap();
+    tokio::select! {
+        r = d.deploy(plan, FailurePolicy::AllOrNothing, &journal) => {
+            panic!("the deploy should have been cut short: {:?}", r.map(|r| r.result));
+        }
+        () = crashed.notified() => {}
+    }
+}
+
 fn dyns_of(ws: &[Arc<TagsCutShort>]) -> Vec<Arc<dyn CloudProvider>> {
     ws.iter()
         .map(|w| w.clone() as Arc<dyn CloudProvider>)
@@ -413,17 +432,7 @@ async fn vms_whose_tags_never_came_are_rolled_back_and_destroyed_by_their_journa
         let dyns = || dyns_of(&wrapped);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal");
-        {
-            let d = Deployer::new(dyns()).with_options(options());
-            let plan = d.plan(&req(), &topo, &pl()).unwrap();
-            let journal = FileJournal::open(&path).unwrap();
-            tokio::select! {
-                r = d.deploy(plan, FailurePolicy::AllOrNothing, &journal) => {
-                    panic!("the deploy should have been cut short: {:?}", r.map(|r| r.result));
-                }
-                () = crashed.notified() => {}
-            }
-        }
+        cut_short(dyns(), &topo, &path, &crashed).await;
         let untagged: usize = ps
             .iter()
             .map(|p| p.all_vms().iter().filter(|v| v.state.is_alive()).count())
@@ -463,17 +472,7 @@ async fn only_a_key_never_journaled_before_is_sent_fresh() {
     let first = TagsCutShort::wrap(&ps, true, &crashed);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal");
-    {
-        let d = Deployer::new(dyns_of(&first)).with_options(options());
-        let plan = d.plan(&req(), &topo, &pl()).unwrap();
-        let journal = FileJournal::open(&path).unwrap();
-        tokio::select! {
-            r = d.deploy(plan, FailurePolicy::AllOrNothing, &journal) => {
-                panic!("the deploy should have been cut short: {:?}", r.map(|r| r.result));
-            }
-            () = crashed.notified() => {}
-        }
-    }
+    cut_short(dyns_of(&first), &topo, &path, &crashed).await;
     let sent: Vec<(String, bool)> = first
         .iter()
         .flat_map(|w| w.creates.lock().unwrap().clone())

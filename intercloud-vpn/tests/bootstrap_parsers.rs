@@ -30,6 +30,8 @@
 //! Every daemon lives in a PID namespace whose init is killed by [`Sandbox`]'s `Drop`
 //! (also when a test panics); every file lives in a [`tempfile::TempDir`].
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -280,39 +282,9 @@ impl Rendered {
 // ---------------------------------------------------------------------------------
 // Prerequisites and the sandbox.
 
-/// Whether `tools` (and root, when `root`) are here. `false` means "skip" after a loud
-/// message; with `INTERCLOUD_REQUIRE_NETNS=1` a missing prerequisite panics instead.
+/// Whether `tools` (and root, when `root`) are here (see [`common::prerequisites`]).
 fn ready(test: &str, root: bool, tools: &[&str]) -> bool {
-    let mut missing = Vec::new();
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if root && !is_root {
-        missing.push("root privileges".to_owned());
-    }
-    for t in tools {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {t}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !found {
-            missing.push(format!("`{t}`"));
-        }
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    let msg = format!(
-        "{test}: missing {}; install the tools with `scripts/bootstrap-deps.sh` (as root)",
-        missing.join(", ")
-    );
-    if std::env::var("INTERCLOUD_REQUIRE_NETNS").as_deref() == Ok("1") {
-        panic!("{msg} (INTERCLOUD_REQUIRE_NETNS=1, so this is a failure, not a skip)");
-    }
-    eprintln!("\n!!!!!!!! SKIPPED !!!!!!!! {msg}\n");
-    false
+    common::prerequisites(test, root, tools, "`scripts/bootstrap-deps.sh` (as root)")
 }
 
 /// A shell script running as PID 1 of fresh network (only `lo`), UTS, mount and PID

@@ -15,13 +15,19 @@ use std::time::{Duration, Instant};
 /// Whether the namespace tests can run here. `Ok(false)` means "skip" (after a loud
 /// message); with `INTERCLOUD_REQUIRE_NETNS=1` a missing prerequisite panics instead.
 pub(crate) fn netns_ready(test: &str, tools: &[&str]) -> bool {
+    prerequisites(test, true, tools, "`scripts/vpn-deps.sh` and run as root")
+}
+
+/// Whether `tools` (and root, when `root`) are here; otherwise a loud "SKIPPED"
+/// naming what is missing and `install` (how to get it), or a panic when
+/// `INTERCLOUD_REQUIRE_NETNS=1` says the prerequisites must be there.
+pub(crate) fn prerequisites(test: &str, root: bool, tools: &[&str], install: &str) -> bool {
     let mut missing = Vec::new();
-    let root = Command::new("id")
+    let is_root = Command::new("id")
         .arg("-u")
         .output()
-        .ok()
-        .is_some_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !root {
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if root && !is_root {
         missing.push("root privileges".to_owned());
     }
     for t in tools {
@@ -38,7 +44,7 @@ pub(crate) fn netns_ready(test: &str, tools: &[&str]) -> bool {
         return true;
     }
     let msg = format!(
-        "{test}: missing {}; install the tools with `scripts/vpn-deps.sh` and run as root",
+        "{test}: missing {}; install the tools with {install}",
         missing.join(", ")
     );
     if std::env::var("INTERCLOUD_REQUIRE_NETNS").as_deref() == Ok("1") {
