@@ -109,9 +109,10 @@ pub fn backend(t: &TargetSite, scale: f64, cs_wait: bool) -> Result<Arc<dyn Clou
                 .poll_interval(scaled(2.0, scale))
                 .wait_for_running(cs_wait);
             if let Some(rate) = s.rate {
-                // The site's limit on the wire, in wall-clock calls per second.
+                // The CLI's wire limit for the site's rate, in wall-clock calls per
+                // second (the simulator's rate is per simulated second).
                 b = b.rate_limit(Arc::new(intercloud_core::wrap::TokenBucket::new(
-                    0.9 * rate / scale,
+                    intercloud_core::wrap::SitePolicy::wire_rate(rate) / scale,
                     1,
                 )));
             }

@@ -1,17 +1,13 @@
 //! [`FederationBackend`]: real clouds (or the simulated federation's loopback
 //! endpoints) described by a `federation.toml`, each user's provider built from that
-//! user's keys with the middleware's own builder.
+//! user's keys by [`intercloud_examples::connect`], as the CLI builds them.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use intercloud_cloudstack::{CloudStackBuilder, VpnMode};
-use intercloud_core::config::FederationConfig;
-use intercloud_core::{
-    CloudProvider, Credentials, Error, FabricChoice, Middleware, Result, SiteId, VpnFabric,
-};
-use intercloud_ec2::Ec2Builder;
-use intercloud_opennebula::OpenNebulaBuilder;
+use intercloud_core::config::{FederationConfig, SiteConfig};
+use intercloud_core::{CloudProvider, Credentials, Error, FabricChoice, Result, SiteId, VpnFabric};
+use intercloud_examples::connect::connect;
 
 use crate::backend::Backend;
 
@@ -40,6 +36,12 @@ impl FederationBackend {
         self.poll_interval = Some(every);
         self
     }
+
+    fn site(&self, site: &SiteId) -> Result<&SiteConfig> {
+        self.config
+            .site(site)
+            .ok_or_else(|| Error::config(format!("unknown site {site}")).with_site(site))
+    }
 }
 
 impl Backend for FederationBackend {
@@ -48,47 +50,7 @@ impl Backend for FederationBackend {
     }
 
     fn connect(&self, site: &SiteId, credentials: &Credentials) -> Result<Arc<dyn CloudProvider>> {
-        let cfg = self
-            .config
-            .site(site)
-            .ok_or_else(|| Error::config(format!("unknown site {site}")).with_site(site))?;
-        if !credentials.fits(cfg.middleware) {
-            return Err(Error::config(format!(
-                "the registered keys are not {} keys; register them again",
-                cfg.middleware
-            ))
-            .with_site(site));
-        }
-        let provider: Arc<dyn CloudProvider> = match cfg.middleware {
-            Middleware::CloudStack => {
-                let mut b = CloudStackBuilder::new()
-                    .site(site.clone())
-                    .endpoint(cfg.endpoint.clone())
-                    .credentials(credentials.clone());
-                if let Some(z) = &cfg.zone {
-                    b = b.zone(z.clone());
-                }
-                if let Some(every) = self.poll_interval {
-                    b = b.poll_interval(every);
-                }
-                if let Some(bucket) = intercloud_core::wrap::SitePolicy::wire_limit(&cfg.to_site())
-                {
-                    b = b.rate_limit(bucket);
-                }
-                Arc::new(b.wait_for_running(false).build()?)
-            }
-            Middleware::OpenNebula => {
-                let mut b = OpenNebulaBuilder::new(site.clone())
-                    .endpoint(cfg.endpoint.clone())
-                    .credentials(credentials.clone());
-                if let Some(every) = self.poll_interval {
-                    b = b.poll_interval(every);
-                }
-                Arc::new(b.build()?)
-            }
-            _ => Arc::new(Ec2Builder::for_site(&cfg.to_site(), credentials.clone()).build()?),
-        };
-        Ok(provider)
+        Ok(connect(self.site(site)?, credentials.clone(), self.poll_interval)?.provider)
     }
 
     fn connect_vpn(
@@ -97,38 +59,14 @@ impl Backend for FederationBackend {
         credentials: &Credentials,
         wish: FabricChoice,
     ) -> Result<Option<Arc<dyn VpnFabric>>> {
-        let cfg = self
-            .config
-            .site(site)
-            .ok_or_else(|| Error::config(format!("unknown site {site}")).with_site(site))?;
+        let cfg = self.site(site)?;
         if !credentials.fits(cfg.middleware) {
             return Ok(None);
         }
-        Ok(match (cfg.middleware, wish) {
-            (Middleware::CloudStack, FabricChoice::Ipsec | FabricChoice::L2tp) => {
-                let mut b = CloudStackBuilder::new()
-                    .site(site.clone())
-                    .endpoint(cfg.endpoint.clone())
-                    .credentials(credentials.clone());
-                if let Some(z) = &cfg.zone {
-                    b = b.zone(z.clone());
-                }
-                if let Some(every) = self.poll_interval {
-                    b = b.poll_interval(every);
-                }
-                let mode = if wish == FabricChoice::Ipsec {
-                    VpnMode::SiteToSite
-                } else {
-                    VpnMode::RemoteAccess
-                };
-                Some(Arc::new(b.build_vpn(mode)?))
-            }
-            (Middleware::Ec2, FabricChoice::Ipsec) => {
-                let p = Ec2Builder::for_site(&cfg.to_site(), credentials.clone()).build()?;
-                p.capabilities()
-                    .native_vpn
-                    .then(|| Arc::new(p.vpn_fabric()) as Arc<dyn VpnFabric>)
-            }
+        let clients = connect(cfg, credentials.clone(), self.poll_interval)?;
+        Ok(match wish {
+            FabricChoice::Ipsec => clients.site_to_site,
+            FabricChoice::L2tp => clients.remote_access,
             _ => None,
         })
     }

@@ -41,13 +41,14 @@ impl SitePolicy {
     pub fn wire_limit(site: &Site) -> Option<std::sync::Arc<TokenBucket>> {
         site.rate_limit
             .filter(|r| r.is_finite() && *r > 0.0)
-            .map(|r| std::sync::Arc::new(TokenBucket::new(wire_rate(r), 1)))
+            .map(|r| std::sync::Arc::new(TokenBucket::new(Self::wire_rate(r), 1)))
     }
-}
 
-/// The wire rate for a site rate `r`: `r − 1`, but at least `0.9 r`.
-fn wire_rate(r: f64) -> f64 {
-    (r - 1.0).max(r * 0.9)
+    /// The rate of [`Self::wire_limit`]'s bucket for a site rate `r` (calls per
+    /// second): `r − 1`, but at least `0.9 r`.
+    pub fn wire_rate(r: f64) -> f64 {
+        (r - 1.0).max(r * 0.9)
+    }
 }
 
 /// One second's worth of calls at `rate`, at least 1 (a bad rate is reported by
@@ -124,9 +125,9 @@ mod tests {
 
     #[test]
     fn the_wire_rate_leaves_one_call_per_second_at_most_ten_percent() {
-        assert_eq!(wire_rate(25.0), 24.0);
-        assert_eq!(wire_rate(100.0), 99.0);
-        assert_eq!(wire_rate(5.0), 4.5);
+        assert_eq!(SitePolicy::wire_rate(25.0), 24.0);
+        assert_eq!(SitePolicy::wire_rate(100.0), 99.0);
+        assert_eq!(SitePolicy::wire_rate(5.0), 4.5);
         assert!(SitePolicy::wire_limit(&site(None, None)).is_none());
         assert!(SitePolicy::wire_limit(&site(Some(f64::NAN), None)).is_none());
     }

@@ -10,8 +10,8 @@ use std::time::Duration;
 use intercloud_core::config::{FederationConfig, SiteConfig};
 use intercloud_core::wrap::{stack, SitePolicy};
 use intercloud_core::{
-    CloudProvider, CredentialRef, Credentials, Error, FabricChoice, Middleware, Result, SiteId,
-    Vault, VpnFabric,
+    CloudProvider, CredentialRef, Credentials, Error, FabricChoice, Result, SiteId, Vault,
+    VpnFabric,
 };
 use intercloud_vpn::SiteVpn;
 
@@ -245,53 +245,11 @@ fn provider(
     c: Credentials,
     poll: Duration,
 ) -> Result<(Arc<dyn CloudProvider>, NativeVpn)> {
-    use intercloud_cloudstack::VpnMode;
-    let policy = SitePolicy::for_site(&site.to_site());
-    let mut native = NativeVpn::default();
-    let inner: Arc<dyn CloudProvider> = match site.middleware {
-        Middleware::CloudStack => {
-            let mut b = intercloud_cloudstack::CloudStackBuilder::new()
-                .site(site.id.clone())
-                .endpoint(site.endpoint.clone())
-                .credentials(c)
-                .poll_interval(poll);
-            if let Some(z) = &site.zone {
-                b = b.zone(z.clone());
-            }
-            if let Some(bucket) = SitePolicy::wire_limit(&site.to_site()) {
-                b = b.rate_limit(bucket);
-            }
-            let b = b.wait_for_running(false);
-            native.site_to_site = Some(Arc::new(b.build_vpn(VpnMode::SiteToSite)?));
-            native.remote_access = Some(Arc::new(b.build_vpn(VpnMode::RemoteAccess)?));
-            Arc::new(b.build()?)
-        }
-        Middleware::OpenNebula => Arc::new(
-            intercloud_opennebula::OpenNebulaBuilder::new(site.id.clone())
-                .endpoint(site.endpoint.clone())
-                .credentials(c)
-                .poll_interval(poll)
-                .build()?,
-        ),
-        Middleware::Ec2 | Middleware::Eucalyptus => {
-            let base = if site.middleware == Middleware::Ec2 {
-                intercloud_ec2::Ec2Builder::aws()
-            } else {
-                intercloud_ec2::Ec2Builder::eucalyptus()
-            };
-            let mut b = base
-                .site(site.id.clone())
-                .endpoint(site.endpoint.clone())
-                .credentials(c);
-            if let Some(z) = &site.zone {
-                b = b.region(z.clone());
-            }
-            let p = b.build()?;
-            if p.capabilities().native_vpn {
-                native.site_to_site = Some(Arc::new(p.vpn_fabric()));
-            }
-            Arc::new(p)
-        }
+    let clients = intercloud_examples::connect::connect(site, c, Some(poll))?;
+    let native = NativeVpn {
+        site_to_site: clients.site_to_site,
+        remote_access: clients.remote_access,
     };
-    Ok((Arc::new(stack(inner, &policy)?), native))
+    let policy = SitePolicy::for_site(&site.to_site());
+    Ok((Arc::new(stack(clients.provider, &policy)?), native))
 }
