@@ -208,9 +208,11 @@ fn strongswan_site_to_site_carries_traffic() {
         ]
         .into(),
     };
-    let ea = rt
-        .block_on(fabric.prepare_site(&ctx("a", "192.168.88.1", "10.1.0.0/16")))
-        .expect("prepare a");
+    // Gateway a does not know its private address (as before its VM exists): its
+    // charon binds `%any` and identifies as its public address.
+    let mut ctx_a = ctx("a", "192.168.88.1", "10.1.0.0/16");
+    ctx_a.hints.remove("private_address");
+    let ea = rt.block_on(fabric.prepare_site(&ctx_a)).expect("prepare a");
     let eb = rt
         .block_on(fabric.prepare_site(&ctx("b", "192.168.88.2", "10.2.0.0/16")))
         .expect("prepare b");
@@ -223,6 +225,7 @@ fn strongswan_site_to_site_carries_traffic() {
         assert_eq!(boot.files[0].mode, "0600");
         boot.files[0].content.clone()
     };
+    assert!(user_data("a").contains("local_addrs = %any"));
     let rtt = tunnel_with(
         "fabric",
         &user_data("a"),

@@ -80,6 +80,9 @@ pub fn policy_from_attributes(attrs: &BTreeMap<String, String>) -> Result<IpsecP
     Ok(p)
 }
 
+/// strongSwan's "any local address" for `local_addrs`.
+const ANY_ADDRESS: &str = "%any";
+
 #[derive(Debug, Clone)]
 struct Gateway {
     public: Option<String>,
@@ -233,13 +236,17 @@ impl VpnFabric for StrongSwanFabric {
                 ))
                 .with_site(&other.site)
             })?;
-            let local_addr = gw.private.clone().or(gw.public.clone()).ok_or_else(|| {
-                Error::config(format!(
+            if gw.private.is_none() && gw.public.is_none() {
+                return Err(Error::config(format!(
                     "the strongSwan gateway of site {} has no address yet (hint public_address)",
                     me.site
                 ))
-                .with_site(&me.site)
-            })?;
+                .with_site(&me.site));
+            }
+            // Bind the private address when known; else any local address: behind a
+            // cloud's NAT the VM does not own its public address, which stays its
+            // IKE identity.
+            let local_addr = gw.private.clone().unwrap_or_else(|| ANY_ADDRESS.into());
             let policy = if is_ours(other) {
                 IpsecPolicy::strongswan_default()
             } else {
@@ -365,6 +372,25 @@ mod tests {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
         }
+    }
+
+    #[tokio::test]
+    async fn a_gateway_behind_nat_binds_any_address_and_identifies_as_its_public_one() {
+        let f = StrongSwanFabric::new();
+        let mut c = ctx("a", "192.0.2.1", "10.77.0.0/24");
+        c.hints.remove("private_address");
+        let a = f.prepare_site(&c).await.unwrap();
+        let ec2 = native("ec2", &[]);
+        f.connect(&a, &ec2, &LinkSpec::default()).await.unwrap();
+        let conn = &f.connections(&"a".into())[0];
+        assert_eq!(
+            conn.local_addr, "%any",
+            "the VM does not own its public address"
+        );
+        assert_eq!(conn.local_id.as_deref(), Some("192.0.2.1"));
+        let text = &f.gateway_bootstrap(&"a".into()).unwrap().files[0].content;
+        assert!(text.contains("local_addrs = %any"), "{text}");
+        assert!(text.contains("id = 192.0.2.1"), "{text}");
     }
 
     #[tokio::test]

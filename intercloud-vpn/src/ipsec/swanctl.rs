@@ -153,7 +153,8 @@ pub struct Ec2Phase {
 pub struct SiteToSite {
     /// Connection name (letters, digits, `-`, `_`).
     pub name: String,
-    /// This gateway's address to bind (its private address behind NAT).
+    /// This gateway's address to bind (its private address behind NAT), or `%any`
+    /// (any local address) when it is not known before the VM exists.
     pub local_addr: String,
     /// The remote gateway's public address.
     pub remote_addr: String,
@@ -214,8 +215,10 @@ impl SiteToSite {
         let ctx = |e: Error| Error::invalid(format!("IPsec connection {name}: {}", e.message()));
         check_token("name", name, &['-', '_']).map_err(ctx)?;
         let addr = ['.', ':', '-', '_'];
+        if self.local_addr != "%any" {
+            check_token("local_addr", &self.local_addr, &addr).map_err(ctx)?;
+        }
         for (what, v) in [
-            ("local_addr", Some(&self.local_addr)),
             ("remote_addr", Some(&self.remote_addr)),
             ("local_id", self.local_id.as_ref()),
             ("remote_id", self.remote_id.as_ref()),
