@@ -87,6 +87,7 @@ pub mod infeasible;
 mod instance;
 mod objective;
 mod placement;
+mod site_search;
 
 use std::time::{Duration, Instant};
 
