@@ -257,6 +257,11 @@ fn report_gap() {
                 heuristic_failed += 1;
                 continue;
             };
+            assert!(
+                h.lower_bound <= e_total * (1.0 + 1e-9),
+                "seed {seed}: lower bound {} above the optimum {e_total}",
+                h.lower_bound
+            );
             let gap = (h.cost.total - e_total) / e_total;
             if gap > 0.01 {
                 over.push(format!("seed {seed}: {:.2} %", gap * 100.0));

@@ -98,6 +98,54 @@ fn min_spread(inst: &Instance, allowed: &[usize], k: usize, m: &[f64]) -> f64 {
     }
 }
 
+/// A lower bound on `scale(k) × max m(a, b)` over the pairs of the sites group `g`
+/// uses, `k` their number (`scale` non-decreasing): for one site `a` it is
+/// `scale(1)·m(a, a)`; for `k ≥ 2` sites with largest value `σ` between two of them,
+/// every member `a` sees all the others within `σ`, so they lie among `a` and its
+/// linked sites nearest by `m` up to `σ`, which must hold the group; the fewest of
+/// those that can, `k'`, is at most `k`. Trying each `a` and each prefix of its
+/// neighbours gives the bound.
+fn spread_bound(inst: &Instance, g: usize, m: &[f64], scale: impl Fn(usize) -> f64) -> f64 {
+    let grp = &inst.groups[g];
+    let n = inst.n_sites();
+    let allowed: Vec<usize> = (0..n).filter(|&s| grp.ub[s] > 0).collect();
+    let mut best = f64::INFINITY;
+    for &a in &allowed {
+        if grp.ub[a] >= grp.count {
+            best = best.min(scale(1) * m[inst.pair(a, a)]);
+        }
+        if grp.colocate {
+            continue;
+        }
+        let mut near: Vec<usize> = allowed
+            .iter()
+            .copied()
+            .filter(|&b| b != a && inst.linked[inst.pair(a, b)])
+            .collect();
+        near.sort_by(|&b, &c| m[inst.pair(a, b)].total_cmp(&m[inst.pair(a, c)]));
+        let mut caps = vec![grp.ub[a]];
+        let mut room = u64::from(grp.ub[a]);
+        for &b in &near {
+            caps.push(grp.ub[b]);
+            room += u64::from(grp.ub[b]);
+            if room < u64::from(grp.count) {
+                continue;
+            }
+            let k = fewest_sites(grp.count, &mut caps.clone()).max(2);
+            best = best.min(scale(k) * m[inst.pair(a, b)]);
+            // Later prefixes only raise `m`; `k'` can only shrink down to its floor.
+            if k == 2 {
+                break;
+            }
+        }
+    }
+    if best.is_finite() {
+        best
+    } else {
+        0.0
+    }
+}
+
 /// A lower bound on group `g`'s communication seconds in any feasible placement,
 /// from its own capacities alone (and, for `hub` traffic, the hub group's).
 ///
@@ -151,6 +199,7 @@ pub(crate) fn standalone_comm_lb(inst: &Instance, g: usize) -> f64 {
         };
         (least(&inst.rtt_s), least(&inst.spb))
     };
+    let rtt = rtt.max(spread_bound(inst, g, &inst.rtt_s, |_| 1.0));
     let n_vm = f64::from(grp.count);
     match flow.pattern {
         TrafficPattern::AllToAll => {
@@ -167,16 +216,20 @@ pub(crate) fn standalone_comm_lb(inst: &Instance, g: usize) -> f64 {
             bw + flow.rounds * rtt
         }
         TrafficPattern::Halo => {
-            if k >= 2 {
-                (k - 1) as f64 * flow.bytes * spb + flow.rounds * rtt
-            } else {
-                flow.bytes * spb + flow.rounds * rtt
-            }
+            let boundaries = if k >= 2 { (k - 1) as f64 } else { 1.0 };
+            let bw =
+                (boundaries * spb).max(spread_bound(inst, g, &inst.spb, |k| (k.max(2) - 1) as f64));
+            flow.bytes * bw + flow.rounds * rtt
         }
-        TrafficPattern::LatencyBound => flow.bytes * spb + flow.rounds * rtt,
+        TrafficPattern::LatencyBound => {
+            flow.bytes * spb.max(spread_bound(inst, g, &inst.spb, |_| 1.0)) + flow.rounds * rtt
+        }
         TrafficPattern::Hub => {
             let Some(h) = grp.hub else { return 0.0 };
             let hub = &inst.groups[h];
+            if hub.colocate {
+                return colocated_hub_lb(inst, g, h);
+            }
             let hub_sites: Vec<usize> = (0..n).filter(|&s| hub.ub[s] > 0).collect();
             let hub_caps: Vec<u32> = hub_sites.iter().map(|&s| hub.ub[s]).collect();
             let (hub_k, hub_theta) = if hub.colocate {
@@ -206,6 +259,87 @@ pub(crate) fn standalone_comm_lb(inst: &Instance, g: usize) -> f64 {
             };
             bw + flow.rounds * lat
         }
+    }
+}
+
+/// Hub traffic towards a co-located hub group `h`: the least, over the sites `t` the
+/// hub may use, of a bound for the hub on `t`. At most `ub(t)` workers share the hub's
+/// site; the rest are on other sites `a` linked to `t`, each sending `M·f_a` over
+/// `(a, t)`: the bottleneck `max M·f_a·spb_at` is at least the water level `τ` with
+/// `Σ_a min(ub_a/N, τ/(M·spb_at)) = 1 − ub_t/N`, and the RTT at least that of the
+/// farthest site the nearest-first cover of the rest needs.
+fn colocated_hub_lb(inst: &Instance, g: usize, h: usize) -> f64 {
+    let grp = &inst.groups[g];
+    let Some(flow) = grp.flow else { return 0.0 };
+    let n = inst.n_sites();
+    let n_vm = f64::from(grp.count);
+    let mut best = f64::INFINITY;
+    for t in (0..n).filter(|&t| inst.groups[h].ub[t] > 0) {
+        let rest = grp.count - grp.ub[t].min(grp.count);
+        if rest == 0 {
+            // All workers may share the hub's site: only the smallest RTT from `t`.
+            let near = (0..n)
+                .filter(|&a| grp.ub[a] > 0 && inst.linked[inst.pair(a, t)])
+                .map(|a| inst.rtt_s[inst.pair(a, t)])
+                .fold(inst.rtt_s[inst.pair(t, t)], f64::min);
+            best = best.min(flow.rounds * near);
+            continue;
+        }
+        let mut others: Vec<(f64, f64, u32)> = (0..n)
+            .filter(|&a| a != t && grp.ub[a] > 0 && inst.linked[inst.pair(a, t)])
+            .map(|a| {
+                let p = inst.pair(a, t);
+                (inst.rtt_s[p], flow.bytes * inst.spb[p] / n_vm, grp.ub[a])
+            })
+            .collect();
+        let room: u64 = others.iter().map(|o| u64::from(o.2)).sum();
+        if room < u64::from(rest) {
+            continue; // the hub cannot be on `t`
+        }
+        // Latency: nearest sites first until the rest fits.
+        others.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut covered = 0u64;
+        let mut rtt = 0.0;
+        for o in &others {
+            covered += u64::from(o.2);
+            rtt = o.0;
+            if covered >= u64::from(rest) {
+                break;
+            }
+        }
+        // Bandwidth: the water level τ over seconds per VM c_a = M·spb_at/N, with
+        // x_a = min(ub_a, τ/c_a) and Σ x_a = rest; found by bisection on τ.
+        let placed = |tau: f64| -> f64 {
+            others
+                .iter()
+                .map(|o| {
+                    if o.1 > 0.0 {
+                        f64::from(o.2).min(tau / o.1)
+                    } else {
+                        f64::from(o.2)
+                    }
+                })
+                .sum()
+        };
+        let mut hi = others
+            .iter()
+            .map(|o| o.1 * f64::from(o.2))
+            .fold(0.0, f64::max);
+        let mut lo = 0.0;
+        for _ in 0..60 {
+            let mid = 0.5 * (lo + hi);
+            if placed(mid) >= f64::from(rest) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        best = best.min(lo + flow.rounds * rtt);
+    }
+    if best.is_finite() {
+        best
+    } else {
+        0.0
     }
 }
 
