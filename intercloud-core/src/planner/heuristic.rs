@@ -12,6 +12,8 @@
 //!    site to another (block sizes halving from "all that fits" down to one VM; a
 //!    co-located group moves whole), best improvement first, until no move helps or
 //!    the deadline passes.
+//! 4. **Site sets**, with few usable sites: the search over cluster site sets and
+//!    group site sets of module `site_search`.
 //!
 //! Work depends on sites, groups and log(VMs), never on the number of VMs.
 
