@@ -146,6 +146,84 @@ fn spread_bound(inst: &Instance, g: usize, m: &[f64], scale: impl Fn(usize) -> f
     }
 }
 
+/// Most distinct link values [`core_bound`] tries (beyond, it gives up: 0).
+const CORE_VALUES: usize = 16;
+
+/// Like [`spread_bound`], tighter when link values take few distinct levels
+/// (bandwidth classes): at a level `τ`, every used site `b` has all the others
+/// within `τ`, so its closed `τ`-neighbourhood must hold the group; sites failing
+/// that are dropped, repeatedly, from the candidates. If none is left no placement on
+/// `k ≥ 2` sites has its largest value at or below `τ`; else the fewest remaining
+/// sites that hold the group bound `k`. One site `a` gives `scale(1)·m(a, a)`.
+fn core_bound(inst: &Instance, g: usize, m: &[f64], scale: impl Fn(usize) -> f64) -> f64 {
+    let grp = &inst.groups[g];
+    let n = inst.n_sites();
+    let allowed: Vec<usize> = (0..n).filter(|&s| grp.ub[s] > 0).collect();
+    let mut values: Vec<f64> = Vec::new();
+    for &a in &allowed {
+        for &b in &allowed {
+            if a < b && inst.linked[inst.pair(a, b)] {
+                let v = m[inst.pair(a, b)];
+                if !values.contains(&v) {
+                    values.push(v);
+                    if values.len() > CORE_VALUES {
+                        return 0.0;
+                    }
+                }
+            }
+        }
+    }
+    values.sort_by(f64::total_cmp);
+    let mut best = f64::INFINITY;
+    for &a in &allowed {
+        if grp.ub[a] >= grp.count {
+            best = best.min(scale(1) * m[inst.pair(a, a)]);
+        }
+    }
+    if !grp.colocate {
+        let count = u64::from(grp.count);
+        for &tau in &values {
+            let near = |a: usize, b: usize| {
+                a == b || (inst.linked[inst.pair(a, b)] && m[inst.pair(a, b)] <= tau)
+            };
+            let mut alive: Vec<usize> = allowed.clone();
+            loop {
+                let before = alive.len();
+                let keep: Vec<usize> = alive
+                    .iter()
+                    .copied()
+                    .filter(|&b| {
+                        let room: u64 = alive
+                            .iter()
+                            .filter(|&&c| near(b, c))
+                            .map(|&c| u64::from(grp.ub[c]))
+                            .sum();
+                        room >= count
+                    })
+                    .collect();
+                alive = keep;
+                if alive.len() == before {
+                    break;
+                }
+            }
+            if alive.is_empty() {
+                continue;
+            }
+            let mut caps: Vec<u32> = alive.iter().map(|&c| grp.ub[c]).collect();
+            let k = fewest_sites(grp.count, &mut caps).max(2);
+            best = best.min(scale(k) * tau);
+            if k == 2 {
+                break;
+            }
+        }
+    }
+    if best.is_finite() {
+        best
+    } else {
+        0.0
+    }
+}
+
 /// A lower bound on group `g`'s communication seconds in any feasible placement,
 /// from its own capacities alone (and, for `hub` traffic, the hub group's).
 ///
@@ -203,26 +281,35 @@ pub(crate) fn standalone_comm_lb(inst: &Instance, g: usize) -> f64 {
     let n_vm = f64::from(grp.count);
     match flow.pattern {
         TrafficPattern::AllToAll => {
-            // The largest site moves at least M·θ² inside it; when split, some cross
-            // pair has x_a x_b ≥ N (N − ub_max) / (k_all (k_all − 1)).
+            // The largest site moves at least M·θ² inside it. When split, the two
+            // largest shares f1 ≥ f2 have f2 ≥ (1 − f1)/(k_all − 1) with f1 in
+            // [θ, ub_max/N]: f1·f2 is at least the concave f(1 − f)/(k_all − 1) at
+            // one end of that interval.
             let mut bw = flow.bytes * min_diag(&allowed, &inst.spb) * theta * theta;
             let ka = allowed.len();
             let ub_max = caps.iter().copied().max().unwrap_or(0);
             if k >= 2 && ka >= 2 {
                 let wan = min_spread(inst, &allowed, 2, &inst.spb);
-                let cross = (n_vm - f64::from(ub_max)) / (n_vm * (ka * (ka - 1)) as f64);
+                let u1 = f64::from(ub_max) / n_vm;
+                let ends = (theta * (1.0 - theta)).min(u1 * (1.0 - u1));
+                let cross = ends.max(0.0) / (ka - 1) as f64;
                 bw = bw.max(flow.bytes * wan * cross);
             }
             bw + flow.rounds * rtt
         }
         TrafficPattern::Halo => {
             let boundaries = if k >= 2 { (k - 1) as f64 } else { 1.0 };
-            let bw =
-                (boundaries * spb).max(spread_bound(inst, g, &inst.spb, |k| (k.max(2) - 1) as f64));
+            let per = |k: usize| (k.max(2) - 1) as f64;
+            let bw = (boundaries * spb)
+                .max(spread_bound(inst, g, &inst.spb, per))
+                .max(core_bound(inst, g, &inst.spb, per));
             flow.bytes * bw + flow.rounds * rtt
         }
         TrafficPattern::LatencyBound => {
-            flow.bytes * spb.max(spread_bound(inst, g, &inst.spb, |_| 1.0)) + flow.rounds * rtt
+            let bw = spb
+                .max(spread_bound(inst, g, &inst.spb, |_| 1.0))
+                .max(core_bound(inst, g, &inst.spb, |_| 1.0));
+            flow.bytes * bw + flow.rounds * rtt
         }
         TrafficPattern::Hub => {
             let Some(h) = grp.hub else { return 0.0 };
