@@ -315,7 +315,7 @@ pub(crate) fn standalone_comm_lb(inst: &Instance, g: usize) -> f64 {
             let Some(h) = grp.hub else { return 0.0 };
             let hub = &inst.groups[h];
             if hub.colocate {
-                return colocated_hub_lb(inst, g, h);
+                return hub_lb(inst, g, h, 1.0);
             }
             let hub_sites: Vec<usize> = (0..n).filter(|&s| hub.ub[s] > 0).collect();
             let hub_caps: Vec<u32> = hub_sites.iter().map(|&s| hub.ub[s]).collect();
@@ -344,18 +344,20 @@ pub(crate) fn standalone_comm_lb(inst: &Instance, g: usize) -> f64 {
             } else {
                 0.0
             };
-            bw + flow.rounds * lat
+            (bw + flow.rounds * lat).max(hub_lb(inst, g, h, hub_theta))
         }
     }
 }
 
-/// Hub traffic towards a co-located hub group `h`: the least, over the sites `t` the
-/// hub may use, of a bound for the hub on `t`. At most `ub(t)` workers share the hub's
-/// site; the rest are on other sites `a` linked to `t`, each sending `M·f_a` over
-/// `(a, t)`: the bottleneck `max M·f_a·spb_at` is at least the water level `τ` with
-/// `Σ_a min(ub_a/N, τ/(M·spb_at)) = 1 − ub_t/N`, and the RTT at least that of the
-/// farthest site the nearest-first cover of the rest needs.
-fn colocated_hub_lb(inst: &Instance, g: usize, h: usize) -> f64 {
+/// Hub traffic towards hub group `h`, whose largest site holds a share of at least
+/// `hub_theta` (1 when co-located): the least, over the sites `t` the hub may use, of
+/// a bound for a hub site `t` (the largest one for the bandwidth part, any one for
+/// the RTT part). At most `ub(t)` workers share site `t`; the rest are on other sites
+/// `a` linked to `t`, each sending `M·f_a·h_t` over `(a, t)`: the bottleneck is at
+/// least `hub_theta` times the water level `τ` with `Σ_a min(ub_a/N, τ/(M·spb_at)) =
+/// 1 − ub_t/N`, and the RTT at least that of the farthest site the nearest-first
+/// cover of the rest needs.
+fn hub_lb(inst: &Instance, g: usize, h: usize, hub_theta: f64) -> f64 {
     let grp = &inst.groups[g];
     let Some(flow) = grp.flow else { return 0.0 };
     let n = inst.n_sites();
@@ -421,7 +423,7 @@ fn colocated_hub_lb(inst: &Instance, g: usize, h: usize) -> f64 {
                 lo = mid;
             }
         }
-        best = best.min(lo + flow.rounds * rtt);
+        best = best.min(hub_theta * lo + flow.rounds * rtt);
     }
     if best.is_finite() {
         best

@@ -63,7 +63,7 @@
 //!   cluster site set and two descents that change one group's sites (module
 //!   `site_search`). Its `gap` is measured against a lower bound (module `bound`:
 //!   money by greedy fills, communication per group from the fewest sites its caps
-//!   allow, their RTT/bandwidth spread and, for a co-located hub, a water level per
+//!   allow, their RTT/bandwidth spread and, for hub traffic, a water level per
 //!   hub site); when the two meet the plan is `optimal` with `proof = lower-bound`.
 //!
 //! # Errors
