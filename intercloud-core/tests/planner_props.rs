@@ -255,3 +255,51 @@ fn generated_small_instances_are_mostly_feasible_and_often_split() {
     assert!(feasible * 2 > total, "{feasible}/{total}");
     assert!(split * 5 > feasible, "{split}/{feasible}");
 }
+
+/// The bench's medium instances (`benches/benches/planner.rs`, `medium`).
+fn medium(seed: u64) -> (Topology, ClusterRequest) {
+    generate(&GenParams {
+        sites: 4 + (seed % 2) as usize,
+        groups: 3,
+        vms: 30 + (seed % 5) as u32 * 15,
+        seed,
+        constraints: true,
+    })
+}
+
+/// Medium instances where the heuristic alone once missed the optimum by far (seed 19
+/// under `time`: 38 %, it used a site whose RTT set every latency term; 99: 11.6 %,
+/// the store's best site set was unreachable by block moves; 73: 6 %, a co-located
+/// master held the capacity the workers needed; 37 under `balanced`: 1.5 %). The
+/// optima are the exact search's (`SearchMode::ExactOnly`, proved exhaustive); the
+/// heuristic must now come within 1 %.
+#[test]
+fn heuristic_is_within_one_percent_on_its_former_failures() {
+    for (seed, objective, optimum) in [
+        (19, Objective::time(), 1.959_353_984_470_824_8),
+        (99, Objective::time(), 1.757_256_431_942_278_3),
+        (73, Objective::time(), 0.494_455_195_054_519_4),
+        (37, Objective::balanced(0.01), 2.792_092_715_577_519),
+    ] {
+        let (topo, req) = medium(seed);
+        let plan = Planner::default()
+            .with_mode(SearchMode::HeuristicOnly)
+            .with_alternatives(false)
+            .with_budget(Duration::from_secs(30))
+            .plan(&topo, &req, &objective)
+            .expect("the instance is feasible");
+        assert!(check(&topo, &req, &plan.placement).unwrap().is_empty());
+        let total = evaluate(&topo, &req, &plan.placement, &objective)
+            .unwrap()
+            .total;
+        assert!(
+            total >= optimum * (1.0 - 1e-9),
+            "seed {seed}: {total} beats the proved optimum {optimum}"
+        );
+        assert!(
+            total <= optimum * 1.01,
+            "seed {seed}: heuristic {total} is {:.2} % above the optimum {optimum}",
+            (total / optimum - 1.0) * 100.0
+        );
+    }
+}

@@ -12,6 +12,8 @@
 //!    site to another (block sizes halving from "all that fits" down to one VM; a
 //!    co-located group moves whole), best improvement first, until no move helps or
 //!    the deadline passes.
+//! 4. **Site sets**, with few usable sites: the search over cluster site sets and
+//!    group site sets of module `site_search`.
 //!
 //! Work depends on sites, groups and log(VMs), never on the number of VMs.
 
@@ -22,14 +24,32 @@ use super::cost::{group_soft, group_term, money_per_hour, score};
 use super::exact::group_order;
 use super::instance::Instance;
 
-/// How many filled candidates go on to local search: more when sites are few (each
-/// search is cheap there, and starting points matter), at least three.
-fn polished(n_sites: usize) -> usize {
-    (120 / n_sites.max(1)).clamp(3, 12)
+/// How many filled candidates go on to local search: all of them when the usable
+/// sites are few (each search is cheap there, and starting points matter), else more
+/// when sites are fewer, at least three.
+fn polished(inst: &Instance) -> usize {
+    let k = usable(inst).len();
+    if k <= super::site_search::EXHAUSTIVE_SITES {
+        usize::MAX
+    } else {
+        (120 / k).clamp(3, 12)
+    }
 }
 
-/// The best placement found and its total, or `None` when nothing feasible was found.
+/// The best placement found and its total, or `None` when nothing feasible was found:
+/// [`solve_once`], then the search over cluster site sets
+/// ([`site_search::improve`](super::site_search::improve)).
 pub(crate) fn solve(inst: &Instance, w: (f64, f64), deadline: Instant) -> Option<(Vec<u32>, f64)> {
+    let first = solve_once(inst, w, deadline)?;
+    Some(super::site_search::improve(inst, w, first, deadline))
+}
+
+/// Steps 1–3 once: site sets, fills, local search.
+pub(crate) fn solve_once(
+    inst: &Instance,
+    w: (f64, f64),
+    deadline: Instant,
+) -> Option<(Vec<u32>, f64)> {
     let mut fills: Vec<(f64, Vec<u32>)> = Vec::new();
     for (center, set) in candidate_sets(inst) {
         for order in 0..3 {
@@ -44,7 +64,7 @@ pub(crate) fn solve(inst: &Instance, w: (f64, f64), deadline: Instant) -> Option
         }
     }
     fills.sort_by(|a, b| a.0.total_cmp(&b.0));
-    fills.truncate(polished(inst.n_sites()));
+    fills.truncate(polished(inst));
     let mut best: Option<(Vec<u32>, f64)> = None;
     for (t0, x) in fills {
         let start = x.clone();
@@ -62,14 +82,14 @@ pub(crate) fn solve(inst: &Instance, w: (f64, f64), deadline: Instant) -> Option
 }
 
 /// Sites any group may use.
-fn usable(inst: &Instance) -> Vec<usize> {
+pub(crate) fn usable(inst: &Instance) -> Vec<usize> {
     (0..inst.n_sites())
         .filter(|&s| inst.groups.iter().any(|g| g.ub[s] > 0))
         .collect()
 }
 
 /// Whether the sites in `set` have room for every group (ignoring links and RTT).
-fn coverable(inst: &Instance, set: &[usize]) -> bool {
+pub(crate) fn coverable(inst: &Instance, set: &[usize]) -> bool {
     if (set.len() as u32) < inst.min_sites {
         return false;
     }
@@ -139,7 +159,6 @@ fn fill(
     by_distance: bool,
     group_sequence: u8,
 ) -> Option<Vec<u32>> {
-    let n = inst.n_sites();
     let mut order = group_order(inst);
     match group_sequence {
         // Co-located groups last: they fit in what the others leave.
@@ -153,10 +172,35 @@ fn fill(
         }),
         _ => {}
     }
+    // A group that does not fit in what the groups before it left (a tight RTT limit,
+    // a site only it can use) goes first, and the fill starts over.
+    for _ in 0..inst.groups.len() {
+        match fill_in_order(inst, set, center, by_distance, &order) {
+            Ok(x) => return Some(x),
+            Err(Some(g)) if order[0] != g => {
+                order.retain(|&h| h != g);
+                order.insert(0, g);
+            }
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+/// Fills `set` with the groups in `order`; `Err(Some(g))` when group `g` does not fit,
+/// `Err(None)` when `min_sites` or a cluster-wide constraint cannot be met.
+fn fill_in_order(
+    inst: &Instance,
+    set: &[usize],
+    center: usize,
+    by_distance: bool,
+    order: &[usize],
+) -> Result<Vec<u32>, Option<usize>> {
+    let n = inst.n_sites();
     let mut x = vec![0u32; inst.groups.len() * n];
     let mut level_used = vec![vec![0u32; n]; inst.levels.len()];
     let mut cluster = vec![false; n];
-    for g in order {
+    for &g in order {
         let grp = &inst.groups[g];
         let hub_site = grp
             .hub
@@ -190,10 +234,68 @@ fn fill(
             placed = place_group(inst, g, &near, &mut x, &mut level_used, &mut cluster);
         }
         if !placed {
-            return None;
+            return Err(Some(g));
         }
     }
-    spread_to_min_sites(inst, set, &mut x)?;
+    spread_to_min_sites(inst, set, &mut x).ok_or(None)?;
+    if feasible(inst, &x) {
+        Ok(x)
+    } else {
+        Err(None)
+    }
+}
+
+/// `x` with the groups of `gs` taken out and placed again greedily, in that order, on
+/// the sites they may use (cheapest first, or nearest their hub — else the cluster's
+/// largest site — first), the other groups unchanged; `None` when one does not fit or
+/// the result breaks a constraint.
+pub(crate) fn refill_groups(
+    inst: &Instance,
+    x: &[u32],
+    gs: &[usize],
+    by_distance: bool,
+) -> Option<Vec<u32>> {
+    let n = inst.n_sites();
+    let mut x = x.to_vec();
+    for &g in gs {
+        x[g * n..(g + 1) * n].fill(0);
+    }
+    let mut level_used = vec![vec![0u32; n]; inst.levels.len()];
+    let mut load = vec![0u32; n];
+    for (h, other) in inst.groups.iter().enumerate() {
+        for s in 0..n {
+            level_used[other.level][s] += x[h * n + s];
+            load[s] += x[h * n + s];
+        }
+    }
+    let mut cluster: Vec<bool> = load.iter().map(|&c| c > 0).collect();
+    for &g in gs {
+        let grp = &inst.groups[g];
+        let anchor = grp
+            .hub
+            .filter(|&h| x[h * n..(h + 1) * n].iter().any(|&c| c > 0))
+            .map(|h| (0..n).max_by_key(|&s| (x[h * n + s], std::cmp::Reverse(s))))
+            .unwrap_or_else(|| (0..n).max_by_key(|&s| (load[s], std::cmp::Reverse(s))))
+            .unwrap_or(0);
+        let mut order: Vec<usize> = (0..n).filter(|&s| grp.ub[s] > 0).collect();
+        let dist = |s: usize| inst.rtt_s[inst.pair(anchor, s)];
+        order.sort_by(|&a, &b| {
+            let by_price = grp.price[a].total_cmp(&grp.price[b]);
+            let by_dist = dist(a).total_cmp(&dist(b));
+            let first = if by_distance {
+                by_dist.then(by_price)
+            } else {
+                by_price.then(by_dist)
+            };
+            first.then(a.cmp(&b))
+        });
+        if !place_group(inst, g, &order, &mut x, &mut level_used, &mut cluster) {
+            return None;
+        }
+        for s in 0..n {
+            load[s] += x[g * n + s];
+        }
+    }
     feasible(inst, &x).then_some(x)
 }
 

@@ -59,8 +59,12 @@
 //!   is small enough ([`Planner::exact_limit_log10`]) and within the budget.
 //! - **Heuristic** (module `heuristic`): diameter-first site sets after Alicherry &
 //!   Lakshman, cheapest- and nearest-first fills under the caps, then local search
-//!   moving blocks of VMs. Its `gap` is measured against a lower bound; when the two
-//!   meet the plan is `optimal` with `proof = lower-bound`.
+//!   moving blocks of VMs; with few usable sites, also the same on every other
+//!   cluster site set and two descents that change one group's sites (module
+//!   `site_search`). Its `gap` is measured against a lower bound (module `bound`:
+//!   money by greedy fills, communication per group from the fewest sites its caps
+//!   allow, their RTT/bandwidth spread and, for hub traffic, a water level per
+//!   hub site); when the two meet the plan is `optimal` with `proof = lower-bound`.
 //!
 //! # Errors
 //! Malformed topologies and requests give `Config`. Infeasible requests give
@@ -87,6 +91,7 @@ pub mod infeasible;
 mod instance;
 mod objective;
 mod placement;
+mod site_search;
 
 use std::time::{Duration, Instant};
 
