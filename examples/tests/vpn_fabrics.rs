@@ -699,4 +699,53 @@ fn l2tp_up_killed_after_its_link_is_resumed_and_torn_down() {
     assert_eq!(resumed["links"].as_array().unwrap().len(), 1, "{resumed}");
     assert_resumed_gateway(&sim, &state, "l2tp-kill-b", &out);
     down_leaves_nothing(&sim, &state, "l2tp-kill-b");
+
+    // 3. Killed inside the link call, after CloudStack made the VPN user but before
+    //    the journal had the link. Simulated: nii (the L2TP client side, which the
+    //    overlay never calls) is down, so its gateway VM cannot exist; `up` is
+    //    killed once the link is journaled, and the link's record is cut out of the
+    //    journal (each line stands alone), leaving its intent unsettled.
+    let nii = sim.fed.as_ref().unwrap().site("nii").unwrap();
+    nii.set_faults(intercloud_sim::Faults {
+        outage: Some([0.0, 1e12]),
+        ..Default::default()
+    });
+    let file = dir.path().join("c.toml");
+    std::fs::write(&file, cluster("l2tp-kill-c", "l2tp", 2, 3)).unwrap();
+    let journal = up_killed_at(
+        &sim,
+        &state,
+        file.to_str().unwrap(),
+        "l2tp-kill-c",
+        "link_connected",
+    );
+    nii.set_faults(intercloud_sim::Faults::default());
+    let cluster_dir = state.join("l2tp-kill-c");
+    let cut: Vec<&str> = journal
+        .lines()
+        .filter(|l| !l.contains("\"record\":\"link_connected\""))
+        .collect();
+    assert!(cut.iter().any(|l| l.contains("\"record\":\"link_intent\"")));
+    std::fs::write(cluster_dir.join("journal.log"), cut.join("\n") + "\n").unwrap();
+    std::fs::remove_file(cluster_dir.join("fabric.json")).ok();
+    let vms: Vec<ResourceRecord> = sim
+        .alive(ResourceKind::Vm)
+        .into_iter()
+        .filter(|v| v.site.as_str() == "nii")
+        .collect();
+    assert!(vms.is_empty(), "nii was down: {vms:?}");
+    assert_eq!(
+        sim.alive(ResourceKind::VpnUser).len(),
+        1,
+        "the user is left"
+    );
+    let (code, resumed, out) = sim.cli(&state, &["resume", "-c", "l2tp-kill-c"]);
+    assert_eq!(code, 0, "resume: {out}");
+    assert_eq!(resumed["result"], "ok", "{resumed}");
+    assert!(
+        out.contains("L2TP/IPsec link hokkaido <-> nii was being made"),
+        "{out}"
+    );
+    assert_resumed_gateway(&sim, &state, "l2tp-kill-c", &out);
+    down_leaves_nothing(&sim, &state, "l2tp-kill-c");
 }

@@ -1,7 +1,7 @@
 //! The subcommands: each loads what it needs, calls the library, prints a report and
 //! returns the exit code.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,8 +12,8 @@ use intercloud_core::deploy::{
 };
 use intercloud_core::planner::{self, Objective, Placement, Planner};
 use intercloud_core::{
-    ClusterRequest, Error, FabricChoice, LinkId, PlacementCounts, Result, SiteId, Topology, Vault,
-    VpnFabric,
+    ClusterRequest, Error, FabricChoice, LinkId, LinkSpec, PlacementCounts, Result, SiteEndpoint,
+    SiteId, Topology, Vault, VpnFabric,
 };
 use intercloud_vpn::{
     deployed_composite, plan_overlay, ClusterConfigurer, Mesh, OverlayBoot, PairFabric,
@@ -361,33 +361,72 @@ fn remove_if_present(path: &Path) -> Result<()> {
 
 /// Before `resume` or `repair` of a composite overlay whose gateway configurations
 /// were never saved (an `up` killed between making its links and creating VMs, or
-/// an older `intercloud`): every L2TP/IPsec link journaled as made is disconnected
-/// (its VPN user removed) and journaled as removed, so the deployer makes it again
-/// in this process, with a password this process knows and saves. No VM uses the
-/// old password: VMs are created only after it is saved.
+/// an older `intercloud`), so that the deployer makes every L2TP/IPsec link again in
+/// this process, with a VPN password this process knows and saves:
+/// - a link journaled as made is disconnected (its VPN user removed) and journaled
+///   as removed;
+/// - a link whose call was cut short (intent journaled, outcome not) is connected
+///   once ahead of the deployer: either this makes the VPN user (its password now
+///   known here, so the deployer's idempotent call finds it), or a user left by the
+///   killed run (password unknown) makes the call fail, and the composite's undo of
+///   the half-made link removes that user.
+///
+/// No VM uses an old password: VMs are created only after it is saved.
 async fn remake_unsaved_l2tp_links(d: &Deployed) -> Result<()> {
     let Some((fabric, OverlayBoot::Composite(c))) = &d.overlay else {
         return Ok(());
     };
+    let mut endpoints: BTreeMap<SiteId, SiteEndpoint> = BTreeMap::new();
+    let mut intents: BTreeSet<[SiteId; 2]> = BTreeSet::new();
     let mut links: BTreeMap<[SiteId; 2], LinkId> = BTreeMap::new();
     for r in d.journal.records()? {
         match r {
+            Record::EndpointPrepared { endpoint } => {
+                endpoints.insert(endpoint.site.clone(), endpoint);
+            }
+            Record::EndpointReleased { site } => {
+                endpoints.remove(&site);
+            }
+            Record::LinkIntent { between } => {
+                intents.insert(between);
+            }
             Record::LinkConnected { between, link } => {
+                intents.remove(&between);
                 links.insert(between, link);
             }
             Record::LinkRemoved { link } => links.retain(|_, l| *l != link),
             _ => {}
         }
     }
+    let l2tp = |a: &SiteId, b: &SiteId| matches!(c.plan(a, b), Ok(PairFabric::L2tp { .. }));
     for ([a, b], link) in links {
-        if !matches!(c.plan(&a, &b), Ok(PairFabric::L2tp { .. })) {
+        if !l2tp(&a, &b) {
             continue;
         }
         eprintln!(
-            "note: the L2TP/IPsec link {a} <-> {b} is made again: its VPN password was not              saved by the interrupted run"
+            "note: the L2TP/IPsec link {a} <-> {b} is made again: its VPN password was not \
+             saved by the interrupted run"
         );
         fabric.disconnect(&link).await?;
         d.journal.append(&Record::LinkRemoved { link })?;
+    }
+    for [a, b] in intents {
+        let (Some(ea), Some(eb)) = (endpoints.get(&a), endpoints.get(&b)) else {
+            continue;
+        };
+        if !l2tp(&a, &b) {
+            continue;
+        }
+        let spec = LinkSpec {
+            bandwidth_mbps: d.request.vpn.bandwidth_mbps,
+            psk: None,
+        };
+        if let Err(e) = fabric.connect(ea, eb, &spec).await {
+            eprintln!(
+                "note: the L2TP/IPsec link {a} <-> {b} was being made when the run was \
+                 interrupted; what it left was removed and it is made again ({e})"
+            );
+        }
     }
     Ok(())
 }
