@@ -153,3 +153,33 @@ impl NodeConfigurer for SavingConfigurer {
         self.inner.user_data(ctx, batch)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    #[test]
+    fn secrets_are_saved_owner_only_replacing_a_wider_file_and_a_torn_leftover() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fabric.json");
+        fs::write(&path, "old").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let tmp = dir.path().join("fabric.json.tmp");
+        fs::write(&tmp, "{\"torn").unwrap();
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o666)).unwrap();
+        save_secret_json(&path, &serde_json::json!({"password": "s3cret"})).unwrap();
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            r#"{"password":"s3cret"}"#
+        );
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(!tmp.exists());
+        let e = save_secret_json(&dir.path().join("no/such/dir/f.json"), &1).unwrap_err();
+        assert!(e.to_string().contains("cannot write"), "{e}");
+    }
+}
