@@ -526,3 +526,226 @@ fn impossible_wishes_are_refused_before_anything_is_created() {
     );
     assert!(sim.resources().is_empty(), "nothing was created");
 }
+
+/// Kills a child when dropped, so a failing assertion leaves no `up` behind.
+struct Reaper(std::process::Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `up -f file` and SIGKILLs it as soon as its journal holds a `record`;
+/// returns the journal's text at the kill.
+fn up_killed_at(sim: &LiveSim, state: &Path, file: &str, cluster: &str, record: &str) -> String {
+    let child = Command::new(env!("CARGO_BIN_EXE_intercloud"))
+        .envs(sim.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .arg("--federation")
+        .arg(&sim.federation)
+        .arg("--state-dir")
+        .arg(state)
+        .args(["--json", "up", "-f", file])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("intercloud up starts");
+    let mut up = Reaper(child);
+    let journal = state.join(cluster).join("journal.log");
+    let needle = format!("\"record\":\"{record}\"");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(&journal).unwrap_or_default();
+        if text.contains(&needle) {
+            assert!(
+                up.0.try_wait().unwrap().is_none(),
+                "`up` ended before the kill"
+            );
+            up.0.kill().unwrap();
+            up.0.wait().unwrap();
+            return std::fs::read_to_string(&journal).unwrap();
+        }
+        assert!(
+            up.0.try_wait().unwrap().is_none(),
+            "`up` ended before journaling {record}"
+        );
+        assert!(std::time::Instant::now() < deadline, "no {record} in 60 s");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// After `resume`: nii's gateway VM dials hokkaido with the one VPN user there, its
+/// password and PSK only in mode-0600 files and nowhere in `printed` or the journal.
+fn assert_resumed_gateway(sim: &LiveSim, state: &Path, cluster: &str, printed: &str) {
+    let users = sim.alive(ResourceKind::VpnUser);
+    assert_eq!(users.len(), 1, "one VPN user: {users:?}");
+    assert_eq!(users[0].name, format!("ic-{cluster}-nii"));
+    let nii = site_files(sim, "nii");
+    let gateway = nii
+        .iter()
+        .find(|f| find(f, "/etc/xl2tpd/xl2tpd.conf").is_some())
+        .expect("nii's gateway VM carries the L2TP client");
+    let (mode, ppp) = find(gateway, "/etc/ppp/options.l2tpd.ic-hokkaido").unwrap();
+    assert_eq!(mode, "0600");
+    assert!(ppp.contains(&format!("name ic-{cluster}-nii")), "{ppp}");
+    let password = ppp
+        .lines()
+        .find_map(|l| l.strip_prefix("password "))
+        .unwrap()
+        .trim_matches('"')
+        .to_owned();
+    let (mode, swan) = find(gateway, "/etc/swanctl/conf.d/intercloud-ic-hokkaido.conf").unwrap();
+    assert_eq!(mode, "0600");
+    let psk = hex_secret(swan);
+    let dir = state.join(cluster);
+    let journal = std::fs::read_to_string(dir.join("journal.log")).unwrap();
+    for secret in [&password, &psk] {
+        assert!(secret.len() >= 8);
+        for text in [printed, &journal] {
+            assert!(!text.contains(secret.as_str()), "a secret leaked");
+        }
+    }
+    // What a later repair needs is saved, for the owner only, with this password.
+    let saved = dir.join("fabric.json");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let saved = std::fs::read_to_string(saved).unwrap();
+    assert!(
+        saved.contains(&password.replace('"', "\\\"")),
+        "fabric.json is current"
+    );
+    assert!(!dir.join("fabric.json.tmp").exists());
+}
+
+#[test]
+fn l2tp_up_killed_after_its_link_is_resumed_and_torn_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = FederationConfig::seed_default();
+    cfg.sites.retain(|s| s.id.as_str() != "tokyo");
+    cfg.links
+        .retain(|l| l.between.iter().all(|s| s.as_str() != "tokyo"));
+    let sim = LiveSim::start(dir.path(), cfg);
+    let state = dir.path().join("state");
+    use std::os::unix::fs::PermissionsExt as _;
+
+    // 1. Killed while its VMs are being created: the gateway configurations were
+    //    saved (0600) before the first create call.
+    let file = dir.path().join("a.toml");
+    std::fs::write(&file, cluster("l2tp-kill-a", "l2tp", 2, 3)).unwrap();
+    let journal = up_killed_at(
+        &sim,
+        &state,
+        file.to_str().unwrap(),
+        "l2tp-kill-a",
+        "create_intent",
+    );
+    assert!(journal.contains("\"record\":\"link_connected\""));
+    let saved = state.join("l2tp-kill-a").join("fabric.json");
+    assert_eq!(
+        std::fs::metadata(&saved)
+            .expect("fabric.json exists before any VM")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    let (code, resumed, out) = sim.cli(&state, &["resume", "-c", "l2tp-kill-a"]);
+    assert_eq!(code, 0, "resume: {out}");
+    assert_eq!(resumed["result"], "ok", "{resumed}");
+    assert_eq!(resumed["nodes"].as_array().unwrap().len(), 4, "{resumed}");
+    assert_resumed_gateway(&sim, &state, "l2tp-kill-a", &out);
+    down_leaves_nothing(&sim, &state, "l2tp-kill-a");
+
+    // 2. Killed right after its link was made, before the gateway configurations
+    //    reached the disk (simulated by removing them when no VM was asked for
+    //    yet): resume makes the L2TP link again, with a password it knows.
+    let file = dir.path().join("b.toml");
+    std::fs::write(&file, cluster("l2tp-kill-b", "l2tp", 2, 3)).unwrap();
+    let journal = up_killed_at(
+        &sim,
+        &state,
+        file.to_str().unwrap(),
+        "l2tp-kill-b",
+        "link_connected",
+    );
+    let vms_asked = journal.contains("\"record\":\"create_intent\"");
+    eprintln!(
+        "round 2: the kill landed {}",
+        if vms_asked {
+            "after the save (a create call was journaled)"
+        } else {
+            "before any create call"
+        }
+    );
+    if !vms_asked {
+        std::fs::remove_file(state.join("l2tp-kill-b").join("fabric.json")).ok();
+        assert!(
+            sim.alive(ResourceKind::Vm).is_empty(),
+            "no VM before the save"
+        );
+    }
+    let (code, resumed, out) = sim.cli(&state, &["resume", "-c", "l2tp-kill-b"]);
+    assert_eq!(code, 0, "resume: {out}");
+    assert_eq!(
+        out.contains("L2TP/IPsec link hokkaido <-> nii is made again"),
+        !vms_asked,
+        "{out}"
+    );
+    assert_eq!(resumed["result"], "ok", "{resumed}");
+    assert_eq!(resumed["links"].as_array().unwrap().len(), 1, "{resumed}");
+    assert_resumed_gateway(&sim, &state, "l2tp-kill-b", &out);
+    down_leaves_nothing(&sim, &state, "l2tp-kill-b");
+
+    // 3. Killed inside the link call, after CloudStack made the VPN user but before
+    //    the journal had the link. Simulated: nii (the L2TP client side, which the
+    //    overlay never calls) is down, so its gateway VM cannot exist; `up` is
+    //    killed once the link is journaled, and the link's record is cut out of the
+    //    journal (each line stands alone), leaving its intent unsettled.
+    let nii = sim.fed.as_ref().unwrap().site("nii").unwrap();
+    nii.set_faults(intercloud_sim::Faults {
+        outage: Some([0.0, 1e12]),
+        ..Default::default()
+    });
+    let file = dir.path().join("c.toml");
+    std::fs::write(&file, cluster("l2tp-kill-c", "l2tp", 2, 3)).unwrap();
+    let journal = up_killed_at(
+        &sim,
+        &state,
+        file.to_str().unwrap(),
+        "l2tp-kill-c",
+        "link_connected",
+    );
+    nii.set_faults(intercloud_sim::Faults::default());
+    let cluster_dir = state.join("l2tp-kill-c");
+    let cut: Vec<&str> = journal
+        .lines()
+        .filter(|l| !l.contains("\"record\":\"link_connected\""))
+        .collect();
+    assert!(cut.iter().any(|l| l.contains("\"record\":\"link_intent\"")));
+    std::fs::write(cluster_dir.join("journal.log"), cut.join("\n") + "\n").unwrap();
+    std::fs::remove_file(cluster_dir.join("fabric.json")).ok();
+    let vms: Vec<ResourceRecord> = sim
+        .alive(ResourceKind::Vm)
+        .into_iter()
+        .filter(|v| v.site.as_str() == "nii")
+        .collect();
+    assert!(vms.is_empty(), "nii was down: {vms:?}");
+    assert_eq!(
+        sim.alive(ResourceKind::VpnUser).len(),
+        1,
+        "the user is left"
+    );
+    let (code, resumed, out) = sim.cli(&state, &["resume", "-c", "l2tp-kill-c"]);
+    assert_eq!(code, 0, "resume: {out}");
+    assert_eq!(resumed["result"], "ok", "{resumed}");
+    assert!(
+        out.contains("L2TP/IPsec link hokkaido <-> nii was being made"),
+        "{out}"
+    );
+    assert_resumed_gateway(&sim, &state, "l2tp-kill-c", &out);
+    down_leaves_nothing(&sim, &state, "l2tp-kill-c");
+}

@@ -2,7 +2,7 @@
 //! [`ClusterRequest`]. Pure functions.
 
 use intercloud_core::config::FederationConfig;
-use intercloud_core::ClusterRequest;
+use intercloud_core::{ClusterRequest, FabricChoice};
 use serde_json::json;
 
 /// Group rows the form offers.
@@ -10,6 +10,43 @@ pub const GROUP_ROWS: usize = 4;
 
 /// Profiles offered.
 pub const PROFILES: [&str; 5] = ["none", "hosts", "mpi", "hadoop", "slurm"];
+
+/// VPN fabrics offered: the request's `[vpn] fabric` value, the label shown and a
+/// one-line explanation. The first is the default.
+pub const FABRICS: [(FabricChoice, &str, &str, &str); 4] = [
+    (
+        FabricChoice::Auto,
+        "auto",
+        "Automatic",
+        "the clouds' own IPsec gateways where sites have them, WireGuard elsewhere",
+    ),
+    (
+        FabricChoice::Wireguard,
+        "wireguard",
+        "WireGuard",
+        "a WireGuard gateway node on every site; works on every cloud",
+    ),
+    (
+        FabricChoice::Ipsec,
+        "ipsec",
+        "IPsec site-to-site",
+        "the clouds' VPN gateways, or a strongSwan gateway node where a cloud has none",
+    ),
+    (
+        FabricChoice::L2tp,
+        "l2tp",
+        "L2TP/IPsec",
+        "other sites dial a CloudStack site's remote-access VPN (needs a CloudStack site)",
+    ),
+];
+
+/// The request's name of `fabric` (`auto`, `wireguard`, `ipsec`, `l2tp`).
+pub fn fabric_value(fabric: FabricChoice) -> &'static str {
+    FABRICS
+        .iter()
+        .find(|f| f.0 == fabric)
+        .map_or("auto", |f| f.1)
+}
 
 /// Longest name a user may give (the portal appends `-` and 6 characters).
 pub const MAX_NAME: usize = 25;
@@ -38,6 +75,8 @@ pub struct RequestForm {
     pub vpn_mbps: f64,
     /// Minimum distinct sites.
     pub min_sites: u32,
+    /// The VPN fabric linking the sites (`[vpn] fabric`).
+    pub fabric: FabricChoice,
     /// Group rows.
     pub groups: Vec<GroupRow>,
 }
@@ -56,6 +95,7 @@ impl RequestForm {
             profile: "hosts".into(),
             vpn_mbps: usable.map_or(1000.0, |u| u.min(1000.0).floor()),
             min_sites: 1,
+            fabric: FabricChoice::Auto,
             groups: vec![
                 GroupRow {
                     role: "small".into(),
@@ -74,7 +114,7 @@ impl RequestForm {
     }
 
     /// Reads the submitted fields (`name`, `profile`, `vpn_mbps`, `min_sites`,
-    /// `gN_role`, `gN_count`, `gN_level`, `gN_site` repeated).
+    /// `fabric` (one of [`FABRICS`]; missing or empty: `auto`), `gN_role`, `gN_count`, `gN_level`, `gN_site` repeated).
     ///
     /// # Errors
     /// A message naming the field to fix.
@@ -127,11 +167,22 @@ impl RequestForm {
                 "the cluster name may have at most {MAX_NAME} characters"
             ));
         }
+        let fabric = match one("fabric") {
+            v if v.is_empty() => FabricChoice::Auto,
+            v => FABRICS
+                .iter()
+                .find(|f| f.1 == v)
+                .map(|f| f.0)
+                .ok_or_else(|| {
+                    format!("VPN fabric must be one of auto, wireguard, ipsec or l2tp (got {v:?})")
+                })?,
+        };
         Ok(Self {
             name,
             profile: one("profile"),
             vpn_mbps: num("vpn_mbps", "VPN bandwidth")?,
             min_sites: num("min_sites", "minimum sites")?.max(1.0) as u32,
+            fabric,
             groups,
         })
     }
@@ -163,7 +214,7 @@ impl RequestForm {
                 v
             })
             .collect();
-        let mut vpn = json!({"fabric": "auto"});
+        let mut vpn = json!({"fabric": fabric_value(self.fabric)});
         if self.vpn_mbps > 0.0 {
             vpn["bandwidth_mbps"] = json!(self.vpn_mbps);
         }
@@ -227,6 +278,28 @@ mod tests {
         assert_eq!(r.total_nodes(), 5);
         assert_eq!(r.groups[1].sites.as_ref().unwrap()[0].as_str(), "nii");
         assert_eq!(r.vpn.bandwidth_mbps, Some(1000.0));
+        assert_eq!(r.vpn.fabric, FabricChoice::Auto, "no choice: auto");
+    }
+
+    #[test]
+    fn every_offered_fabric_reaches_the_request() {
+        for (choice, value, _, _) in FABRICS {
+            let f = RequestForm::from_pairs(&[
+                p("name", "demo"),
+                p("profile", "none"),
+                p("fabric", value),
+                p("g0_role", "w"),
+                p("g0_count", "2"),
+                p("g0_level", "S"),
+            ])
+            .unwrap();
+            assert_eq!(f.fabric, choice);
+            let r = f.to_request("demo-abc123", &fed()).unwrap();
+            assert_eq!(r.vpn.fabric, choice, "{value}");
+            assert_eq!(fabric_value(choice), value);
+        }
+        let e = RequestForm::from_pairs(&[p("fabric", "gre")]).unwrap_err();
+        assert!(e.contains("VPN fabric") && e.contains("\"gre\""), "{e}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use intercloud_core::deploy::{ClusterStatus, Event, EventKind};
 use intercloud_core::planner::Placement;
 use intercloud_core::{Middleware, PlacementCounts};
 
-use crate::form::{RequestForm, GROUP_ROWS, PROFILES};
+use crate::form::{RequestForm, FABRICS, GROUP_ROWS, PROFILES};
 use crate::html::{csrf_field, escape as e};
 
 /// The login form; `sso` replaces it with a pointer to the institution's sign-on.
@@ -126,8 +126,11 @@ pub fn request(
         r#"</select></label>
 <label>VPN bandwidth (Mbit/s) <input name="vpn_mbps" value="{}"></label>
 <label>At least <input name="min_sites" value="{}" size="2"> sites</label></p>
+{}
 <table><tr><th>Role</th><th>Count</th><th>Level</th><th>Sites (none ticked: any)</th></tr>"#,
-        form.vpn_mbps, form.min_sites
+        form.vpn_mbps,
+        form.min_sites,
+        fabric_select(form)
     );
     let levels: std::collections::BTreeSet<String> = fed
         .sites
@@ -167,6 +170,27 @@ pub fn request(
         out.push_str("</td></tr>");
     }
     out.push_str(r#"</table><p><button id="plan">Plan</button></p></form>"#);
+    out
+}
+
+/// The VPN fabric choice: a select, and a list explaining each option.
+fn fabric_select(form: &RequestForm) -> String {
+    let mut out = String::from(
+        r#"<p><label>VPN fabric <select name="fabric" id="fabric" aria-describedby="fabric-help">"#,
+    );
+    for (choice, value, label, _) in FABRICS {
+        let sel = if choice == form.fabric {
+            " selected"
+        } else {
+            ""
+        };
+        let _ = write!(out, r#"<option value="{value}"{sel}>{label}</option>"#);
+    }
+    out.push_str(r#"</select></label></p><ul class="help" id="fabric-help">"#);
+    for (_, _, label, help) in FABRICS {
+        let _ = write!(out, "<li><b>{label}</b>: {}</li>", e(help));
+    }
+    out.push_str("</ul>");
     out
 }
 

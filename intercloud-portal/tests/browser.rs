@@ -1,5 +1,6 @@
 //! The real-browser test: headless Chromium, driven through chromedriver on loopback,
-//! logs in, registers keys, requests the seed's 3 × S + 2 × L cluster, watches it
+//! logs in, registers keys, requests the seed's 3 × S + 2 × L cluster over IPsec
+//! site-to-site (picked in the form's VPN fabric select), watches it
 //! reach Running on the live progress page, and destroys it. Screenshots go to
 //! `target/portal-screenshots/`.
 //!
@@ -178,6 +179,12 @@ async fn drive(
     // Request the seed's cluster (the form's defaults) and see the placement.
     b.goto(&format!("{base}/request")).await?;
     b.fill("#name", "seed-portal").await?;
+    // IPsec site-to-site: hokkaido's CloudStack gateway, a strongSwan node on nii.
+    b.click("#fabric option[value='ipsec']").await?;
+    let chosen = b
+        .eval("return document.querySelector('#fabric').value")
+        .await?;
+    assert_eq!(chosen, "ipsec", "the fabric select took the choice");
     b.screenshot(&shot("03-request.png")).await?;
     b.click("#plan").await?;
     let table = b
@@ -209,6 +216,14 @@ async fn drive(
     let main = b.text("main").await?;
     assert!(main.contains("VPN link hokkaido ↔ nii"), "{main}");
     b.screenshot(&shot("06-cluster.png")).await?;
+    let nii = h
+        .clouds
+        .user_data("nii")
+        .expect("the simulator keeps user data");
+    assert!(
+        nii.iter().any(|ud| ud.contains("swanctl")),
+        "nii's gateway node runs strongSwan: {nii:?}"
+    );
     b.click("#destroy").await?;
     b.wait_text("#phase", Duration::from_secs(30), |t| t == "destroyed")
         .await?;

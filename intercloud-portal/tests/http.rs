@@ -575,3 +575,115 @@ async fn assets_are_served_and_every_response_carries_the_security_headers() {
         assert!(!page.contains("<script>") && !page.contains("<style>"));
     }
 }
+
+/// The seed form asking for `fabric`.
+fn seed_form_with<'a>(name: &'a str, fabric: &'a str) -> Vec<(&'a str, &'a str)> {
+    let mut f = seed_form(name);
+    f.push(("fabric", fabric));
+    f
+}
+
+#[tokio::test]
+async fn the_vpn_fabric_chosen_on_the_form_is_deployed_and_a_bad_one_is_named() {
+    let h = harness(None).await;
+    let mut alice = Client::login(&h, "alice").await;
+    alice.register_all(&h).await;
+
+    // The form offers the four fabrics, auto first and selected, each explained.
+    let form = alice.get("/request").await.body;
+    assert!(form.contains(r#"<select name="fabric""#), "{form}");
+    for (value, label) in [
+        ("auto", "Automatic"),
+        ("wireguard", "WireGuard"),
+        ("ipsec", "IPsec site-to-site"),
+        ("l2tp", "L2TP/IPsec"),
+    ] {
+        assert!(
+            form.contains(&format!(r#"<option value="{value}""#)),
+            "{value}: {form}"
+        );
+        assert!(form.contains(&format!("<li><b>{label}</b>: ")), "{label}");
+    }
+    assert!(form.contains(r#"<option value="auto" selected>"#), "{form}");
+
+    // An unknown fabric is a 400 naming the field; nothing is planned.
+    let r = alice
+        .post("/request", &seed_form_with("bad-fabric", "gre"))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(
+        r.body.contains("VPN fabric must be one of") && r.body.contains("gre"),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains("/drafts/"), "{}", r.body);
+
+    // A wish the placed sites cannot satisfy (L2TP needs a CloudStack site; nii is
+    // OpenNebula, tokyo EC2) comes back as the library's explanation, not a 500.
+    let mut no_cs = seed_form_with("no-cs", "l2tp");
+    no_cs[7] = ("g0_site", "tokyo");
+    let r = alice.post("/request", &no_cs).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let draft = draft_in(&r.body);
+    let r = alice
+        .post(
+            &format!("/drafts/{draft}/confirm"),
+            &[("choice", "planner")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(
+        r.body.contains("[vpn] fabric = &quot;l2tp&quot;")
+            && r.body.contains("CloudStack")
+            && r.body.contains("nii")
+            && r.body.contains("tokyo"),
+        "{}",
+        r.body
+    );
+    assert_eq!((h.clouds.alive("nii"), h.clouds.alive("tokyo")), (0, 0));
+
+    // L2TP/IPsec between hokkaido (CloudStack's remote-access VPN) and nii: the
+    // request carries the choice, nii's gateway node dials hokkaido.
+    let r = alice
+        .post("/request", &seed_form_with("l2tp-portal", "l2tp"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let draft = draft_in(&r.body);
+    let r = alice
+        .post(
+            &format!("/drafts/{draft}/confirm"),
+            &[("choice", "planner")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let id = r
+        .location
+        .unwrap()
+        .trim_start_matches("/clusters/")
+        .trim_end_matches("/progress")
+        .to_owned();
+    let page = wait_phase(&mut alice, &id, "running").await;
+    assert!(page.contains("VPN link hokkaido ↔ nii"), "{page}");
+    let nii = h
+        .clouds
+        .user_data("nii")
+        .expect("the simulator keeps user data");
+    assert_eq!(nii.len(), 2);
+    assert!(
+        nii.iter().any(|ud| ud.contains("/etc/xl2tpd/xl2tpd.conf")),
+        "nii's gateway node dials hokkaido: {nii:?}"
+    );
+    for ud in h.clouds.user_data("hokkaido").unwrap() {
+        assert!(!ud.contains("xl2tpd"), "CloudStack's router is the server");
+    }
+    let r = alice.post(&format!("/clusters/{id}/destroy"), &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let _ = wait_phase(&mut alice, &id, "destroyed").await;
+    assert_eq!((h.clouds.alive("hokkaido"), h.clouds.alive("nii")), (0, 0));
+    for s in all_secrets(&h) {
+        assert!(
+            alice.bodies.iter().all(|b| !b.contains(s.as_str())),
+            "a body holds a secret"
+        );
+    }
+}

@@ -1,28 +1,29 @@
 //! The subcommands: each loads what it needs, calls the library, prints a report and
 //! returns the exit code.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use intercloud_core::config::load_cluster;
 use intercloud_core::deploy::{
-    Deployer, FailurePolicy, FileJournal, Journal, Plan, PlanOptions, ResumeMode,
+    Deployer, FailurePolicy, FileJournal, Journal, NodeConfigurer, Plan, PlanOptions, Record,
+    ResumeMode,
 };
 use intercloud_core::planner::{self, Objective, Placement, Planner};
 use intercloud_core::{
-    ClusterRequest, Error, FabricChoice, PlacementCounts, Result, SiteId, Topology, Vault,
-    VpnFabric,
+    ClusterRequest, Error, FabricChoice, LinkId, LinkSpec, PlacementCounts, Result, SiteEndpoint,
+    SiteId, Topology, Vault, VpnFabric,
 };
 use intercloud_vpn::{
-    deployed_composite, plan_overlay, ClusterConfigurer, Mesh, OverlayBoot, RenderedOverlay,
-    WireGuardFabric,
+    deployed_composite, plan_overlay, ClusterConfigurer, Mesh, OverlayBoot, PairFabric,
+    RenderedOverlay, WireGuardFabric,
 };
 
 use crate::federation::{self, Federation, Origin};
 use crate::output;
 use crate::progress;
-use crate::state::ClusterState;
+use crate::state::{save_secret_json, ClusterState, SavingConfigurer};
 use crate::{creds, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK};
 use crate::{Cli, Command, CredsAction, Global, ObjectiveArg, PlanArgs, Target};
 
@@ -81,11 +82,14 @@ struct Prepared {
 }
 
 /// The deployer over a federation's providers, with the cluster configurer and,
-/// when given, the overlay's fabric and boot parts.
+/// when given, the overlay's fabric and boot parts. With `fabric_file`, a composite
+/// overlay's gateway configurations are saved there as soon as its links exist
+/// (before any VM is created: see [`SavingConfigurer`]).
 fn deployer(
     fed: &Federation,
     request: &ClusterRequest,
     overlay: Option<(Arc<dyn VpnFabric>, OverlayBoot)>,
+    fabric_file: Option<PathBuf>,
 ) -> Deployer {
     let d = Deployer::new(fed.providers.iter().cloned());
     let max_user_data = d
@@ -97,9 +101,16 @@ fn deployer(
         Some((f, b)) => (Some(f), Some(b)),
         None => (None, None),
     };
-    let d = d.with_configurer(Arc::new(
-        ClusterConfigurer::new(request.profile, max_user_data, None).with_overlay(boot),
-    ));
+    let composite = match &boot {
+        Some(OverlayBoot::Composite(c)) => Some(c.clone()),
+        _ => None,
+    };
+    let mut configurer: Arc<dyn NodeConfigurer> =
+        Arc::new(ClusterConfigurer::new(request.profile, max_user_data, None).with_overlay(boot));
+    if let (Some(c), Some(path)) = (composite, fabric_file) {
+        configurer = Arc::new(SavingConfigurer::new(configurer, c, path));
+    }
+    let d = d.with_configurer(configurer);
     match fabric {
         Some(f) => d.with_fabric(f),
         None => d,
@@ -134,7 +145,7 @@ fn build_plan(
     topology: &Topology,
     counts: &PlacementCounts,
 ) -> Result<(Plan, Deployer, Option<OverlayBoot>)> {
-    let bare = deployer(fed, request, None);
+    let bare = deployer(fed, request, None, None);
     let mut opts = PlanOptions {
         deployment_id: Some(
             intercloud_core::IdempotencyKey::random("d")
@@ -157,7 +168,12 @@ fn build_plan(
     };
     opts.vpn = true;
     opts.overlay = Some(overlay.addresses);
-    let d = deployer(fed, request, Some((overlay.fabric, overlay.boot.clone())));
+    let d = deployer(
+        fed,
+        request,
+        Some((overlay.fabric, overlay.boot.clone())),
+        None,
+    );
     let plan = Plan::build(request, topology, counts, &d.capabilities(), opts)?;
     Ok((plan, d, Some(overlay.boot)))
 }
@@ -254,6 +270,21 @@ async fn up(g: &Global, file: &Path, args: &PlanArgs, best_effort: Option<f64>) 
     if let Some(OverlayBoot::WireGuard(wg)) = &p.overlay {
         save_secret_json(&state.path("overlay.json"), &wg.mesh())?;
     }
+    // Gateway configurations of an earlier deployment under this name are stale.
+    remove_if_present(&state.path(FABRIC_FILE))?;
+    if let Some(OverlayBoot::Composite(c)) = &p.overlay {
+        // The links' secrets (the L2TP client's VPN password) exist only in this
+        // process until saved: save them before the first VM is created, so a
+        // `resume` after a kill can still boot the gateway VM.
+        let boot = OverlayBoot::Composite(c.clone());
+        let fabric: Arc<dyn VpnFabric> = c.clone();
+        p.deployer = deployer(
+            &p.fed,
+            &p.request,
+            Some((fabric, boot)),
+            Some(state.path(FABRIC_FILE)),
+        );
+    }
     if !g.json {
         eprintln!("{}", p.placement.explain());
         eprintln!("{}", p.plan.explain());
@@ -317,23 +348,87 @@ fn wanted_per_site(plan: &Plan) -> BTreeMap<SiteId, u64> {
 /// The gateway configurations of an `ipsec` / `l2tp` deployment (owner-only).
 const FABRIC_FILE: &str = "fabric.json";
 
-/// Writes overlay state holding secrets (WireGuard private keys, pre-shared keys,
-/// VPN passwords) readable by the owner only.
-fn save_secret_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let text = serde_json::to_string(value)
-        .map_err(|e| Error::config(format!("cannot save the overlay: {e}")))?;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Error::config(format!("cannot write {}: {e}", path.display())))?;
-    f.write_all(text.as_bytes())
-        .and_then(|()| f.sync_all())
-        .map_err(|e| Error::config(format!("cannot write {}: {e}", path.display())))
+fn remove_if_present(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::config(format!(
+            "cannot remove {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Before `resume` or `repair` of a composite overlay whose gateway configurations
+/// were never saved (an `up` killed between making its links and creating VMs, or
+/// an older `intercloud`), so that the deployer makes every L2TP/IPsec link again in
+/// this process, with a VPN password this process knows and saves:
+/// - a link journaled as made is disconnected (its VPN user removed) and journaled
+///   as removed;
+/// - a link whose call was cut short (intent journaled, outcome not) is connected
+///   once ahead of the deployer: either this makes the VPN user (its password now
+///   known here, so the deployer's idempotent call finds it), or a user left by the
+///   killed run (password unknown) makes the call fail, and the composite's undo of
+///   the half-made link removes that user.
+///
+/// No VM uses an old password: VMs are created only after it is saved.
+async fn remake_unsaved_l2tp_links(d: &Deployed) -> Result<()> {
+    let Some((fabric, OverlayBoot::Composite(c))) = &d.overlay else {
+        return Ok(());
+    };
+    let mut endpoints: BTreeMap<SiteId, SiteEndpoint> = BTreeMap::new();
+    let mut intents: BTreeSet<[SiteId; 2]> = BTreeSet::new();
+    let mut links: BTreeMap<[SiteId; 2], LinkId> = BTreeMap::new();
+    for r in d.journal.records()? {
+        match r {
+            Record::EndpointPrepared { endpoint } => {
+                endpoints.insert(endpoint.site.clone(), endpoint);
+            }
+            Record::EndpointReleased { site } => {
+                endpoints.remove(&site);
+            }
+            Record::LinkIntent { between } => {
+                intents.insert(between);
+            }
+            Record::LinkConnected { between, link } => {
+                intents.remove(&between);
+                links.insert(between, link);
+            }
+            Record::LinkRemoved { link } => links.retain(|_, l| *l != link),
+            _ => {}
+        }
+    }
+    let l2tp = |a: &SiteId, b: &SiteId| matches!(c.plan(a, b), Ok(PairFabric::L2tp { .. }));
+    for ([a, b], link) in links {
+        if !l2tp(&a, &b) {
+            continue;
+        }
+        eprintln!(
+            "note: the L2TP/IPsec link {a} <-> {b} is made again: its VPN password was not \
+             saved by the interrupted run"
+        );
+        fabric.disconnect(&link).await?;
+        d.journal.append(&Record::LinkRemoved { link })?;
+    }
+    for [a, b] in intents {
+        let (Some(ea), Some(eb)) = (endpoints.get(&a), endpoints.get(&b)) else {
+            continue;
+        };
+        if !l2tp(&a, &b) {
+            continue;
+        }
+        let spec = LinkSpec {
+            bandwidth_mbps: d.request.vpn.bandwidth_mbps,
+            psk: None,
+        };
+        if let Err(e) = fabric.connect(ea, eb, &spec).await {
+            eprintln!(
+                "note: the L2TP/IPsec link {a} <-> {b} was being made when the run was \
+                 interrupted; what it left was removed and it is made again ({e})"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The saved overlay of a deployment, if it has one.
@@ -467,7 +562,7 @@ async fn open_deployed(g: &Global, target: &Target) -> Result<Deployed> {
 
 async fn status(g: &Global, target: &Target) -> Result<u8> {
     let d = open_deployed(g, target).await?;
-    let s = deployer(&d.fed, &d.request, d.overlay.clone())
+    let s = deployer(&d.fed, &d.request, d.overlay.clone(), None)
         .status(&d.journal)
         .await?;
     if g.json {
@@ -488,11 +583,19 @@ async fn resume(g: &Global, target: &Target, rollback: bool) -> Result<u8> {
     } else {
         ResumeMode::Continue
     };
-    let r = deployer(&d.fed, &d.request, d.overlay.clone())
-        .resume(&d.journal, mode)
-        .await?;
+    if !rollback {
+        remake_unsaved_l2tp_links(&d).await?;
+    }
+    let r = deployer(
+        &d.fed,
+        &d.request,
+        d.overlay.clone(),
+        Some(d.state.path(FABRIC_FILE)),
+    )
+    .resume(&d.journal, mode)
+    .await?;
     if let Some((_, OverlayBoot::Composite(c))) = &d.overlay {
-        // The links this resume made are now known: save what gateway VMs need.
+        // The links this resume made are now known (also when it created no VM).
         if let Ok(rendered) = RenderedOverlay::of(c) {
             save_secret_json(&d.state.path(FABRIC_FILE), &rendered)?;
         }
@@ -504,7 +607,13 @@ async fn resume(g: &Global, target: &Target, rollback: bool) -> Result<u8> {
 
 async fn repair(g: &Global, target: &Target, watch: Option<u64>) -> Result<u8> {
     let d = open_deployed(g, target).await?;
-    let dep = deployer(&d.fed, &d.request, d.overlay.clone());
+    remake_unsaved_l2tp_links(&d).await?;
+    let dep = deployer(
+        &d.fed,
+        &d.request,
+        d.overlay.clone(),
+        Some(d.state.path(FABRIC_FILE)),
+    );
     if let Some(secs) = watch {
         let interval = std::time::Duration::from_secs(secs.max(1));
         let shutdown = async {
@@ -532,7 +641,7 @@ async fn repair(g: &Global, target: &Target, watch: Option<u64>) -> Result<u8> {
 
 async fn down(g: &Global, target: &Target) -> Result<u8> {
     let d = open_deployed(g, target).await?;
-    let r = deployer(&d.fed, &d.request, d.overlay.clone())
+    let r = deployer(&d.fed, &d.request, d.overlay.clone(), None)
         .destroy(&d.request.name, Some(&d.journal))
         .await?;
     if g.json {
@@ -562,7 +671,7 @@ async fn down(g: &Global, target: &Target) -> Result<u8> {
 
 async fn inventory(g: &Global, target: &Target, format: crate::InventoryFormat) -> Result<u8> {
     let d = open_deployed(g, target).await?;
-    let s = deployer(&d.fed, &d.request, d.overlay.clone())
+    let s = deployer(&d.fed, &d.request, d.overlay.clone(), None)
         .status(&d.journal)
         .await?;
     let layout = output::layout(&d.request, &s.nodes);
