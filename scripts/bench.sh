@@ -3,7 +3,7 @@
 # (micro: signing, list parsing, overlay rendering; planner), then the end-to-end deploy
 # benchmark on the simulator with the Apache Libcloud comparison, then the report.
 #
-#   scripts/bench.sh                 # the full run (about 15 minutes on 2 cores)
+#   scripts/bench.sh                 # the full run (about 10 minutes on 2 cores)
 #   BENCH_RUNS=1 scripts/bench.sh    # fewer repetitions of the deploy runs
 #
 # Needs cargo and python3; the Libcloud venv comes from scripts/pyenv.sh.
