@@ -122,8 +122,22 @@ pub struct CloudStackProvider {
     expunge_refused: AtomicBool,
 }
 
-/// When a listing started, of which cluster, and the VMs by id.
-type ClusterListing = (Instant, String, Arc<BTreeMap<String, VirtualMachine>>);
+/// A listing of one cluster's VMs: when it started, the cluster, the VMs by id.
+struct ClusterListing {
+    taken: Instant,
+    cluster: String,
+    vms: Arc<BTreeMap<String, VirtualMachine>>,
+}
+
+impl std::fmt::Debug for ClusterListing {
+    // A count, not thousands of VMs, in the provider's Debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterListing")
+            .field("cluster", &self.cluster)
+            .field("vms", &self.vms.len())
+            .finish_non_exhaustive()
+    }
+}
 
 impl CloudStackProvider {
     pub(crate) fn new(client: Client, settings: Settings) -> Self {
@@ -496,9 +510,9 @@ impl CloudStackProvider {
         not_before: Instant,
     ) -> Result<Arc<BTreeMap<String, VirtualMachine>>> {
         let mut last = self.listing.lock().await;
-        if let Some((taken, c, vms)) = &*last {
-            if *taken >= not_before && c == cluster {
-                return Ok(vms.clone());
+        if let Some(l) = &*last {
+            if l.taken >= not_before && l.cluster == cluster {
+                return Ok(l.vms.clone());
             }
         }
         let taken = Instant::now();
@@ -509,7 +523,11 @@ impl CloudStackProvider {
                 .map(|v| (v.id.clone(), v))
                 .collect(),
         );
-        *last = Some((taken, cluster.to_owned(), vms.clone()));
+        *last = Some(ClusterListing {
+            taken,
+            cluster: cluster.to_owned(),
+            vms: vms.clone(),
+        });
         Ok(vms)
     }
 
@@ -829,8 +847,10 @@ impl CloudProvider for CloudStackProvider {
             .find_map(|k| filter.tags.get_key_value(*k))
             .or_else(|| filter.tags.iter().next())
             .map(|(k, v)| (k.as_str(), v.as_str()));
-        if let Some((TAG_KEY, key)) = tag {
-            let key = IdempotencyKey::new(key)?;
+        let key = tag
+            .filter(|(k, _)| *k == TAG_KEY)
+            .and_then(|(_, v)| IdempotencyKey::new(v).ok());
+        if let Some(key) = key {
             return Ok(self
                 .of_key(&key)
                 .await?
