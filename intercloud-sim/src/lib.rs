@@ -28,6 +28,8 @@
 
 mod cloudstack;
 pub mod config;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod ec2;
 mod engine;
 mod federation;
