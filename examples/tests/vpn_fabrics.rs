@@ -127,6 +127,15 @@ const VPN_KINDS: [ResourceKind; 5] = [
     ResourceKind::VpnUser,
 ];
 
+/// The seed federation without site `gone` and its links.
+fn seed_without(gone: &str) -> FederationConfig {
+    let mut cfg = FederationConfig::seed_default();
+    cfg.sites.retain(|s| s.id.as_str() != gone);
+    cfg.links
+        .retain(|l| l.between.iter().all(|s| s.as_str() != gone));
+    cfg
+}
+
 fn cluster(name: &str, fabric: &str, min_sites: u32, workers: u32) -> String {
     format!(
         r#"name = "{name}"
@@ -372,11 +381,7 @@ fn ipsec_across_cloudstack_ec2_and_opennebula() {
 #[test]
 fn l2tp_from_opennebula_into_cloudstack() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = FederationConfig::seed_default();
-    cfg.sites.retain(|s| s.id.as_str() != "tokyo");
-    cfg.links
-        .retain(|l| l.between.iter().all(|s| s.as_str() != "tokyo"));
-    let sim = LiveSim::start(dir.path(), cfg);
+    let sim = LiveSim::start(dir.path(), seed_without("tokyo"));
     let state = dir.path().join("state");
     let file = dir.path().join("cluster.toml");
     std::fs::write(&file, cluster("l2tp-demo", "l2tp", 2, 3)).unwrap();
@@ -506,11 +511,7 @@ fn l2tp_from_opennebula_into_cloudstack() {
 #[test]
 fn impossible_wishes_are_refused_before_anything_is_created() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = FederationConfig::seed_default();
-    cfg.sites.retain(|s| s.id.as_str() != "hokkaido");
-    cfg.links
-        .retain(|l| l.between.iter().all(|s| s.as_str() != "hokkaido"));
-    let sim = LiveSim::start(dir.path(), cfg);
+    let sim = LiveSim::start(dir.path(), seed_without("hokkaido"));
     let state = dir.path().join("state");
     let file = dir.path().join("cluster.toml");
     std::fs::write(&file, cluster("no-ra", "l2tp", 2, 2)).unwrap();
@@ -624,11 +625,7 @@ fn assert_resumed_gateway(sim: &LiveSim, state: &Path, cluster: &str, printed: &
 #[test]
 fn l2tp_up_killed_after_its_link_is_resumed_and_torn_down() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = FederationConfig::seed_default();
-    cfg.sites.retain(|s| s.id.as_str() != "tokyo");
-    cfg.links
-        .retain(|l| l.between.iter().all(|s| s.as_str() != "tokyo"));
-    let sim = LiveSim::start(dir.path(), cfg);
+    let sim = LiveSim::start(dir.path(), seed_without("tokyo"));
     let state = dir.path().join("state");
     use std::os::unix::fs::PermissionsExt as _;
 
