@@ -16,8 +16,8 @@ use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
 use crate::model::{
-    Capabilities, Capacity, Limit, Offering, SiteId, UserDataFormat, Vm, VmFilter, VmId, VmSpec,
-    VmState,
+    Capabilities, Capacity, GuestNetwork, Limit, Offering, SiteId, UserDataFormat, Vm, VmFilter,
+    VmId, VmSpec, VmState,
 };
 use crate::provider::CloudProvider;
 use crate::{Error, ErrorKind, Result};
@@ -80,6 +80,7 @@ pub struct MemoryProvider {
     boot_time: Duration,
     boot_jitter: Duration,
     capabilities: Capabilities,
+    network: Option<GuestNetwork>,
     state: Mutex<State>,
 }
 
@@ -93,6 +94,7 @@ pub struct MemoryProviderBuilder {
     boot_jitter: Duration,
     seed: u64,
     capabilities: Capabilities,
+    network: Option<GuestNetwork>,
 }
 
 impl MemoryProviderBuilder {
@@ -142,6 +144,21 @@ impl MemoryProviderBuilder {
         self
     }
 
+    /// Puts new VMs on a guest network with `cidr` (id `net-1`): `guest_network`
+    /// reports it with the addresses alive VMs hold, and creates honour
+    /// [`VmSpec::addresses`], refusing one outside the CIDR or in use
+    /// (`InvalidRequest`). Without it, VMs get made-up addresses and
+    /// `guest_network` is `None`.
+    pub fn guest_network(mut self, cidr: &str) -> Self {
+        self.network = Some(GuestNetwork {
+            id: "net-1".into(),
+            cidr: cidr.to_owned(),
+            vpc: Some("vpc-1".into()),
+            in_use: Vec::new(),
+        });
+        self
+    }
+
     /// Builds the provider.
     pub fn build(self) -> MemoryProvider {
         MemoryProvider {
@@ -150,6 +167,7 @@ impl MemoryProviderBuilder {
             boot_time: self.boot_time,
             boot_jitter: self.boot_jitter,
             capabilities: self.capabilities,
+            network: self.network,
             state: Mutex::new(State {
                 vms: BTreeMap::new(),
                 next_id: 1,
@@ -184,12 +202,63 @@ impl MemoryProvider {
                 user_data: UserDataFormat::CloudInit,
                 max_user_data: 32 * 1024,
             },
+            network: None,
         }
     }
 
     /// A provider for `site` with no limits and instant boot.
     pub fn new(site: impl Into<SiteId>) -> Self {
         Self::builder(site).build()
+    }
+
+    /// Whether the addresses `spec` asks for its `missing` indices can be given: an
+    /// address in use is a temporary `AlreadyExists` (a VM being deleted frees it),
+    /// one outside the network `InvalidRequest`.
+    fn check_addresses(
+        &self,
+        st: &State,
+        spec: &VmSpec,
+        missing: &[u32],
+        now: Instant,
+    ) -> Result<()> {
+        if spec.addresses.is_empty() {
+            return Ok(());
+        }
+        let invalid = |why: String| self.err(ErrorKind::InvalidRequest, &why);
+        let Some(net) = &self.network else {
+            return Err(invalid(
+                "this site cannot place VMs at chosen addresses".into(),
+            ));
+        };
+        let (base, len) = crate::deploy::ipam::parse_cidr(&net.cidr)?;
+        let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+        for i in missing {
+            let Some(a) = spec.addresses.get(*i as usize) else {
+                return Err(invalid(format!("no address for VM {i}")));
+            };
+            let ip: std::net::Ipv4Addr = a
+                .parse()
+                .map_err(|_| invalid(format!("{a:?} is not IPv4")))?;
+            if u32::from(ip) & mask != u32::from(base) {
+                return Err(invalid(format!(
+                    "address {a} is not in network {}",
+                    net.cidr
+                )));
+            }
+            let taken = st.vms.values().any(|r| {
+                let vm = current(r, now);
+                vm.state.is_alive() && vm.private_ip.as_deref() == Some(a.as_str())
+            });
+            if taken {
+                return Err(self
+                    .err(
+                        ErrorKind::AlreadyExists,
+                        &format!("address {a} is already in use"),
+                    )
+                    .with_temporary(true));
+            }
+        }
+        Ok(())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -371,6 +440,10 @@ impl CloudProvider for MemoryProvider {
             }
         }
         let missing: Vec<u32> = (0..count).filter(|i| !by_index.contains_key(i)).collect();
+        if let Err(e) = self.check_addresses(&st, spec, &missing, now) {
+            drop(st);
+            return Err(e.with_resource(spec.key.as_str()));
+        }
         if let Some(cap) = st.capacity {
             if alive + missing.len() as u64 > cap {
                 drop(st);
@@ -401,12 +474,9 @@ impl CloudProvider for MemoryProvider {
                 state: VmState::Pending,
                 tags: spec.tags_for(i),
                 offering: Some(spec.offering.clone()),
-                private_ip: Some(format!(
-                    "10.{}.{}.{}",
-                    (n >> 16) & 255,
-                    (n >> 8) & 255,
-                    n & 255
-                )),
+                private_ip: Some(spec.addresses.get(i as usize).cloned().unwrap_or_else(|| {
+                    format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255)
+                })),
                 public_ip: None,
             };
             st.vms.insert(
@@ -437,6 +507,24 @@ impl CloudProvider for MemoryProvider {
         };
         self.after(fault)?;
         Ok(vms)
+    }
+
+    async fn guest_network(&self) -> Result<Option<GuestNetwork>> {
+        let Some(mut net) = self.network.clone() else {
+            return Ok(None);
+        };
+        let fault = self.enter(Method::List)?;
+        let now = Instant::now();
+        net.in_use = self
+            .lock()
+            .vms
+            .values()
+            .map(|r| current(r, now))
+            .filter(|vm| vm.state.is_alive())
+            .filter_map(|vm| vm.private_ip)
+            .collect();
+        self.after(fault)?;
+        Ok(Some(net))
     }
 
     async fn delete_vm(&self, id: &VmId) -> Result<()> {

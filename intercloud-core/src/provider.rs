@@ -6,7 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::model::{
-    Capabilities, Capacity, IdempotencyKey, Offering, SiteId, Vm, VmFilter, VmId, VmSpec,
+    Capabilities, Capacity, GuestNetwork, IdempotencyKey, Offering, SiteId, Vm, VmFilter, VmId,
+    VmSpec,
 };
 use crate::Result;
 
@@ -56,6 +57,18 @@ pub trait CloudProvider: Send + Sync + fmt::Debug {
 
     /// Deletes (terminates, expunges) one VM; a VM already gone is `Ok`.
     async fn delete_vm(&self, id: &VmId) -> Result<()>;
+
+    /// The guest network new VMs join, read from the cloud, with the addresses taken
+    /// in it; `None` (the default) when the backend cannot place a VM at a chosen
+    /// address. A backend that answers `Some` honours [`VmSpec::addresses`] and
+    /// creates its VMs in this network.
+    ///
+    /// # Errors
+    /// As the other calls; `Config` naming the site when the network cannot be
+    /// chosen (no VPC tier, several candidates and none configured).
+    async fn guest_network(&self) -> Result<Option<GuestNetwork>> {
+        Ok(None)
+    }
 }
 
 #[async_trait]
@@ -80,6 +93,9 @@ impl<T: CloudProvider + ?Sized> CloudProvider for Arc<T> {
     }
     async fn delete_vm(&self, id: &VmId) -> Result<()> {
         (**self).delete_vm(id).await
+    }
+    async fn guest_network(&self) -> Result<Option<GuestNetwork>> {
+        (**self).guest_network().await
     }
 }
 

@@ -58,6 +58,10 @@ pub struct Batch {
     pub key: IdempotencyKey,
     /// Node names by VM index.
     pub nodes: Vec<String>,
+    /// The private address each VM must have, by VM index (the nodes' overlay
+    /// addresses at a [pinned](Plan::pinned_sites) site); empty lets the cloud choose.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<String>,
 }
 
 impl Batch {
@@ -77,6 +81,7 @@ impl Batch {
         );
         spec.image = self.image.clone();
         spec.user_data = user_data;
+        spec.addresses.clone_from(&self.addresses);
         spec
     }
 }
@@ -110,9 +115,13 @@ pub const NON_BATCH_CALL_SIZE: u32 = 20;
 
 /// How many VMs one create call makes at a site: the provider's `max_batch` for
 /// batch-capable middlewares (one request makes them all), else up to
-/// [`NON_BATCH_CALL_SIZE`].
-pub fn batch_size(caps: &Capabilities) -> u32 {
-    if caps.batch_create {
+/// [`NON_BATCH_CALL_SIZE`]. At a `pinned` site (VMs at chosen addresses) a
+/// batch-capable middleware takes one VM per call: one request cannot give each VM
+/// its own address (EC2 `PrivateIpAddress`).
+pub fn batch_size(caps: &Capabilities, pinned: bool) -> u32 {
+    if caps.batch_create && pinned {
+        1
+    } else if caps.batch_create {
         caps.max_batch.max(1)
     } else {
         caps.max_batch.clamp(1, NON_BATCH_CALL_SIZE)
@@ -170,6 +179,9 @@ pub struct PlanOptions {
     /// Overlay address per node name, replacing the default assignment from the
     /// request's `[vpn] cidr` (or [`ipam::DEFAULT_OVERLAY_CIDR`]).
     pub overlay: Option<BTreeMap<String, String>>,
+    /// Sites whose VMs are created at their overlay address (see
+    /// [`Plan::pinned_sites`]).
+    pub pinned_sites: BTreeSet<SiteId>,
 }
 
 /// A placement turned into nodes, batches and a DAG of steps.
@@ -195,6 +207,13 @@ pub struct Plan {
     pub links: Vec<[SiteId; 2]>,
     /// Whether the plan has VPN steps.
     pub vpn: bool,
+    /// Sites whose VMs are created with their node's overlay address as private
+    /// address ([`Batch::addresses`]): sites linked by their cloud's own VPN gateway,
+    /// which routes only the site's guest network, so the overlay addresses there
+    /// are guest-network addresses. Nodes never move onto or off such a site (their
+    /// address belongs to it).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub pinned_sites: BTreeSet<SiteId>,
     /// The steps, in an order that respects their dependencies.
     pub steps: Vec<Step>,
 }
@@ -277,9 +296,10 @@ impl Plan {
                     .filter(|n| n.role == g.role && &n.site == site)
                     .map(|n| n.name.clone())
                     .collect();
-                let size = caps.get(site).map_or(1, batch_size) as usize;
+                let pinned = opts.pinned_sites.contains(site);
+                let size = caps.get(site).map_or(1, |c| batch_size(c, pinned)) as usize;
                 for (seq, chunk) in members.chunks(size).enumerate() {
-                    batches.push(make_batch(
+                    let mut batch = make_batch(
                         &cluster,
                         &deployment_id,
                         topology,
@@ -289,7 +309,14 @@ impl Plan {
                         0,
                         seq as u32,
                         chunk.to_vec(),
-                    )?);
+                    )?;
+                    if pinned {
+                        batch.addresses = chunk
+                            .iter()
+                            .filter_map(|n| overlay.get(n).cloned())
+                            .collect();
+                    }
+                    batches.push(batch);
                 }
             }
         }
@@ -319,6 +346,7 @@ impl Plan {
             sites,
             links,
             vpn: opts.vpn,
+            pinned_sites: opts.pinned_sites,
             steps,
         })
     }
@@ -429,6 +457,7 @@ pub(crate) fn make_batch(
         seq,
         key: batch_key(cluster, deployment_id, site, role, generation, seq)?,
         nodes,
+        addresses: Vec::new(),
     })
 }
 
@@ -612,6 +641,7 @@ mod tests {
             deployment_id: Some("dep1".into()),
             vpn: true,
             overlay: None,
+            pinned_sites: BTreeSet::new(),
         };
         let p = Plan::build(&request(), &topo(), &placement(3, 2), &caps, opts()).unwrap();
         // a: 3 nodes in batches of 2 -> 2 calls; b: no caps -> 1 per call.

@@ -41,9 +41,13 @@ pub(crate) fn choose_site(st: &State, node: &str, excluded: &BTreeSet<SiteId>) -
         .filter(|o| !excluded.contains(&o.plan.site))
         .map(|o| &o.plan.site)
         .collect();
+    if st.plan.pinned_sites.contains(&n.plan.site) {
+        // its address belongs to its site's guest network
+        return None;
+    }
     let mut best: Option<(i64, &SiteId)> = None;
     for (id, site) in &topo.sites {
-        if excluded.contains(id) {
+        if excluded.contains(id) || st.plan.pinned_sites.contains(id) {
             continue;
         }
         let Some(offer) = site.level(level) else {
@@ -105,10 +109,18 @@ impl Executor<'_> {
             };
             let Some(to) = target else {
                 let n = self.st.nodes.get_mut(&name).expect("listed above");
-                n.failed = Some(format!(
-                    "site {from} cannot host it and no other site satisfies the request's \
-                     constraints (pinning, capacity, max_rtt_ms, links)"
-                ));
+                n.failed = Some(if self.st.plan.pinned_sites.contains(&from) {
+                    format!(
+                        "site {from} cannot host it and its overlay address belongs to that \
+                         site's guest network (linked by its cloud's VPN gateway), so it cannot \
+                         move; use [vpn] fabric = \"wireguard\" for nodes that move across sites"
+                    )
+                } else {
+                    format!(
+                        "site {from} cannot host it and no other site satisfies the request's \
+                         constraints (pinning, capacity, max_rtt_ms, links)"
+                    )
+                });
                 let role = n.plan.role.clone();
                 self.d.events.emit(
                     Some(&from),
@@ -165,14 +177,15 @@ impl Executor<'_> {
                 }
                 continue;
             }
-            let size = self
-                .d
-                .providers
-                .get(&site)
-                .map_or(1, |p| batch_size(&p.capabilities())) as usize;
+            let pinned = self.st.plan.pinned_sites.contains(&site);
+            let size =
+                self.d
+                    .providers
+                    .get(&site)
+                    .map_or(1, |p| batch_size(&p.capabilities(), pinned)) as usize;
             let level = self.st.nodes[&names[0]].plan.level.clone();
             for (seq, chunk) in names.chunks(size).enumerate() {
-                let batch = match make_batch(
+                let mut batch = match make_batch(
                     &self.st.plan.cluster,
                     &self.st.plan.deployment_id,
                     &self.st.plan.topology,
@@ -193,6 +206,12 @@ impl Executor<'_> {
                         continue;
                     }
                 };
+                if pinned {
+                    batch.addresses = chunk
+                        .iter()
+                        .map(|name| self.st.nodes[name].plan.overlay_ip.clone())
+                        .collect();
+                }
                 self.st.batches.push(BatchState {
                     batch,
                     status: BatchStatus::Planned,

@@ -21,4 +21,4 @@ pub use topology::{
     Link, PlacementCounts, Topology, DEFAULT_VPN_OVERHEAD, INTRA_SITE_BANDWIDTH_MBPS,
     INTRA_SITE_RTT_MS,
 };
-pub use vm::{UserData, Vm, VmFilter, VmId, VmSpec, VmState};
+pub use vm::{GuestNetwork, UserData, Vm, VmFilter, VmId, VmSpec, VmState};

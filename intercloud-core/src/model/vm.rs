@@ -75,6 +75,30 @@ pub struct VmSpec {
     /// default, is always safe; [`crate::wrap::Retry`] clears it for its retries.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fresh: bool,
+    /// The private address VM `i` of the call must have on the site's guest network
+    /// ([`GuestNetwork`]), by index; empty lets the cloud choose. Only a provider whose
+    /// [`crate::CloudProvider::guest_network`] is `Some` honours it; one that takes
+    /// several VMs per request (EC2) needs `count == 1` for it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<String>,
+}
+
+/// The network a site's new VMs join, as its cloud reports it: the CloudStack VPC
+/// tier, the EC2 subnet. A cloud's own VPN gateway routes only this kind of network,
+/// so nodes of a site linked through it take addresses from here
+/// ([`VmSpec::addresses`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestNetwork {
+    /// The network's id (CloudStack network id, EC2 subnet id).
+    pub id: String,
+    /// Its IPv4 CIDR.
+    pub cidr: String,
+    /// The VPC it belongs to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc: Option<String>,
+    /// Addresses already taken by other machines when it was read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_use: Vec<String>,
 }
 
 impl VmSpec {
@@ -96,6 +120,7 @@ impl VmSpec {
             user_data: None,
             extra_tags: Tags::new(),
             fresh: false,
+            addresses: Vec::new(),
         }
     }
 

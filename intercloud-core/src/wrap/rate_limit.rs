@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use tokio::sync::{Mutex, Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
-use crate::model::{Capabilities, Capacity, Offering, SiteId, Vm, VmFilter, VmId, VmSpec};
+use crate::model::{
+    Capabilities, Capacity, GuestNetwork, Offering, SiteId, Vm, VmFilter, VmId, VmSpec,
+};
 use crate::provider::CloudProvider;
 use crate::{Error, Result};
 
@@ -274,6 +276,10 @@ impl<P: CloudProvider> CloudProvider for RateLimit<P> {
     async fn delete_vm(&self, id: &VmId) -> Result<()> {
         let _slot = self.admit().await;
         self.inner.delete_vm(id).await
+    }
+    async fn guest_network(&self) -> Result<Option<GuestNetwork>> {
+        let _slot = self.admit().await;
+        self.inner.guest_network().await
     }
 }
 

@@ -11,7 +11,9 @@ use rand::{Rng, RngCore, SeedableRng};
 use tokio::time::Instant;
 
 use super::method_name;
-use crate::model::{Capabilities, Capacity, Offering, SiteId, Vm, VmFilter, VmId, VmSpec};
+use crate::model::{
+    Capabilities, Capacity, GuestNetwork, Offering, SiteId, Vm, VmFilter, VmId, VmSpec,
+};
 use crate::provider::CloudProvider;
 use crate::{Error, ErrorKind, Method, Result};
 
@@ -309,6 +311,9 @@ impl<P: CloudProvider> CloudProvider for Retry<P> {
 
     async fn delete_vm(&self, id: &VmId) -> Result<()> {
         self.run(Method::Delete, || self.inner.delete_vm(id)).await
+    }
+    async fn guest_network(&self) -> Result<Option<GuestNetwork>> {
+        self.run(Method::List, || self.inner.guest_network()).await
     }
 }
 

@@ -6,7 +6,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::method_name;
-use crate::model::{Capabilities, Capacity, Offering, SiteId, Vm, VmFilter, VmId, VmSpec};
+use crate::model::{
+    Capabilities, Capacity, GuestNetwork, Offering, SiteId, Vm, VmFilter, VmId, VmSpec,
+};
 use crate::provider::CloudProvider;
 use crate::{Error, ErrorKind, Method, Result};
 
@@ -141,6 +143,10 @@ impl<P: CloudProvider> CloudProvider for Timeout<P> {
 
     async fn delete_vm(&self, id: &VmId) -> Result<()> {
         self.within(Method::Delete, Some(id.as_str()), self.inner.delete_vm(id))
+            .await
+    }
+    async fn guest_network(&self) -> Result<Option<GuestNetwork>> {
+        self.within(Method::List, None, self.inner.guest_network())
             .await
     }
 }

@@ -7,7 +7,9 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::method_name;
-use crate::model::{Capabilities, Capacity, Offering, SiteId, Vm, VmFilter, VmId, VmSpec};
+use crate::model::{
+    Capabilities, Capacity, GuestNetwork, Offering, SiteId, Vm, VmFilter, VmId, VmSpec,
+};
 use crate::provider::CloudProvider;
 use crate::{Method, Result};
 
@@ -121,6 +123,10 @@ impl<P: CloudProvider> CloudProvider for Traced<P> {
 
     async fn delete_vm(&self, id: &VmId) -> Result<()> {
         self.traced(Method::Delete, Some(id.as_str()), self.inner.delete_vm(id))
+            .await
+    }
+    async fn guest_network(&self) -> Result<Option<GuestNetwork>> {
+        self.traced(Method::List, None, self.inner.guest_network())
             .await
     }
 }
