@@ -55,6 +55,9 @@ pub fn connect(
             if let Some(z) = &site.zone {
                 b = b.zone(z.clone());
             }
+            if let Some(n) = &site.network {
+                b = b.network(n.clone());
+            }
             if let Some(every) = poll {
                 b = b.poll_interval(every);
             }
@@ -81,7 +84,11 @@ pub fn connect(
             }
         }
         Middleware::Ec2 | Middleware::Eucalyptus => {
-            let p = Ec2Builder::for_site(&site.to_site(), credentials).build()?;
+            let mut b = Ec2Builder::for_site(&site.to_site(), credentials);
+            if let Some(n) = &site.network {
+                b = b.subnet_id(n.clone());
+            }
+            let p = b.build()?;
             SiteClients {
                 site_to_site: p
                     .capabilities()

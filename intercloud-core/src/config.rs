@@ -39,6 +39,12 @@ pub struct SiteConfig {
     /// WireGuard fabric, whose member configs are rendered before any VM exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<String>,
+    /// The guest network new VMs join: a CloudStack network (VPC tier) id, an EC2
+    /// subnet id. Needed only where the cloud's own VPN gateway links the site
+    /// (`[vpn] fabric = "ipsec"` or `"l2tp"`) and the cloud cannot tell which network
+    /// that is (several VPC tiers; an EC2 subnet outside the default VPC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
     /// Service level → offering.
     #[serde(default)]
     pub levels: std::collections::BTreeMap<ServiceLevel, LevelOffering>,

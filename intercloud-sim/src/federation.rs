@@ -157,6 +157,7 @@ impl Federation {
                     rate_limit: site.rate_limit,
                     max_concurrency: site.max_concurrency,
                     gateway: Some(format!("198.51.100.{}", i + 1)),
+                    network: None,
                     levels: site.levels,
                 }
             })
