@@ -217,7 +217,8 @@ pub async fn user_providers(
 }
 
 /// What each of `user`'s sites offers the overlay for `wish`: its provider's
-/// capabilities and its cloud's own VPN fabric, built from the user's own keys.
+/// capabilities, its cloud's own VPN fabric, built from the user's own keys, and
+/// the guest network that fabric routes.
 async fn user_vpns(
     app: &AppState,
     user: &str,
@@ -238,13 +239,11 @@ async fn user_vpns(
                 .map_err(|e| e.to_string())?,
             None => None,
         };
-        out.insert(
-            p.site().clone(),
-            SiteVpn {
-                caps: p.capabilities(),
-                native,
-            },
-        );
+        let mut vpn = SiteVpn::new(p.capabilities(), native);
+        vpn.read_network(p.as_ref())
+            .await
+            .map_err(|e| e.to_string())?;
+        out.insert(p.site().clone(), vpn);
     }
     Ok(out)
 }
@@ -362,6 +361,7 @@ fn build(
             opts.deployment_id = Some(draft.deployment_id.clone());
             opts.vpn = true;
             opts.overlay = Some(o.addresses);
+            opts.pinned_sites = o.pinned_sites;
             deployer = deployer.with_fabric(o.fabric);
             Plan::build(request, topology, placement, &caps, opts).map_err(|e| e.to_string())?
         }

@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 use intercloud_core::bootstrap::{cloud_init, profile_bootstrap, ClusterLayout, NodeInfo};
 use intercloud_core::deploy::{Batch, ConfigContext, NodeConfigurer, Plan};
 use intercloud_core::{
-    BootFile, Bootstrap, Capabilities, ClusterRequest, Error, FabricChoice, Member, Profile,
-    Result, ServiceLevel, SiteId, UserData, VpnFabric, DEFAULT_OVERLAY_CIDR,
+    BootFile, Bootstrap, Capabilities, CloudProvider, ClusterRequest, Error, FabricChoice,
+    GuestNetwork, Member, Profile, Result, ServiceLevel, SiteId, UserData, VpnFabric,
+    DEFAULT_OVERLAY_CIDR,
 };
 
 use crate::composite::CompositeFabric;
@@ -36,15 +37,41 @@ pub fn slots_for_level(level: &ServiceLevel) -> u32 {
     }
 }
 
-/// What a site offers the overlay: its provider's capabilities and its cloud's native
+/// What a site offers the overlay: its provider's capabilities, its cloud's native
 /// VPN fabric for the cluster's wish, if any (CloudStack's or EC2's site-to-site
-/// gateway for `ipsec`, CloudStack's remote-access VPN for `l2tp`).
+/// gateway for `ipsec`, CloudStack's remote-access VPN for `l2tp`), and the guest
+/// network its VMs join ([`SiteVpn::read_network`]), which a native fabric routes.
 #[derive(Debug, Clone)]
 pub struct SiteVpn {
     /// The provider's capabilities (`native_vpn`).
     pub caps: Capabilities,
     /// The cloud's own VPN fabric for the wish.
     pub native: Option<Arc<dyn VpnFabric>>,
+    /// The site's guest network as its provider reports it.
+    pub network: Option<GuestNetwork>,
+}
+
+impl SiteVpn {
+    /// A site with `caps` and its cloud's `native` fabric, its network not read yet.
+    pub fn new(caps: Capabilities, native: Option<Arc<dyn VpnFabric>>) -> Self {
+        Self {
+            caps,
+            native,
+            network: None,
+        }
+    }
+
+    /// Reads the site's guest network from `provider` when the site has a native
+    /// fabric (the only case that needs it; one API call or two).
+    ///
+    /// # Errors
+    /// The provider's, naming the site.
+    pub async fn read_network(&mut self, provider: &dyn CloudProvider) -> Result<()> {
+        if self.native.is_some() && self.network.is_none() {
+            self.network = provider.guest_network().await?;
+        }
+        Ok(())
+    }
 }
 
 /// What each node's user data gets from the overlay.
@@ -72,6 +99,10 @@ pub struct RenderedOverlay {
     pub subnets: BTreeMap<SiteId, String>,
     /// Sites whose members reach the others through their gateway VM.
     pub via_gateway: BTreeSet<SiteId>,
+    /// Sites linked through their cloud's own VPN: their nodes' overlay addresses
+    /// are their NIC addresses on the guest network.
+    #[serde(default)]
+    pub on_guest_network: BTreeSet<SiteId>,
 }
 
 impl RenderedOverlay {
@@ -81,13 +112,12 @@ impl RenderedOverlay {
     /// As [`CompositeFabric::rendered_gateways`].
     pub fn of(composite: &CompositeFabric) -> Result<Self> {
         let subnets = composite.site_subnets();
+        let sites =
+            |f: &dyn Fn(&SiteId) -> bool| subnets.keys().filter(|s| f(s)).cloned().collect();
         Ok(Self {
             gateways: composite.rendered_gateways()?,
-            via_gateway: subnets
-                .keys()
-                .filter(|s| composite.routes_through_gateway_vm(s))
-                .cloned()
-                .collect(),
+            via_gateway: sites(&|s| composite.routes_through_gateway_vm(s)),
+            on_guest_network: sites(&|s| composite.uses_native_vpn(s)),
             subnets,
         })
     }
@@ -100,6 +130,9 @@ pub struct ClusterOverlay {
     pub fabric: Arc<dyn VpnFabric>,
     /// Each node's overlay address (`PlanOptions::overlay`).
     pub addresses: BTreeMap<String, String>,
+    /// Sites whose VMs must be created at their overlay address, a guest-network
+    /// address their cloud's VPN routes (`PlanOptions::pinned_sites`).
+    pub pinned_sites: BTreeSet<SiteId>,
     /// What the [`ClusterConfigurer`] renders (`ClusterConfigurer::with_overlay`).
     pub boot: OverlayBoot,
 }
@@ -128,6 +161,7 @@ pub fn plan_overlay(
         return Ok(
             wireguard_overlay(request, draft, gateway)?.map(|wg| ClusterOverlay {
                 addresses: overlay_addresses(&wg, draft),
+                pinned_sites: BTreeSet::new(),
                 fabric: wg.clone(),
                 boot: OverlayBoot::WireGuard(wg),
             }),
@@ -136,18 +170,15 @@ pub fn plan_overlay(
     if draft.sites.len() < 2 {
         return Ok(None);
     }
-    let mut mesh = Mesh::new(planned_ipam(request, draft)?, OVERLAY_IFACE, DEFAULT_PORT);
-    for site in &draft.sites {
-        mesh.add_site(site)?;
-    }
-    for n in &draft.nodes {
-        mesh.add_member(&n.name, &n.site)?;
-    }
-    let ipam = mesh.ipam().clone();
-    let wg = Arc::new(WireGuardFabric::new(mesh));
+    let mut ipam = planned_ipam(request, draft)?;
+    // `ipsec` and `l2tp` never choose WireGuard: its fabric here has no members.
     let mut composite = CompositeFabric::new(
         request.vpn.fabric,
-        wg.clone(),
+        Arc::new(WireGuardFabric::new(Mesh::new(
+            ipam.clone(),
+            OVERLAY_IFACE,
+            DEFAULT_PORT,
+        ))),
         Arc::new(StrongSwanFabric::new()),
     );
     for site in &draft.sites {
@@ -171,10 +202,23 @@ pub fn plan_overlay(
             None => c,
         }
     })?;
+    let pinned = pin_native_sites(&mut ipam, &composite, draft, sites)?;
+    for n in &draft.nodes {
+        ipam.assign(&n.name, &n.site)?;
+    }
     let need_vm = composite.gateway_vm_sites();
     for site in &draft.sites {
         let subnet = ipam.site(site).map(|s| s.subnet.to_string());
         let mut hints = BTreeMap::new();
+        if let Some(vpc) = sites
+            .get(site)
+            .and_then(|s| s.network.as_ref())
+            .and_then(|n| n.vpc.clone())
+            .filter(|_| pinned.contains(site))
+        {
+            // the VPN gateway must serve the VPC the VMs join
+            hints.insert("vpc_id".to_owned(), vpc);
+        }
         match gateway(site) {
             Some(gw) => {
                 hints.insert("public_address".to_owned(), gw.clone());
@@ -194,11 +238,62 @@ pub fn plan_overlay(
         composite = composite.with_site_context(site, subnet, hints)?;
     }
     let composite = Arc::new(composite);
+    let addresses = draft
+        .nodes
+        .iter()
+        .filter_map(|n| {
+            ipam.node(&n.name)
+                .map(|(_, ip)| (n.name.clone(), ip.to_string()))
+        })
+        .collect();
     Ok(Some(ClusterOverlay {
         fabric: composite.clone(),
-        addresses: overlay_addresses(&wg, draft),
+        addresses,
+        pinned_sites: pinned,
         boot: OverlayBoot::Composite(composite),
     }))
+}
+
+/// Gives every site that `composite` links through its cloud's own VPN its guest
+/// network as overlay subnet ([`Ipam::pin_site`]); returns those sites. Addresses the
+/// draft's own nodes hold are not counted as taken (re-planning a deployed cluster
+/// from its journaled plan gives the same subnets).
+///
+/// # Errors
+/// `Config` naming the site when its provider cannot place VMs at chosen addresses
+/// (no guest network) or from [`Ipam::pin_site`].
+fn pin_native_sites(
+    ipam: &mut Ipam,
+    composite: &CompositeFabric,
+    draft: &Plan,
+    sites: &BTreeMap<SiteId, SiteVpn>,
+) -> Result<BTreeSet<SiteId>> {
+    let mut pinned = BTreeSet::new();
+    for site in draft.sites.iter().filter(|s| composite.uses_native_vpn(s)) {
+        let net = sites
+            .get(site)
+            .and_then(|s| s.network.as_ref())
+            .ok_or_else(|| {
+                Error::config(format!(
+                    "site {site} is linked through its cloud's own VPN, which routes only the \
+                 site's guest network, but its provider did not say which network its VMs \
+                 join (set `network` for the site in the federation file), or cannot place a \
+                 VM at a chosen address; use [vpn] fabric = \"wireguard\" for this site"
+                ))
+                .with_site(site)
+            })?;
+        let own: BTreeSet<&str> = draft.nodes.iter().map(|n| n.overlay_ip.as_str()).collect();
+        let in_use: Vec<String> = net
+            .in_use
+            .iter()
+            .filter(|a| !own.contains(a.as_str()))
+            .cloned()
+            .collect();
+        let count = draft.nodes.iter().filter(|n| &n.site == site).count() as u32;
+        ipam.pin_site(site, &net.cidr, &in_use, count)?;
+        pinned.insert(site.clone());
+    }
+    Ok(pinned)
 }
 
 /// The composite of a deployed `ipsec` / `l2tp` cluster over `sites` (the sites its
@@ -377,11 +472,22 @@ impl ClusterConfigurer {
                     None
                 };
                 let mut own = c.member_bootstrap(&member)?;
+                let on_nic = c.uses_native_vpn(&node.site);
                 if c.routes_through_gateway_vm(&node.site) {
-                    own.commands
-                        .push(gateway_routes(&c.site_subnets(), ctx, node, is_gateway));
+                    own.commands.push(gateway_routes(
+                        &c.site_subnets(),
+                        ctx,
+                        node,
+                        is_gateway,
+                        on_nic,
+                    ));
                 }
-                return Ok(Some(with_overlay_address(gw, own, &node.overlay_ip)));
+                return Ok(Some(with_overlay_address(
+                    gw,
+                    own,
+                    &node.overlay_ip,
+                    on_nic,
+                )));
             }
             OverlayBoot::Rendered(r) => {
                 let gw = if is_gateway {
@@ -390,11 +496,17 @@ impl ClusterConfigurer {
                     None
                 };
                 let mut own = Bootstrap::default();
+                let on_nic = r.on_guest_network.contains(&node.site);
                 if r.via_gateway.contains(&node.site) {
                     own.commands
-                        .push(gateway_routes(&r.subnets, ctx, node, is_gateway));
+                        .push(gateway_routes(&r.subnets, ctx, node, is_gateway, on_nic));
                 }
-                return Ok(Some(with_overlay_address(gw, own, &node.overlay_ip)));
+                return Ok(Some(with_overlay_address(
+                    gw,
+                    own,
+                    &node.overlay_ip,
+                    on_nic,
+                )));
             }
         };
         if is_gateway {
@@ -411,16 +523,18 @@ impl ClusterConfigurer {
 
 /// The routes of a node on a site whose gateway VM links it to the others: its own
 /// site's subnet on the main interface (every node holds its overlay address, see
-/// [`with_overlay_address`]), and on members the other sites' subnets through the
+/// [`with_overlay_address`]; not `on_nic`, where the subnet is the guest network the
+/// interface is on already), and on members the other sites' subnets through the
 /// gateway node's overlay address, sourced from the member's own.
 fn gateway_routes(
     subnets: &BTreeMap<SiteId, String>,
     ctx: &ConfigContext<'_>,
     node: &intercloud_core::deploy::NodePlan,
     is_gateway: bool,
+    on_nic: bool,
 ) -> String {
     let mut cmd = String::from("dev=$(ip -o -4 route show default | awk '{print $5; exit}')");
-    if let Some(own) = subnets.get(&node.site) {
+    if let (Some(own), false) = (subnets.get(&node.site), on_nic) {
         cmd.push_str(&format!("; ip route replace {own} dev \"$dev\""));
     }
     let gateway = ctx.nodes.iter().find(|n| n.site == node.site);
@@ -439,8 +553,14 @@ fn gateway_routes(
 
 /// A node's IPsec/L2TP overlay part: its gateway configuration (on the site's
 /// gateway node), its own part, and its overlay address on a dummy `ic0` interface
-/// (the address the sites' IPsec traffic selectors cover).
-fn with_overlay_address(gateway: Option<Bootstrap>, own: Bootstrap, ip: &str) -> Bootstrap {
+/// (the address the sites' IPsec traffic selectors cover) unless the address is
+/// `on_nic` already (a site on its guest network).
+fn with_overlay_address(
+    gateway: Option<Bootstrap>,
+    own: Bootstrap,
+    ip: &str,
+    on_nic: bool,
+) -> Bootstrap {
     let mut b = gateway.unwrap_or_default();
     for p in own.packages {
         if !b.packages.contains(&p) {
@@ -449,7 +569,7 @@ fn with_overlay_address(gateway: Option<Bootstrap>, own: Bootstrap, ip: &str) ->
     }
     b.files.extend(own.files);
     b.commands.extend(own.commands);
-    if !ip.is_empty() {
+    if !ip.is_empty() && !on_nic {
         b.commands.extend([
             format!("ip link add {OVERLAY_IFACE} type dummy 2>/dev/null || true"),
             format!("ip link set {OVERLAY_IFACE} up"),

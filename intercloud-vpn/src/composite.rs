@@ -443,6 +443,15 @@ impl CompositeFabric {
             .collect()
     }
 
+    /// Whether `site` is linked to some other site through its cloud's own VPN
+    /// (site-to-site gateway or remote-access server). Such a cloud routes only the
+    /// site's guest network, so the site's nodes must hold guest-network addresses
+    /// (see [`crate::plan_overlay`]).
+    pub fn uses_native_vpn(&self, site: &SiteId) -> bool {
+        self.holders(site)
+            .is_ok_and(|h| h.contains(&Holder::Native(site.clone())))
+    }
+
     /// Whether `site`'s members reach the other sites through a gateway VM of the
     /// cluster (strongSwan or an L2TP/IPsec client) rather than through their
     /// cloud's router (native gateways) or WireGuard.

@@ -150,17 +150,93 @@ impl Ipam {
         let sub = self.sites.get_mut(site).ok_or_else(|| {
             Error::config(format!("site {site} has no overlay subnet")).with_site(site)
         })?;
-        if sub.next >= sub.capacity() + FIRST_MEMBER_OFFSET {
-            return Err(Error::config(format!(
-                "overlay subnet {} of site {site} is exhausted; plan a larger overlay CIDR",
-                sub.subnet
-            ))
-            .with_site(site));
-        }
-        let ip = u32_to_ip(ip_to_u32(sub.subnet.network()) + sub.next);
-        sub.next += 1;
+        let ip = loop {
+            if sub.next >= sub.capacity() + FIRST_MEMBER_OFFSET {
+                return Err(Error::config(format!(
+                    "overlay subnet {} of site {site} is exhausted; plan a larger overlay CIDR \
+                     (or, for a site on its guest network, a larger network)",
+                    sub.subnet
+                ))
+                .with_site(site));
+            }
+            let ip = u32_to_ip(ip_to_u32(sub.subnet.network()) + sub.next);
+            sub.next += 1;
+            if !self.retired.contains(&ip) {
+                break ip;
+            }
+        };
         self.nodes.insert(node.to_owned(), (site.clone(), ip));
         Ok(ip)
+    }
+
+    /// Gives `site` its cloud's guest network `cidr` as its subnet instead of its share
+    /// of the overlay CIDR: a site linked by its cloud's own VPN gateway, which routes
+    /// only that network, so its nodes' addresses must be real NIC addresses there.
+    /// Members come from the tenth host address on, skipping `in_use` (addresses other
+    /// machines hold); call it before assigning the site's nodes.
+    ///
+    /// # Errors
+    /// `Config` naming the site when `cidr` is not IPv4, overlaps the overlay CIDR or
+    /// another site's guest network (IPsec cannot route between equal addresses), or
+    /// cannot hold `nodes` more addresses.
+    pub fn pin_site(
+        &mut self,
+        site: &SiteId,
+        cidr: &str,
+        in_use: &[String],
+        nodes: u32,
+    ) -> Result<()> {
+        let bad = |why: String| Error::config(why).with_site(site);
+        let net: Ipv4Net = cidr.parse().map_err(|_| {
+            bad(format!(
+                "the guest network of site {site} has CIDR {cidr:?}, which is not IPv4"
+            ))
+        })?;
+        let net = net.trunc();
+        let overlaps =
+            |a: &Ipv4Net, b: &Ipv4Net| a.contains(&b.network()) || b.contains(&a.network());
+        if overlaps(&net, &self.cidr) {
+            return Err(bad(format!(
+                "the guest network {net} of site {site} overlaps the overlay CIDR {}: choose \
+                 another [vpn] cidr",
+                self.cidr
+            )));
+        }
+        for (other, sub) in &self.sites {
+            if other != site && overlaps(&net, &sub.subnet) {
+                return Err(bad(format!(
+                    "the guest networks of sites {site} ({net}) and {other} ({}) overlap: their \
+                     VPN gateways cannot route to each other; give one VPC another CIDR or use \
+                     [vpn] fabric = \"wireguard\"",
+                    sub.subnet
+                )));
+            }
+        }
+        let taken: BTreeSet<Ipv4Addr> = in_use
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .filter(|ip| net.contains(ip))
+            .collect();
+        let mut sub = SiteSubnet {
+            subnet: net,
+            gateway: u32_to_ip(ip_to_u32(net.network()) + 1),
+            next: FIRST_MEMBER_OFFSET,
+        };
+        let free = (0..sub.capacity())
+            .map(|i| u32_to_ip(ip_to_u32(net.network()) + FIRST_MEMBER_OFFSET + i))
+            .filter(|ip| !taken.contains(ip))
+            .count();
+        if (free as u64) < u64::from(nodes) {
+            return Err(bad(format!(
+                "the guest network {net} of site {site} has {free} free addresses from its tenth \
+                 host on, but {nodes} nodes go there: place fewer nodes there or use a larger \
+                 network"
+            )));
+        }
+        sub.next = FIRST_MEMBER_OFFSET;
+        self.retired.extend(taken);
+        self.sites.insert(site.clone(), sub);
+        Ok(())
     }
 
     /// The address and current site of `node`, if assigned.
@@ -278,6 +354,47 @@ mod tests {
         }
         let e = ipam.assign("one-more", &"a".into()).unwrap_err();
         assert_eq!(e.site().map(SiteId::as_str), Some("a"));
+    }
+
+    #[test]
+    fn a_pinned_site_takes_free_addresses_of_its_guest_network() {
+        let mut ipam = Ipam::plan("10.77.0.0/16", &counts(&[("cs", 3), ("one", 2)])).unwrap();
+        let cs = SiteId::from("cs");
+        let taken = vec!["10.1.1.10".to_owned(), "10.1.1.12".to_owned()];
+        ipam.pin_site(&cs, "10.1.1.0/24", &taken, 3).unwrap();
+        assert_eq!(ipam.site(&cs).unwrap().subnet.to_string(), "10.1.1.0/24");
+        let got: Vec<String> = (0..3)
+            .map(|i| ipam.assign(&format!("w-{i}"), &cs).unwrap().to_string())
+            .collect();
+        assert_eq!(got, ["10.1.1.11", "10.1.1.13", "10.1.1.14"]);
+        // the other site keeps its overlay share
+        assert_eq!(
+            ipam.assign("m-1", &"one".into()).unwrap().to_string(),
+            "10.77.1.10"
+        );
+    }
+
+    #[test]
+    fn pinning_refuses_overlaps_and_small_networks_naming_the_site() {
+        let mut ipam = Ipam::plan("10.77.0.0/16", &counts(&[("a", 1), ("b", 1)])).unwrap();
+        let e = ipam
+            .pin_site(&"a".into(), "10.77.5.0/24", &[], 1)
+            .unwrap_err();
+        assert!(e.to_string().contains("overlay CIDR"), "{e}");
+        assert_eq!(e.site().map(SiteId::as_str), Some("a"));
+        ipam.pin_site(&"a".into(), "172.31.0.0/20", &[], 1).unwrap();
+        let e = ipam
+            .pin_site(&"b".into(), "172.31.0.0/16", &[], 1)
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("overlap") && e.to_string().contains("wireguard"),
+            "{e}"
+        );
+        let e = ipam
+            .pin_site(&"b".into(), "192.168.0.0/28", &[], 6)
+            .unwrap_err();
+        assert!(e.to_string().contains("5 free addresses"), "{e}");
+        assert!(ipam.pin_site(&"b".into(), "banana", &[], 1).is_err());
     }
 
     proptest::proptest! {

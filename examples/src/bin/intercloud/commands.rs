@@ -124,7 +124,8 @@ async fn prepare(g: &Global, file: &Path, args: &PlanArgs) -> Result<Prepared> {
     let fed = federation::open(g.federation.as_deref(), None, &g.user, g.vault.as_deref()).await?;
     let topology = fed.config.topology();
     let placement = Planner::new().plan(&topology, &request, &objective(args))?;
-    let (plan, deployer, overlay) = build_plan(&fed, &request, &topology, &placement.placement)?;
+    let (plan, deployer, overlay) =
+        build_plan(&fed, &request, &topology, &placement.placement).await?;
     Ok(Prepared {
         overlay,
         request,
@@ -139,7 +140,7 @@ async fn prepare(g: &Global, file: &Path, args: &PlanArgs) -> Result<Prepared> {
 /// The deployer's plan for a placement, with the overlay `[vpn] fabric` asks for
 /// (WireGuard, or the composite of native gateways, strongSwan gateway VMs and
 /// L2TP/IPsec clients) and its addresses from the IPAM.
-fn build_plan(
+async fn build_plan(
     fed: &Federation,
     request: &ClusterRequest,
     topology: &Topology,
@@ -162,12 +163,14 @@ fn build_plan(
         opts.clone(),
     )?;
     let gateway = |site: &SiteId| fed.config.site(site).and_then(|c| c.gateway.clone());
-    let sites = fed.site_vpns(request.vpn.fabric);
+    let mut sites = fed.site_vpns(request.vpn.fabric, &draft.sites);
+    fed.read_networks(&mut sites).await?;
     let Some(overlay) = plan_overlay(request, &draft, &sites, gateway)? else {
         return Ok((draft, bare, None));
     };
     opts.vpn = true;
     opts.overlay = Some(overlay.addresses);
+    opts.pinned_sites = overlay.pinned_sites;
     let d = deployer(
         fed,
         request,
@@ -456,7 +459,7 @@ fn write(path: &Path, text: &str) -> Result<()> {
 /// The overlay of a deployed cluster: its WireGuard mesh as saved, or for `ipsec` /
 /// `l2tp` the composite over the plan's sites (links and endpoints come back from
 /// the journal) with the gateway configurations saved by `up`.
-fn deployed_overlay(
+async fn deployed_overlay(
     state: &ClusterState,
     request: &ClusterRequest,
     fed: &Federation,
@@ -478,11 +481,14 @@ fn deployed_overlay(
     if plan.sites.len() < 2 {
         return Ok(None);
     }
-    let mut sites = fed.site_vpns(request.vpn.fabric);
-    sites.retain(|s, _| plan.sites.contains(s));
     // The journaled plan gives the same per-site subnets and gateway hints as at `up`
     // (a resumed deployment may still prepare sites); tearing down needs only the
-    // sites' fabrics, so a federation that changed since still gets its `down`.
+    // sites' fabrics, so a federation that changed since (or a site that cannot say
+    // its guest network now) still gets its `down`.
+    let mut sites = fed.site_vpns(request.vpn.fabric, &plan.sites);
+    if let Err(e) = fed.read_networks(&mut sites).await {
+        tracing::warn!(error = %e, "cannot read a site's guest network");
+    }
     let gateway = |site: &SiteId| fed.config.site(site).and_then(|c| c.gateway.clone());
     let planned = plan_overlay(request, &plan, &sites, gateway).ok().flatten();
     let path = state.path(FABRIC_FILE);
@@ -550,7 +556,7 @@ async fn open_deployed(g: &Global, target: &Target) -> Result<Deployed> {
     if !matches!(tail, intercloud_core::deploy::Tail::Clean) {
         eprintln!("warning: the journal's last record was torn ({tail:?}); it was ignored");
     }
-    let overlay = deployed_overlay(&state, &request, &fed, &journal)?;
+    let overlay = deployed_overlay(&state, &request, &fed, &journal).await?;
     Ok(Deployed {
         overlay,
         state,

@@ -103,11 +103,17 @@ pub(crate) async fn open(
 }
 
 impl Federation {
-    /// What each site offers an overlay of `wish`: capabilities and the native
-    /// fabric that wish uses (site-to-site for `ipsec`, remote access for `l2tp`).
-    pub(crate) fn site_vpns(&self, wish: FabricChoice) -> BTreeMap<SiteId, SiteVpn> {
+    /// What each of `sites` offers an overlay of `wish`: capabilities and the native
+    /// fabric that wish uses (site-to-site for `ipsec`, remote access for `l2tp`);
+    /// networks are read by [`Federation::read_networks`].
+    pub(crate) fn site_vpns(
+        &self,
+        wish: FabricChoice,
+        sites: &[SiteId],
+    ) -> BTreeMap<SiteId, SiteVpn> {
         self.providers
             .iter()
+            .filter(|p| sites.contains(p.site()))
             .map(|p| {
                 let n = self.native_vpn.get(p.site()).cloned().unwrap_or_default();
                 let native = match wish {
@@ -115,15 +121,22 @@ impl Federation {
                     FabricChoice::L2tp => n.remote_access,
                     _ => None,
                 };
-                (
-                    p.site().clone(),
-                    SiteVpn {
-                        caps: p.capabilities(),
-                        native,
-                    },
-                )
+                (p.site().clone(), SiteVpn::new(p.capabilities(), native))
             })
             .collect()
+    }
+
+    /// Reads the guest network of every site in `vpns` that has a native fabric.
+    ///
+    /// # Errors
+    /// The first site's error.
+    pub(crate) async fn read_networks(&self, vpns: &mut BTreeMap<SiteId, SiteVpn>) -> Result<()> {
+        for p in &self.providers {
+            if let Some(v) = vpns.get_mut(p.site()) {
+                v.read_network(p.as_ref()).await?;
+            }
+        }
+        Ok(())
     }
 }
 
