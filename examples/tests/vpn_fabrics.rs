@@ -288,6 +288,16 @@ fn ipsec_across_cloudstack_ec2_and_opennebula() {
     assert_eq!(joined.matches("strongswan=").count(), 2, "{joined}");
     for n in up["nodes"].as_array().unwrap() {
         assert_eq!(n["state"], "running", "{n}");
+        // A native gateway routes only its cloud's guest network: there a node's
+        // overlay address is the address its VM was created with.
+        let overlay = n["overlay_ip"].as_str().unwrap();
+        match n["site"].as_str().unwrap() {
+            "hokkaido" | "tokyo" => {
+                assert_eq!(n["private_ip"], overlay, "{n}");
+                assert!(!overlay.starts_with("10.77."), "{n}");
+            }
+            _ => assert!(overlay.starts_with("10.77."), "{n}"),
+        }
     }
 
     // The simulator holds the native pieces: one gateway per native site, customer
@@ -327,6 +337,19 @@ fn ipsec_across_cloudstack_ec2_and_opennebula() {
     );
     let psk = hex_secret(conf);
     assert!(psk.len() >= 8);
+    // Its traffic selectors name the native sites' guest networks, which hold
+    // those sites' nodes.
+    for n in up["nodes"].as_array().unwrap() {
+        if n["site"] == "nii" {
+            continue;
+        }
+        let ip = n["overlay_ip"].as_str().unwrap();
+        let prefix = ip.rsplitn(2, '.').nth(1).unwrap();
+        assert!(
+            conf.contains(&format!("remote_ts = {prefix}.")),
+            "a remote_ts covers {ip}: {conf}"
+        );
+    }
     // nii's nodes route the other sites' subnets through its gateway node.
     let nii_text = site_texts(&sim, "nii").join("\n");
     assert!(
@@ -345,9 +368,11 @@ fn ipsec_across_cloudstack_ec2_and_opennebula() {
         "member routes via the gateway"
     );
     for site in ["hokkaido", "tokyo"] {
+        let text = site_texts(&sim, site).join("\n");
+        assert!(!text.contains("onlink"), "{site}'s cloud router routes");
         assert!(
-            !site_texts(&sim, site).join("\n").contains("onlink"),
-            "{site}'s cloud router routes"
+            !text.contains("dev ic0"),
+            "{site}'s nodes hold their address on their NIC"
         );
     }
 
