@@ -568,7 +568,7 @@ fn with_overlay_address(
         }
     }
     b.files.extend(own.files);
-    b.commands.extend(own.commands);
+    // The address first: the node's routes take it as their source.
     if !ip.is_empty() && !on_nic {
         b.commands.extend([
             format!("ip link add {OVERLAY_IFACE} type dummy 2>/dev/null || true"),
@@ -576,6 +576,7 @@ fn with_overlay_address(
             format!("ip addr replace {ip}/32 dev {OVERLAY_IFACE}"),
         ]);
     }
+    b.commands.extend(own.commands);
     b
 }
 

@@ -7,6 +7,8 @@
 //! their namespaces.
 #![allow(dead_code)]
 
+pub(crate) mod cloud_config;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

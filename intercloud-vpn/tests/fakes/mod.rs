@@ -1,6 +1,7 @@
 //! Test doubles shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -26,6 +27,20 @@ pub struct FakeNative {
     pub live: Mutex<Vec<String>>,
 }
 
+impl FakeNative {
+    /// The IKE and ESP policies its endpoints announce (CloudStack's form).
+    pub fn policy_attributes() -> BTreeMap<String, String> {
+        [
+            (
+                ATTR_IKE_POLICY.to_owned(),
+                "aes128-sha1;modp1536".to_owned(),
+            ),
+            (ATTR_ESP_POLICY.to_owned(), "aes128-sha1".to_owned()),
+        ]
+        .into()
+    }
+}
+
 #[async_trait]
 impl VpnFabric for FakeNative {
     fn kind(&self) -> FabricKind {
@@ -44,14 +59,7 @@ impl VpnFabric for FakeNative {
                 .then(|| format!("198.51.100.{}", ctx.site.to_string().len())),
             overlay_subnet: ctx.overlay_subnet.clone(),
             resources: [("vpn_gateway".to_owned(), format!("vgw-{}", ctx.site))].into(),
-            attributes: [
-                (
-                    ATTR_IKE_POLICY.to_owned(),
-                    "aes128-sha1;modp1536".to_owned(),
-                ),
-                (ATTR_ESP_POLICY.to_owned(), "aes128-sha1".to_owned()),
-            ]
-            .into(),
+            attributes: FakeNative::policy_attributes(),
         })
     }
     async fn connect(&self, a: &SiteEndpoint, b: &SiteEndpoint, link: &LinkSpec) -> Result<LinkId> {
