@@ -146,9 +146,9 @@ impl MemoryProviderBuilder {
 
     /// Puts new VMs on a guest network with `cidr` (id `net-1`): `guest_network`
     /// reports it with the addresses alive VMs hold, and creates honour
-    /// [`VmSpec::addresses`], refusing one outside the CIDR or in use
-    /// (`InvalidRequest`). Without it, VMs get made-up addresses and
-    /// `guest_network` is `None`.
+    /// [`VmSpec::addresses`], refusing one outside the CIDR (`InvalidRequest`) or in
+    /// use (`AlreadyExists`, temporary: a VM being deleted frees it). Without it, VMs
+    /// get made-up addresses and `guest_network` is `None`.
     pub fn guest_network(mut self, cidr: &str) -> Self {
         self.network = Some(GuestNetwork {
             id: "net-1".into(),

@@ -278,4 +278,8 @@ impl CloudProvider for Checked {
         self.check()?;
         self.cloud.delete_vm(id).await
     }
+    async fn guest_network(&self) -> Result<Option<intercloud_core::GuestNetwork>> {
+        self.check()?;
+        self.cloud.guest_network().await
+    }
 }
