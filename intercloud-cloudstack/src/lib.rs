@@ -49,6 +49,7 @@ mod client;
 mod error;
 mod jobs;
 mod model;
+mod network;
 mod provider;
 pub mod sign;
 mod vpn;
