@@ -27,6 +27,7 @@ pub mod provider;
 pub mod query;
 pub mod sigv2;
 pub mod sigv4;
+pub mod subnet;
 pub mod vpn;
 pub mod xml;
 
