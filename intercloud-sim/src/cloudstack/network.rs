@@ -1,8 +1,11 @@
 //! The site's VPC tier (`listNetworks`) and the guest addresses VMs get in it.
 //!
-//! Each CloudStack site has one VPC, `10.{100+i}.0.0/16` for the site's index `i` in
-//! the federation, and one tier in it, `10.{100+i}.0.0/20` (gateway `.0.1`). A VM gets
-//! the next free host from `.0.10` up, or the `ipaddress` its deploy asks for. A
+//! Each CloudStack site has one VPC, `10.{100+i}.0.0/16` for the site's position `i`
+//! in the federation (1-based: the seed's `hokkaido` is `10.101.0.0/16`), and one tier
+//! in it, `10.{100+i}.0.0/20` (gateway `.0.1`; a /20 holds the seed site's 3,500 VMs
+//! of capacity). A VM gets the next free host from `.0.10` up, or the `ipaddress` its
+//! deploy asks for (with or without `networkids`); one outside the tier is a parameter
+//! error (431). A
 //! requested address another VM holds fails as CloudStack's guest network guru does:
 //! `InsufficientVirtualNetworkCapacityException("Unable to acquire Guest IP address
 //! for network " + network)` (apache/cloudstack `GuestNetworkGuru.allocate`, after
