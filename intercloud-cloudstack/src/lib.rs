@@ -30,7 +30,12 @@
 //!   and has left `Starting` (or the job timeout: still-starting VMs are returned);
 //! - `list_vms`: `listVirtualMachines` with `listall=true`, `zoneid`, one tag, paged;
 //! - `delete_vm`: `destroyVirtualMachine` (POST, `expunge=true`) and its job;
-//! - `offerings`: `listServiceOfferings`; `capacity`: `listAccounts`.
+//! - `offerings`: `listServiceOfferings`; `capacity`: `listAccounts`;
+//! - `guest_network`: once `listNetworks` (`id=` the builder's network, else
+//!   `zoneid=`: the zone's one VPC tier), then `listVirtualMachines networkid=` for the
+//!   addresses in use; a create with [`VmSpec::addresses`] deploys each VM with
+//!   `networkids=` the tier and `ipaddress=` its address, and CloudStack's 533 "Unable
+//!   to acquire Guest IP address" for it is a temporary `AlreadyExists`.
 //!
 //! - [`sign`]: request signing exactly as the management server verifies it;
 //! - [`CloudStackBuilder`]: configuration, `from_env()`;
@@ -42,6 +47,7 @@
 //! URL.
 //!
 //! [`CloudProvider`]: intercloud_core::CloudProvider
+//! [`VmSpec::addresses`]: intercloud_core::VmSpec::addresses
 //! [`VpnFabric`]: intercloud_core::VpnFabric
 
 mod builder;
@@ -49,6 +55,7 @@ mod client;
 mod error;
 mod jobs;
 mod model;
+mod network;
 mod provider;
 pub mod sign;
 mod vpn;

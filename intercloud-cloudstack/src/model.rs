@@ -105,6 +105,9 @@ pub(crate) struct Nic {
     /// Whether it is the default NIC.
     #[serde(default)]
     pub(crate) isdefault: Option<bool>,
+    /// The network it is on.
+    #[serde(default, deserialize_with = "flex_id_opt")]
+    pub(crate) networkid: Option<String>,
 }
 
 /// A `virtualmachine` object.
@@ -151,6 +154,26 @@ pub(crate) fn vm_state(raw: &str) -> Option<VmState> {
         "Unknown" => VmState::Unknown(raw.to_owned()),
         _ => return None,
     })
+}
+
+/// A guest network (`listNetworks`): a VPC tier when `vpcid` is set.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Network {
+    /// Its id.
+    #[serde(deserialize_with = "flex_id")]
+    pub(crate) id: String,
+    /// Its name.
+    #[serde(default)]
+    pub(crate) name: Option<String>,
+    /// Its IPv4 CIDR (absent on L2 and some shared networks).
+    #[serde(default)]
+    pub(crate) cidr: Option<String>,
+    /// Its gateway address.
+    #[serde(default)]
+    pub(crate) gateway: Option<String>,
+    /// The VPC it is a tier of.
+    #[serde(default, deserialize_with = "flex_id_opt")]
+    pub(crate) vpcid: Option<String>,
 }
 
 /// A `zone` object.

@@ -30,15 +30,16 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use intercloud_core::{
-    Capabilities, Capacity, CloudProvider, Error, ErrorKind, IdempotencyKey, Limit, Offering,
-    Result, SiteId, UserDataFormat, Vm, VmFilter, VmId, VmSpec, VmState, TAG_CLUSTER, TAG_INDEX,
-    TAG_KEY,
+    Capabilities, Capacity, CloudProvider, Error, ErrorKind, GuestNetwork, IdempotencyKey, Limit,
+    Offering, Result, SiteId, UserDataFormat, Vm, VmFilter, VmId, VmSpec, VmState, TAG_CLUSTER,
+    TAG_INDEX, TAG_KEY,
 };
 
 use crate::client::{Call, Client};
 use crate::error::protocol;
 use crate::jobs::JobOutcome;
-use crate::model::{self, Account, ServiceOffering, Template, VirtualMachine, Zone};
+use crate::model::{self, Account, Network, ServiceOffering, Template, VirtualMachine, Zone};
+use crate::network;
 
 /// The largest user data CloudStack accepts by POST with default settings
 /// (`vm.userdata.max.length` = 32768), in bytes before base64.
@@ -94,6 +95,8 @@ struct Cache {
     zone_id: Option<String>,
     offerings: Option<Vec<ServiceOffering>>,
     templates: BTreeMap<String, String>,
+    /// The guest network (VPC tier) new VMs join, once resolved.
+    tier: Option<Network>,
 }
 
 /// A VM this call deployed or adopted, being waited for.
@@ -177,6 +180,70 @@ impl CloudStackProvider {
         };
         cache.zone_id = Some(zone.id.clone());
         Ok(zone.id.clone())
+    }
+
+    /// The guest network new VMs join: the builder's network, else the zone's one VPC
+    /// tier (`listNetworks`), cached.
+    async fn tier(&self) -> Result<Network> {
+        if let Some(t) = &self.cache.lock().await.tier {
+            return Ok(t.clone());
+        }
+        let configured = self.settings.networks.first().map(String::as_str);
+        let call = match configured {
+            Some(id) => Call::get("listNetworks").param("id", id),
+            None => Call::get("listNetworks").param("zoneid", self.zone_id().await?),
+        }
+        .param("listall", "true");
+        let networks: Vec<Network> = self.client.list(&call, "network").await?;
+        let tier = network::choose_tier(self.client.site(), configured, networks)?;
+        self.cache.lock().await.tier = Some(tier.clone());
+        Ok(tier)
+    }
+
+    /// Checks the addresses `spec` gives the `missing` indices against the tier: each
+    /// index has one, inside the tier's CIDR.
+    fn check_addresses(&self, spec: &VmSpec, missing: &[u32], tier: &Network) -> Result<()> {
+        let cidr = network::tier_cidr(self.client.site(), tier)?;
+        for i in missing {
+            let invalid = |why: String| {
+                self.err(
+                    ErrorKind::InvalidRequest,
+                    format!(
+                        "VM {i} of {}: {why}; choose addresses from guest_network() (network {})",
+                        spec.key, tier.id
+                    ),
+                )
+            };
+            let Some(a) = spec.addresses.get(*i as usize) else {
+                return Err(invalid(format!(
+                    "no address (VmSpec::addresses has {})",
+                    spec.addresses.len()
+                )));
+            };
+            network::check_address(a, cidr, tier.gateway.as_deref()).map_err(invalid)?;
+        }
+        Ok(())
+    }
+
+    /// `e` as a temporary `AlreadyExists` when it is CloudStack refusing the address
+    /// VM `index` of `spec` asked for; otherwise `e`.
+    fn address_error(&self, spec: &VmSpec, index: u32, e: Error) -> Error {
+        match spec.addresses.get(index as usize) {
+            Some(a) if network::is_address_refused(&e) => {
+                let net = self.settings_network_label();
+                network::address_in_use(self.client.site(), a, &net, &e)
+            }
+            _ => e,
+        }
+    }
+
+    /// The configured network id, or "the zone's VPC tier", for messages.
+    fn settings_network_label(&self) -> String {
+        self.settings
+            .networks
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "the zone's VPC tier".to_owned())
     }
 
     async fn service_offerings(&self) -> Result<Vec<ServiceOffering>> {
@@ -314,13 +381,16 @@ impl CloudStackProvider {
         if let Some(host) = hostname_for(&spec.key.vm_name(index)) {
             call = call.param("name", host);
         }
+        if let Some(a) = spec.addresses.get(index as usize) {
+            call = call.param("ipaddress", a);
+        }
         let reply = match self.client.start(&call).await {
             Ok(r) => r,
             // The deploy may or may not have happened: look the VM up by its name.
             Err(e) if e.kind() == ErrorKind::Timeout => {
                 return self.adopt_after_timeout(spec, index, e).await
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(self.address_error(spec, index, e)),
         };
         let id = reply.id.ok_or_else(|| {
             protocol(
@@ -447,7 +517,12 @@ impl CloudStackProvider {
         let zone = self.zone_id().await?;
         let offering = self.offering_id(&spec.offering).await?;
         let template = self.template_id(&image, &zone).await?;
-        let networks = self.settings.networks.join(",");
+        // A VM at a chosen address goes to the tier the address belongs to.
+        let networks = if spec.addresses.is_empty() {
+            self.settings.networks.join(",")
+        } else {
+            self.tier().await?.id
+        };
         Ok(Call::post("deployVirtualMachine")
             .param("zoneid", zone)
             .param("serviceofferingid", offering)
@@ -579,7 +654,7 @@ impl CloudStackProvider {
                 .query_job("deployVirtualMachine", job, &[])
                 .await
             {
-                Ok(JobOutcome::Failed(e)) => error = Some(e),
+                Ok(JobOutcome::Failed(e)) => error = Some(self.address_error(spec, first.index, e)),
                 Ok(_) => {}
                 Err(e) => error = Some(e),
             }
@@ -786,6 +861,11 @@ impl CloudProvider for CloudStackProvider {
             }
         }
         let missing: Vec<u32> = (0..count).filter(|i| !ids.contains_key(i)).collect();
+        if !spec.addresses.is_empty() && !missing.is_empty() {
+            let tier = self.tier().await?;
+            self.check_addresses(spec, &missing, &tier)
+                .map_err(|e| e.with_resource(spec.key.as_str()))?;
+        }
         let mut first_err: Option<Error> = None;
         if !missing.is_empty() {
             let base = self.deploy_call(spec).await?;
@@ -893,6 +973,21 @@ impl CloudProvider for CloudStackProvider {
             }
             Err(e) => Err(e.with_resource(id.as_str())),
         }
+    }
+
+    async fn guest_network(&self) -> Result<Option<GuestNetwork>> {
+        let tier = self.tier().await?;
+        let (base, len) = network::tier_cidr(self.client.site(), &tier)?;
+        let call = Call::get("listVirtualMachines")
+            .param("networkid", tier.id.as_str())
+            .param("listall", "true");
+        let vms: Vec<VirtualMachine> = self.client.list(&call, "virtualmachine").await?;
+        Ok(Some(GuestNetwork {
+            in_use: network::addresses_on(&tier.id, &vms),
+            cidr: format!("{base}/{len}"),
+            vpc: tier.vpcid,
+            id: tier.id,
+        }))
     }
 }
 

@@ -1,7 +1,9 @@
 //! Core's conformance suite against a small stateful CloudStack stand-in (wiremock):
 //! it verifies signatures, keeps VMs, tags and jobs, and answers with CloudStack's
 //! shapes (UUID-like string ids, `{}` for empty lists, 431 for ids naming nothing,
-//! 535 at the account's VM limit). The simulator's real endpoint replaces it later.
+//! 535 at the account's VM limit, one VPC tier whose addresses deploys may choose,
+//! 533 "Unable to acquire Guest IP address" for one in use). The simulator's real
+//! endpoint is the other stand-in (`sim_conformance.rs`).
 
 mod common;
 
@@ -24,6 +26,7 @@ struct VmRec {
     displayname: String,
     tags: BTreeMap<String, String>,
     created: Instant,
+    ip: String,
 }
 
 #[derive(Default)]
@@ -66,7 +69,7 @@ impl Cloud {
             .collect();
         json!({"id": id, "name": vm.name, "displayname": vm.displayname, "state": state,
                "zoneid": "z1", "serviceofferingid": "so-1", "serviceofferingname": "Small Instance",
-               "nic": [{"id": "n", "ipaddress": "10.1.1.5", "isdefault": true}], "tags": tags})
+               "nic": [{"id": "n", "networkid": "net-1", "ipaddress": vm.ip, "isdefault": true}], "tags": tags})
     }
 
     fn job(&mut self, result: Value) -> String {
@@ -91,6 +94,10 @@ impl Cloud {
                 cmd,
                 json!({"count": 1, "template": [{"id": "t-1", "name": "centos", "isready": true}]}),
             ),
+            "listNetworks" => ok(
+                cmd,
+                json!({"count": 1, "network": [{"id": "net-1", "name": "tier1", "cidr": "10.1.1.0/24", "gateway": "10.1.1.1", "vpcid": "vpc-1", "zoneid": "z1"}]}),
+            ),
             "deployVirtualMachine" => {
                 for required in ["zoneid", "serviceofferingid", "templateid"] {
                     if get(required).is_none() {
@@ -102,8 +109,19 @@ impl Cloud {
                         return fail(cmd, 535, "Maximum number of resources of type 'user_vm' for account has been exceeded.");
                     }
                 }
+                let ip = match get("ipaddress") {
+                    Some(ip) if self.vms.values().any(|v| v.ip == ip) => {
+                        return fail(cmd, 533, "Unable to acquire Guest IP address for network Ntwk[204|Guest|8]");
+                    }
+                    Some(ip) => ip,
+                    None => (10..250)
+                        .map(|n| format!("10.1.1.{n}"))
+                        .find(|ip| !self.vms.values().any(|v| v.ip == *ip))
+                        .unwrap_or_default(),
+                };
                 let id = self.id("vm");
                 let rec = VmRec {
+                    ip,
                     name: get("name").unwrap_or_else(|| format!("VM-{id}")),
                     displayname: get("displayname").unwrap_or_default(),
                     tags: BTreeMap::new(),
@@ -143,6 +161,7 @@ impl Cloud {
                     .vms
                     .iter()
                     .filter(|(id, _)| get("id").is_none_or(|want| &want == *id))
+                    .filter(|_| get("networkid").is_none_or(|n| n == "net-1"))
                     .filter(|(_, vm)| tag.as_ref().is_none_or(|(k, v)| vm.tags.get(k) == Some(v)))
                     .filter(|(_, vm)| keyword.as_ref().is_none_or(|k| vm.name.contains(k.as_str()) || vm.displayname.contains(k.as_str())))
                     .map(|(id, vm)| self.vm_json(id, vm))

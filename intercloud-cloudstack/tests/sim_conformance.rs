@@ -88,3 +88,20 @@ async fn the_wire_limit_keeps_a_large_create_under_the_sites_throttling() {
         "without it the same create is throttled (the test can fail)"
     );
 }
+
+/// The simulator's site has one VPC tier, so the conformance suite's chosen-address
+/// scenario runs for real (it passes trivially on `None`).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_simulated_site_reports_its_vpc_tier() {
+    use intercloud_core::CloudProvider;
+
+    let sim = Federation::start_default(0.001).await.expect("sim starts");
+    let p = provider(sim.site(SITE).expect("seed site"));
+    let net = p.guest_network().await.unwrap().expect("a VPC tier");
+    assert_eq!(
+        net.cidr, "10.101.0.0/20",
+        "hokkaido is the federation's site 1"
+    );
+    assert!(net.vpc.is_some());
+    assert!(net.in_use.is_empty(), "{:?}", net.in_use);
+}

@@ -374,6 +374,7 @@ impl Ec2Builder {
                 Flavour::Eucalyptus => None,
             },
             tag_on_create: self.tag_on_create.unwrap_or(self.flavour == Flavour::Aws),
+            guest: Default::default(),
         })
     }
 }

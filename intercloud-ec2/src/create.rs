@@ -10,7 +10,8 @@ use intercloud_core::{Error, ErrorKind, Result, Tags, VmId, VmSpec, TAG_INDEX, T
 
 use crate::model::{self, Instance, TAG_INDEX_BASE};
 use crate::provider::Ec2Provider;
-use crate::query::{self, filter, RunInstances, ALIVE_STATES};
+use crate::query::{self, filter, LaunchOptions, RunInstances, ALIVE_STATES};
+use crate::subnet;
 
 /// Most resource ids one `CreateTags` names (AWS accepts up to 1000).
 const MAX_TAG_RESOURCES: usize = 1000;
@@ -172,6 +173,7 @@ impl Ec2Provider {
             .as_ref()
             .map(|i| i.0.as_str())
             .unwrap_or_default();
+        let (placement, private_ip) = self.placement_for(spec, missing).await?;
         let req = query::run_instances(&RunInstances {
             image_id: image,
             instance_type: &spec.offering,
@@ -179,7 +181,8 @@ impl Ec2Provider {
             client_token: &token,
             tags: &at_launch,
             user_data: spec.user_data.as_ref().map(|u| u.0.as_str()),
-            placement: &self.launch,
+            placement: &placement,
+            private_ip: private_ip.as_deref(),
         });
         let root = self.client.call(&req).await?;
         let instances = model::run_instances(&root)
@@ -214,6 +217,46 @@ impl Ec2Provider {
     /// when they were not given at launch): one `CreateTags` per instance, at most
     /// `tag_concurrency` in flight. Only for adoption, gaps and answers without usable
     /// `amiLaunchIndex`.
+    /// Where the instances of `missing` launch: the site's settings, or, when `spec`
+    /// gives addresses, the guest subnet and the one instance's `PrivateIpAddress`.
+    async fn placement_for(
+        &self,
+        spec: &VmSpec,
+        missing: &[u32],
+    ) -> Result<(LaunchOptions, Option<String>)> {
+        if spec.addresses.is_empty() {
+            return Ok((self.launch.clone(), None));
+        }
+        let &[index] = missing else {
+            return Err(Error::invalid(format!(
+                "EC2 takes a chosen private address for one instance per RunInstances, but {} VMs were asked with addresses; create them one per call (count 1)",
+                missing.len()
+            )));
+        };
+        let Some(subnet) = self.guest_subnet().await? else {
+            return Err(Error::invalid(
+                "this site lists no subnets (DescribeSubnets unsupported): it cannot place VMs at chosen addresses",
+            ));
+        };
+        let address = spec.addresses.get(index as usize).ok_or_else(|| {
+            Error::invalid(format!(
+                "VM {index} of {} has no address (VmSpec::addresses has {})",
+                spec.key,
+                spec.addresses.len()
+            ))
+        })?;
+        subnet::check_address(address, &subnet.cidr).map_err(|why| {
+            Error::invalid(format!(
+                "VM {index} of {}: {why}; choose addresses from guest_network() (subnet {})",
+                spec.key, subnet.id
+            ))
+        })?;
+        let mut placement = self.launch.clone();
+        // The address belongs to the guest subnet, whether configured or the default.
+        placement.subnet_id = Some(subnet.id);
+        Ok((placement, Some(address.clone())))
+    }
+
     async fn tag_each(&self, spec: &VmSpec, pairs: &[(u32, String)]) -> Result<()> {
         // A plain loop over chunks keeps the future `Send` inside `async_trait`.
         for chunk in pairs.chunks(self.tag_concurrency.max(1)) {

@@ -65,6 +65,9 @@ pub fn kind_of_code(code: &str) -> Option<ErrorKind> {
         | "DependencyViolation" => Unavailable,
         // A ClientToken reused with other parameters.
         "IdempotentParameterMismatch" => AlreadyExists,
+        // A requested private address another interface holds ("The specified IP
+        // address is already in use"; temporary, see `is_temporary_code`).
+        "InvalidIPAddress.InUse" => AlreadyExists,
         "InvalidAction" | "UnsupportedOperation" | "Unsupported" => Unsupported,
         "InvalidParameterValue"
         | "InvalidParameterCombination"
@@ -90,6 +93,13 @@ pub fn kind_of_code(code: &str) -> Option<ErrorKind> {
         _ => return None,
     };
     Some(kind)
+}
+
+/// Codes whose condition passes by itself although their kind is not temporary:
+/// `InvalidIPAddress.InUse` (the instance holding a requested address is usually
+/// being terminated; once it is gone the same launch succeeds).
+pub fn is_temporary_code(code: &str) -> bool {
+    code == "InvalidIPAddress.InUse"
 }
 
 /// The kind of an EC2 error with a code the table does not list, by HTTP status.
@@ -130,8 +140,13 @@ pub fn api_error(site: &SiteId, action: &str, status: u16, body: &str) -> Error 
                 ErrorKind::PermissionDenied => " (the IAM policy of this key does not allow it)",
                 _ => "",
             };
-            Error::new(kind, format!("{action} failed: {code}: {message}{hint}"))
-                .with_site(site.clone())
+            let e = Error::new(kind, format!("{action} failed: {code}: {message}{hint}"))
+                .with_site(site.clone());
+            if is_temporary_code(&code) {
+                e.with_temporary(true)
+            } else {
+                e
+            }
         }
         None => {
             // Not an EC2 error: a proxy's or web server's page, or nothing. Only the
@@ -182,6 +197,7 @@ mod tests {
         use ErrorKind::*;
         for (code, kind) in [
             ("AuthFailure", Unauthenticated),
+            ("InvalidIPAddress.InUse", AlreadyExists),
             ("SignatureDoesNotMatch", Unauthenticated),
             ("UnauthorizedOperation", PermissionDenied),
             ("InvalidInstanceID.NotFound", NotFound),

@@ -14,6 +14,9 @@
 //!   customer gateways and VPN connections.
 //! - [`Ec2Builder`] configures AWS (`region`, or [`Ec2Builder::from_env`]) or
 //!   Eucalyptus (an endpoint, SigV4 or SigV2): one crate, two configurations.
+//! - Its `guest_network` is the configured or default subnet ([`subnet`]): a create
+//!   with chosen addresses is one `RunInstances` per VM with `SubnetId` and
+//!   `PrivateIpAddress`; `InvalidIPAddress.InUse` is a temporary `AlreadyExists`.
 //! - [`sigv4`] and [`sigv2`] sign requests (pure, clock passed in), checked on the
 //!   published vectors; [`xml`] reads answers by local names; [`error`] holds the one
 //!   table mapping EC2 error codes to [`intercloud_core::ErrorKind`].
@@ -27,6 +30,7 @@ pub mod provider;
 pub mod query;
 pub mod sigv2;
 pub mod sigv4;
+pub mod subnet;
 pub mod vpn;
 pub mod xml;
 

@@ -34,13 +34,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use intercloud_core::{
-    Capabilities, Capacity, CloudProvider, Error, ErrorKind, Limit, Offering, Result, SiteId,
-    UserDataFormat, Vm, VmFilter, VmId, VmSpec, TAG_INDEX,
+    Capabilities, Capacity, CloudProvider, Error, ErrorKind, GuestNetwork, Limit, Offering, Result,
+    SiteId, UserDataFormat, Vm, VmFilter, VmId, VmSpec, TAG_INDEX,
 };
 
 use crate::client::Client;
 use crate::model::{self, AvailabilityZone, Image, Instance};
 use crate::query::{self, filter, LaunchOptions, ALIVE_STATES};
+use crate::subnet::{self, Subnet};
 use crate::vpn::Ec2VpnFabric;
 
 /// Largest user data EC2 accepts, before base64 (AWS docs: 16 KB).
@@ -71,6 +72,8 @@ pub struct Ec2Provider {
     pub(crate) page_size: Option<u32>,
     /// Tags go in RunInstances' `TagSpecification`; otherwise by `CreateTags` after.
     pub(crate) tag_on_create: bool,
+    /// The guest subnet once resolved (shared by clones).
+    pub(crate) guest: Arc<std::sync::Mutex<Option<Subnet>>>,
 }
 
 impl Ec2Provider {
@@ -189,11 +192,88 @@ impl Ec2Provider {
         Ok(out)
     }
 
+    /// The subnet new instances join (see [`crate::subnet`]), cached; `None` when the
+    /// endpoint has no `DescribeSubnets` (EC2-Classic-style Eucalyptus).
+    ///
+    /// # Errors
+    /// `Config` naming the site when the configured subnet is not listed or there is
+    /// no default subnet to use; the call's errors otherwise.
+    pub async fn guest_subnet(&self) -> Result<Option<Subnet>> {
+        if let Some(s) = self.guest.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            return Ok(Some(s));
+        }
+        let configured = self.launch.subnet_id.as_deref();
+        let req = match configured {
+            Some(id) => subnet::describe_subnet(id),
+            None => subnet::describe_default_subnets(),
+        };
+        let root = match self.client.call(&req).await {
+            Ok(root) => root,
+            Err(e) if e.kind() == ErrorKind::Unsupported => return Ok(None),
+            Err(e) => return Err(self.err(e)),
+        };
+        let all = subnet::subnets(&root)
+            .map_err(|m| self.err(Error::protocol(format!("DescribeSubnets: {m}"))))?;
+        let config = |m: String| {
+            self.err(Error::config(format!(
+                "EC2 site {}: {m}",
+                self.client.site()
+            )))
+        };
+        let chosen = match configured {
+            Some(id) => all.into_iter().find(|s| s.id == id).ok_or_else(|| {
+                config(format!(
+                    "subnet {id} is not listed by DescribeSubnets; check the site's subnet id"
+                ))
+            })?,
+            None => subnet::choose_default(all, self.launch.availability_zone.as_deref())
+                .map_err(config)?,
+        };
+        *self.guest.lock().unwrap_or_else(|e| e.into_inner()) = Some(chosen.clone());
+        Ok(Some(chosen))
+    }
+
+    /// Every private address of the network interfaces in subnet `id`.
+    async fn addresses_in(&self, id: &str) -> Result<Vec<String>> {
+        let mut out: Vec<String> = Vec::new();
+        let mut token: Option<String> = None;
+        let mut seen = BTreeSet::new();
+        for _ in 0..MAX_PAGES {
+            let root = self
+                .client
+                .call(&subnet::describe_interfaces(id, token.as_deref()))
+                .await?;
+            let (page, next) = subnet::interface_addresses(&root);
+            for a in page {
+                if !out.contains(&a) {
+                    out.push(a);
+                }
+            }
+            match next {
+                Some(t) if seen.insert(t.clone()) => token = Some(t),
+                Some(_) => {
+                    return Err(Error::protocol(
+                        "DescribeNetworkInterfaces: the site repeated a nextToken",
+                    ))
+                }
+                None => return Ok(out),
+            }
+        }
+        Err(Error::protocol(format!(
+            "DescribeNetworkInterfaces: more than {MAX_PAGES} pages"
+        )))
+    }
+
     pub(crate) fn validate(&self, spec: &VmSpec, count: u32) -> Result<()> {
         if count > self.max_batch {
             return Err(Error::invalid(format!(
                 "create_vms({count}) exceeds this site's max batch of {}",
                 self.max_batch
+            )));
+        }
+        if !spec.addresses.is_empty() && count > 1 {
+            return Err(Error::invalid(format!(
+                "create_vms({count}) with chosen addresses: EC2 takes a private address for one instance per RunInstances; create such VMs one per call (count 1), as the deployer does"
             )));
         }
         if spec.image.is_none() {
@@ -335,5 +415,18 @@ impl CloudProvider for Ec2Provider {
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             Err(e) => Err(self.err(e).with_resource(id.as_str())),
         }
+    }
+
+    async fn guest_network(&self) -> Result<Option<GuestNetwork>> {
+        let Some(s) = self.guest_subnet().await? else {
+            return Ok(None);
+        };
+        let in_use = self.addresses_in(&s.id).await.map_err(|e| self.err(e))?;
+        Ok(Some(GuestNetwork {
+            id: s.id,
+            cidr: s.cidr,
+            vpc: s.vpc_id,
+            in_use,
+        }))
     }
 }

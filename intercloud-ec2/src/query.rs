@@ -178,6 +178,8 @@ pub struct RunInstances<'a> {
     pub user_data: Option<&'a str>,
     /// Availability zone, subnet, key pair, security groups.
     pub placement: &'a LaunchOptions,
+    /// `PrivateIpAddress` (with `count` 1), in `placement`'s subnet.
+    pub private_ip: Option<&'a str>,
 }
 
 /// Site-wide launch settings from the builder.
@@ -216,6 +218,9 @@ pub fn run_instances(r: &RunInstances<'_>) -> QueryRequest {
     }
     if let Some(key) = &r.placement.key_name {
         q = q.param("KeyName", key);
+    }
+    if let Some(ip) = r.private_ip {
+        q = q.param("PrivateIpAddress", ip);
     }
     q.list("SecurityGroupId", &r.placement.security_group_ids)
         .tag_specification("instance", r.tags)
@@ -345,6 +350,7 @@ mod tests {
             tags: &tags,
             user_data: Some("#!/bin/sh\necho hi\n"),
             placement: &opts,
+            private_ip: None,
         });
         assert_eq!(
             q.form_body(),

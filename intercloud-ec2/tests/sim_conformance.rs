@@ -36,3 +36,19 @@ async fn conformance_suite_against_the_simulator() {
 async fn capacity_exceeded_against_the_simulator() {
     conformance::capacity(SITE, provider, &fixture()).await;
 }
+
+/// The simulator's site has a default subnet, so the conformance suite's
+/// chosen-address scenario runs for real (it passes trivially on `None`).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_simulated_site_reports_its_default_subnet() {
+    use intercloud_core::CloudProvider;
+
+    let sim = intercloud_sim::Federation::start_default(0.001)
+        .await
+        .expect("sim starts");
+    let p = provider(sim.site("tokyo").expect("seed site"));
+    let net = p.guest_network().await.unwrap().expect("a default subnet");
+    assert_eq!(net.cidr, "172.31.0.0/20");
+    assert!(net.vpc.as_deref().is_some_and(|v| v.starts_with("vpc-")));
+    assert!(net.in_use.is_empty(), "{:?}", net.in_use);
+}

@@ -17,6 +17,15 @@
 //! all driven by one seeded RNG and tokio's clock scaled by
 //! [`FederationConfig::time_scale`].
 //!
+//! Guest networks are those the cloud VPN gateways route: each CloudStack site has one
+//! VPC tier (`listNetworks`, VPC `10.{100+i}.0.0/16` for site position `i`, tier
+//! `10.{100+i}.0.0/20`), each EC2 site the default VPC `172.31.0.0/16` with one `/20`
+//! default subnet per zone (`DescribeSubnets`, `DescribeNetworkInterfaces`). VMs get
+//! the next free address of their network, or the one `deployVirtualMachine
+//! ipaddress=` / `RunInstances PrivateIpAddress=` asks for, refused with the cloud's own
+//! error when another VM holds it (CloudStack 533 "Unable to acquire Guest IP address
+//! for network …", EC2 `InvalidIPAddress.InUse`).
+//!
 //! Introspection ([`Federation::resources`], [`SiteHandle::calls`],
 //! [`Federation::alive_with_tag`]) lets tests check that nothing is left behind.
 //!

@@ -11,12 +11,16 @@
 //! intercloud_core::testkit::run_all(&provider, &fx).await;
 //! ```
 
+mod addresses;
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::model::{IdempotencyKey, ImageRef, Tags, Vm, VmFilter, VmId, VmSpec, VmState, TAG_ROLE};
 use crate::provider::CloudProvider;
 use crate::ErrorKind;
+
+pub use addresses::chosen_address_is_honoured;
 
 /// What the scenarios need to know about the provider under test.
 #[derive(Debug, Clone)]
@@ -102,6 +106,7 @@ pub async fn run_all(p: &dyn CloudProvider, fx: &Fixture) {
     delete_is_idempotent(p, fx).await;
     filters_select_exactly(p, fx).await;
     state_progresses_to_running(p, fx).await;
+    chosen_address_is_honoured(p, fx).await;
 }
 
 /// Create two VMs, find them by key and by cluster with the right names and tags,

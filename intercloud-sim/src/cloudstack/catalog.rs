@@ -4,8 +4,8 @@
 use serde_json::{json, Map, Value};
 
 use super::{
-    fixed_id, list_payload, owner, paginate, CsError, CsResult, Params, KIND_NETWORK,
-    KIND_OFFERING, KIND_PUBLIC_IP, KIND_TEMPLATE, KIND_VPC, KIND_ZONE,
+    fixed_id, list_payload, owner, paginate, CsError, CsResult, Params, KIND_OFFERING,
+    KIND_PUBLIC_IP, KIND_TEMPLATE, KIND_VPC, KIND_ZONE,
 };
 use crate::engine::{Engine, Phase};
 
@@ -197,7 +197,7 @@ pub(super) fn public_ips(e: &Engine, p: &Params) -> CsResult {
             m.insert("forvirtualnetwork".into(), json!(true));
             m.insert(
                 "associatednetworkid".into(),
-                json!(fixed_id(e, KIND_NETWORK, 0)),
+                json!(super::network::tier_id(e)),
             );
             m.insert("vpcid".into(), json!(fixed_id(e, KIND_VPC, 0)));
             m.insert("state".into(), json!("Allocated"));
@@ -217,7 +217,7 @@ pub(super) fn vpcs(e: &Engine, _p: &Params) -> CsResult {
     let mut m = Map::new();
     m.insert("id".into(), json!(fixed_id(e, KIND_VPC, 0)));
     m.insert("name".into(), json!(format!("{}-vpc", e.cfg.id)));
-    m.insert("cidr".into(), json!(format!("10.{}.0.0/16", 100)));
+    m.insert("cidr".into(), json!(super::network::vpc(e).cidr()));
     m.insert("state".into(), json!("Enabled"));
     m.insert("zoneid".into(), json!(fixed_id(e, KIND_ZONE, 0)));
     owner(e, &mut m);

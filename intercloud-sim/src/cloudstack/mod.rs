@@ -7,6 +7,7 @@
 //! jobs polled with `queryAsyncJobResult`.
 
 mod catalog;
+mod network;
 pub(crate) mod sign;
 mod vms;
 mod vpn;
@@ -127,6 +128,7 @@ const COMMANDS: &[&str] = &[
     "listCapacity",
     "listPublicIpAddresses",
     "listVPCs",
+    "listNetworks",
     "createVpnGateway",
     "listVpnGateways",
     "deleteVpnGateway",
@@ -219,6 +221,7 @@ fn run(e: &Engine, cmd: &str, p: &Params) -> CsResult {
         "listCapacity" => catalog::capacity(e, p),
         "listPublicIpAddresses" => catalog::public_ips(e, p),
         "listVPCs" => catalog::vpcs(e, p),
+        "listNetworks" => network::list(e, p),
         other => vpn::run(e, other, p),
     }
 }

@@ -478,3 +478,129 @@ async fn vpn_objects_site_to_site_and_remote_access() {
     );
     assert!(e.records().iter().all(|r| !r.is_alive()));
 }
+
+/// The ids `deployVirtualMachine` needs: zone, offering, template.
+async fn deploy_ids(e: &Engine) -> (String, String, String) {
+    let (_, z) = call(e, &[("command", "listZones")]).await;
+    let (_, o) = call(e, &[("command", "listServiceOfferings")]).await;
+    let (_, t) = call(
+        e,
+        &[
+            ("command", "listTemplates"),
+            ("templatefilter", "executable"),
+        ],
+    )
+    .await;
+    let id = |v: &Value| v.as_str().unwrap().to_owned();
+    (
+        id(&z["listzonesresponse"]["zone"][0]["id"]),
+        id(&o["listserviceofferingsresponse"]["serviceoffering"][0]["id"]),
+        id(&t["listtemplatesresponse"]["template"][0]["id"]),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn vpc_tier_addresses_and_requested_ip() {
+    let e = engine();
+    let (zone, off, tmpl) = deploy_ids(&e).await;
+    let (_, vpcs) = call(&e, &[("command", "listVPCs")]).await;
+    assert_eq!(vpcs["listvpcsresponse"]["vpc"][0]["cidr"], "10.101.0.0/16");
+    let vpc = vpcs["listvpcsresponse"]["vpc"][0]["id"].clone();
+    let (s, n) = call(
+        &e,
+        &[
+            ("command", "listNetworks"),
+            ("zoneid", &zone),
+            ("listall", "true"),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200, "{n}");
+    let tier = &n["listnetworksresponse"]["network"][0];
+    assert_eq!(n["listnetworksresponse"]["count"], 1);
+    assert_eq!(tier["vpcid"], vpc);
+    assert_eq!(tier["cidr"], "10.101.0.0/20");
+    let net = tier["id"].as_str().unwrap().to_owned();
+    let (_, none) = call(&e, &[("command", "listNetworks"), ("id", "nope")]).await;
+    assert_eq!(none["listnetworksresponse"], serde_json::json!({}));
+
+    let deploy = |extra: Vec<(&'static str, String)>| {
+        let (zone, off, tmpl) = (zone.clone(), off.clone(), tmpl.clone());
+        let e = &e;
+        async move {
+            let mut params = vec![
+                ("command", "deployVirtualMachine".to_owned()),
+                ("serviceofferingid", off),
+                ("templateid", tmpl),
+                ("zoneid", zone),
+            ];
+            params.extend(extra);
+            let refs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            call(e, &refs).await
+        }
+    };
+    // By default: the next free host from .10 up.
+    let (s, d) = deploy(vec![]).await;
+    assert_eq!(s, 200, "{d}");
+    let first = d["deployvirtualmachineresponse"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A requested address (with the network) is honoured.
+    let (s, d) = deploy(vec![
+        ("networkids", net.clone()),
+        ("ipaddress", "10.101.3.7".into()),
+    ])
+    .await;
+    assert_eq!(s, 200, "{d}");
+    let (_, l) = call(
+        &e,
+        &[
+            ("command", "listVirtualMachines"),
+            ("networkid", &net),
+            ("listall", "true"),
+        ],
+    )
+    .await;
+    let ips: Vec<&str> = l["listvirtualmachinesresponse"]["virtualmachine"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["nic"][0]["ipaddress"].as_str().unwrap())
+        .collect();
+    assert_eq!(ips, ["10.101.0.10", "10.101.3.7"]);
+    let (_, other) = call(
+        &e,
+        &[("command", "listVirtualMachines"), ("networkid", "other")],
+    )
+    .await;
+    assert_eq!(other["listvirtualmachinesresponse"], serde_json::json!({}));
+    // In use: CloudStack's 533 from the guest network guru.
+    let (s, d) = deploy(vec![("ipaddress", "10.101.3.7".into())]).await;
+    assert_eq!(s, 533, "{d}");
+    assert_eq!(
+        d["deployvirtualmachineresponse"]["errortext"],
+        "Unable to acquire Guest IP address for network Ntwk[204|Guest|8]"
+    );
+    // Outside the tier, or an unknown network: parameter errors.
+    let (s, d) = deploy(vec![("ipaddress", "10.200.0.5".into())]).await;
+    assert_eq!(s, 431, "{d}");
+    let (s, _) = deploy(vec![("networkids", "nope".into())]).await;
+    assert_eq!(s, 431);
+    // The next default address skips the taken ones; a destroyed VM frees its own.
+    let (s, d) = deploy(vec![]).await;
+    assert_eq!(s, 200, "{d}");
+    let (s, _) = call(
+        &e,
+        &[
+            ("command", "destroyVirtualMachine"),
+            ("id", &first),
+            ("expunge", "true"),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200);
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let (s, d) = deploy(vec![("ipaddress", "10.101.0.10".into())]).await;
+    assert_eq!(s, 200, "{d}");
+}

@@ -3,9 +3,10 @@
 use serde_json::{json, Map, Value};
 
 use super::catalog::zone_name;
+use super::network;
 use super::{
-    date, fixed_id, list_payload, owner, paginate, CsError, CsResult, Params, KIND_NETWORK,
-    KIND_OFFERING, KIND_TEMPLATE, KIND_ZONE,
+    date, fixed_id, list_payload, owner, paginate, CsError, CsResult, Params, KIND_OFFERING,
+    KIND_TEMPLATE, KIND_ZONE,
 };
 use crate::engine::{Engine, JobResult, Phase, State, VmRec};
 
@@ -54,6 +55,7 @@ pub(super) fn vm_json(e: &Engine, v: &VmRec, state: &str) -> Value {
     m.insert("memory".into(), json!(o.map_or(1024, |o| o.memory_mb)));
     m.insert("hypervisor".into(), json!("KVM"));
     m.insert("instancename".into(), json!(format!("i-2-{}-VM", v.num)));
+    let tier = network::tier(e);
     let mac = format!(
         "02:00:{:02x}:{:02x}:{:02x}:{:02x}",
         v.ip.octets()[0],
@@ -64,9 +66,9 @@ pub(super) fn vm_json(e: &Engine, v: &VmRec, state: &str) -> Value {
     m.insert(
         "nic".into(),
         json!([{
-            "id": format!("{}-nic0", v.id), "networkid": fixed_id(e, KIND_NETWORK, 0),
-            "networkname": "guestnet", "netmask": "255.255.0.0",
-            "gateway": format!("{}.{}.0.1", v.ip.octets()[0], v.ip.octets()[1]),
+            "id": format!("{}-nic0", v.id), "networkid": network::tier_id(e),
+            "networkname": network::tier_name(e), "netmask": tier.netmask().to_string(),
+            "gateway": tier.host(1).to_string(),
             "ipaddress": v.ip.to_string(), "traffictype": "Guest", "type": "Isolated",
             "isdefault": true, "macaddress": mac
         }]),
@@ -140,6 +142,7 @@ pub(super) fn deploy(e: &Engine, p: &Params) -> CsResult {
             )));
         }
     }
+    let ip = network::address_for(e, &st, p)?;
     let namer = |num: u64| name.clone().unwrap_or_else(|| format!("VM-{num}"));
     let idx = e
         .create_vms(&mut st, offering, 1, &namer, &image, &[], user_data)
@@ -150,6 +153,7 @@ pub(super) fn deploy(e: &Engine, p: &Params) -> CsResult {
             )
         })?;
     let idx = idx[0];
+    st.vms[idx].ip = ip;
     if let Some(d) = p.get("displayname") {
         st.vms[idx].extra.push(("displayname", d.to_owned()));
     }
@@ -204,13 +208,16 @@ pub(super) fn list(e: &Engine, p: &Params) -> CsResult {
     let now = e.now();
     let tags = p.map_list("tags", "key", "value");
     let ids: Option<Vec<&str>> = p.get("ids").map(|s| s.split(',').collect());
+    // Every VM is on the one tier.
+    let on_network = p.get("networkid").is_none_or(|n| n == network::tier_id(e));
     let st = e.lock();
     let items: Vec<Value> = st
         .vms
         .iter()
         .filter_map(|v| state_name(v, now).map(|s| (v, s)))
         .filter(|(v, s)| {
-            p.get("id").is_none_or(|i| i == v.id)
+            on_network
+                && p.get("id").is_none_or(|i| i == v.id)
                 && ids.as_ref().is_none_or(|ids| ids.contains(&v.id.as_str()))
                 && p.get("name").is_none_or(|n| n == v.name)
                 && p.get("state")

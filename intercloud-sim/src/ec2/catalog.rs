@@ -80,8 +80,19 @@ fn glob(pattern: &str, s: &str) -> bool {
 
 pub(super) fn zones(e: &Engine, _p: &Params) -> Ec2Result {
     let r = region(e);
+    let items: String = super::subnets::zones(e)
+        .iter()
+        .enumerate()
+        .map(|(k, z)| {
+            format!(
+                "<item>{}<zoneState>available</zoneState><regionName>{r}</regionName><zoneId>{r}-az{}</zoneId><messageSet/></item>",
+                el("zoneName", z),
+                k + 1
+            )
+        })
+        .collect();
     Ok(format!(
-        "<availabilityZoneInfo><item><zoneName>{r}a</zoneName><zoneState>available</zoneState><regionName>{r}</regionName><zoneId>{r}-az1</zoneId><messageSet/></item></availabilityZoneInfo>"
+        "<availabilityZoneInfo>{items}</availabilityZoneInfo>"
     ))
 }
 

@@ -4,6 +4,8 @@
 use base64::Engine as _;
 use tokio::time::Instant;
 
+use super::catalog::default_vpc;
+use super::subnets;
 use super::xml::{el, state, tag_set};
 use super::{key_values, region, Ec2Error, Ec2Result, Params, OWNER_ID};
 use crate::engine::{Engine, Phase, State, VmRec};
@@ -46,7 +48,10 @@ fn instance_xml(e: &Engine, v: &VmRec, st_name: &str) -> String {
         .get(v.offering)
         .map(|o| o.name.as_str())
         .unwrap_or("");
-    let zone = format!("{}a", region(e));
+    let subnet = subnets::subnet_of(e, v);
+    let zone = subnet
+        .as_ref()
+        .map_or_else(|| format!("{}a", region(e)), |s| s.zone.clone());
     let reason = if v.fails && st_name == "terminated" {
         "<stateReason><code>Server.InternalError</code><message>Server.InternalError: Internal error on launch</message></stateReason>"
     } else {
@@ -60,7 +65,10 @@ fn instance_xml(e: &Engine, v: &VmRec, st_name: &str) -> String {
     let private = if st_name == "terminated" {
         String::new()
     } else {
-        el("privateIpAddress", &v.ip.to_string())
+        let net = subnet
+            .map(|s| format!("{}{}", el("subnetId", &s.id), el("vpcId", &default_vpc(e))))
+            .unwrap_or_default();
+        format!("{}{net}", el("privateIpAddress", &v.ip.to_string()))
     };
     format!(
         "<item>{}{}{}{}{}<launchTime>{}</launchTime><placement><availabilityZone>{zone}</availabilityZone><tenancy>default</tenancy></placement>{private}{public}{}<architecture>x86_64</architecture><rootDeviceType>ebs</rootDeviceType><virtualizationType>hvm</virtualizationType>{}{reason}<groupSet/></item>",
@@ -198,6 +206,7 @@ pub(super) fn run(e: &Engine, p: &Params) -> Ec2Result {
         });
     }
     let count = max.min(available);
+    let (subnet, ips) = subnets::addresses_for(e, &st, p, count)?;
     let tags = p.tag_specs("instance");
     let idx = e
         .create_vms(
@@ -217,6 +226,10 @@ pub(super) fn run(e: &Engine, p: &Params) -> Ec2Result {
     let rid = Engine::ec2_id(&mut st, "r");
     for (n, i) in idx.iter().enumerate() {
         let v = &mut st.vms[*i];
+        if let Some(ip) = ips.get(n) {
+            v.ip = *ip;
+        }
+        v.extra.push(("subnet", subnet.id.clone()));
         v.extra.push(("reservation", rid.clone()));
         v.extra.push(("launch_index", n.to_string()));
         if let Some(t) = &token {
@@ -297,7 +310,11 @@ fn matches(
                 "reservation-id" => v.extra("reservation").unwrap_or("").to_owned(),
                 "client-token" => v.extra("client_token").unwrap_or("").to_owned(),
                 "private-ip-address" => v.ip.to_string(),
-                "availability-zone" => format!("{}a", region(e)),
+                "availability-zone" => {
+                    subnets::subnet_of(e, v).map_or_else(|| format!("{}a", region(e)), |s| s.zone)
+                }
+                "subnet-id" => subnets::subnet_of(e, v).map(|s| s.id).unwrap_or_default(),
+                "vpc-id" => default_vpc(e),
                 "tag-key" => {
                     if v.tags.iter().any(|(k, _)| values.contains(k)) {
                         continue;

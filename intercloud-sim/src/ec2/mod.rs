@@ -5,6 +5,7 @@
 mod catalog;
 mod instances;
 pub(crate) mod sigv4;
+mod subnets;
 mod vpn;
 mod xml;
 
@@ -226,6 +227,8 @@ pub(crate) fn handle(e: &Engine, req: &HttpRequest) -> HttpResponse {
         "DescribeRegions" => catalog::regions(e, &p),
         "DescribeAccountAttributes" => catalog::account_attributes(e, &p),
         "DescribeVpcs" => catalog::vpcs(e, &p),
+        "DescribeSubnets" => subnets::describe(e, &p),
+        "DescribeNetworkInterfaces" => subnets::interfaces(e, &p),
         other => vpn::run(e, other, &p),
     };
     match out {

@@ -468,3 +468,144 @@ async fn tags_catalog_throttle_and_vpn() {
     assert_eq!(r.status, 503);
     assert!(r.text().contains("<Code>RequestLimitExceeded</Code>"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn default_subnets_interfaces_and_private_addresses() {
+    let e = engine();
+    let r = call(
+        &e,
+        &[
+            ("Action", "DescribeSubnets"),
+            ("Filter.1.Name", "default-for-az"),
+            ("Filter.1.Value.1", "true"),
+        ],
+    )
+    .await;
+    let text = r.text();
+    assert_eq!(r.status, 200, "{text}");
+    assert_eq!(between(text, "<cidrBlock>", "<"), ["172.31.0.0/20"]);
+    assert_eq!(
+        between(text, "<availabilityZone>", "<"),
+        ["ap-northeast-1a"]
+    );
+    let subnet = between(text, "<subnetId>", "<")[0].to_owned();
+    let vpc = between(text, "<vpcId>", "<")[0].to_owned();
+    let r = call(&e, &[("Action", "DescribeVpcs")]).await;
+    assert_eq!(between(r.text(), "<vpcId>", "<"), [vpc.as_str()]);
+    let r = call(
+        &e,
+        &[("Action", "DescribeSubnets"), ("SubnetId.1", &subnet)],
+    )
+    .await;
+    assert_eq!(between(r.text(), "<subnetId>", "<"), [subnet.as_str()]);
+    let r = call(
+        &e,
+        &[("Action", "DescribeSubnets"), ("SubnetId.1", "subnet-0000")],
+    )
+    .await;
+    assert!(
+        r.text().contains("InvalidSubnetID.NotFound"),
+        "{}",
+        r.text()
+    );
+
+    let run = |extra: &[(&'static str, &'static str)]| {
+        let mut p = vec![
+            ("Action", "RunInstances"),
+            ("ImageId", "ami-0c3fd0f5d33134a76"),
+            ("InstanceType", "t3.small"),
+        ];
+        p.extend_from_slice(extra);
+        p
+    };
+    // Default: the first free hosts from .4 up.
+    let r = call(&e, &run(&[("MinCount", "2"), ("MaxCount", "2")])).await;
+    let text = r.text();
+    assert_eq!(r.status, 200, "{text}");
+    assert_eq!(
+        between(text, "<privateIpAddress>", "<"),
+        ["172.31.0.4", "172.31.0.5"]
+    );
+    assert_eq!(between(text, "<subnetId>", "<"), [subnet.as_str(); 2]);
+    let ids: Vec<String> = between(text, "<instanceId>", "<")
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    // A requested address in the subnet is honoured.
+    let mut p = run(&[
+        ("MinCount", "1"),
+        ("MaxCount", "1"),
+        ("PrivateIpAddress", "172.31.9.9"),
+    ]);
+    p.push(("SubnetId", &subnet));
+    let r = call(&e, &p).await;
+    assert_eq!(between(r.text(), "<privateIpAddress>", "<"), ["172.31.9.9"]);
+    // Taken, outside, several instances: AWS's errors.
+    let r = call(&e, &p).await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.text().contains("<Code>InvalidIPAddress.InUse</Code>"),
+        "{}",
+        r.text()
+    );
+    let r = call(
+        &e,
+        &run(&[
+            ("MinCount", "1"),
+            ("MaxCount", "1"),
+            ("PrivateIpAddress", "172.31.16.9"),
+        ]),
+    )
+    .await;
+    assert!(
+        r.text().contains("<Code>InvalidParameterValue</Code>"),
+        "{}",
+        r.text()
+    );
+    let r = call(
+        &e,
+        &run(&[
+            ("MinCount", "2"),
+            ("MaxCount", "2"),
+            ("PrivateIpAddress", "172.31.9.10"),
+        ]),
+    )
+    .await;
+    assert!(
+        r.text().contains("<Code>InvalidParameterValue</Code>"),
+        "{}",
+        r.text()
+    );
+    // Interfaces of the subnet list every instance's address.
+    let r = call(
+        &e,
+        &[
+            ("Action", "DescribeNetworkInterfaces"),
+            ("Filter.1.Name", "subnet-id"),
+            ("Filter.1.Value.1", &subnet),
+        ],
+    )
+    .await;
+    let text = r.text();
+    assert_eq!(r.status, 200, "{text}");
+    let mut ips = between(text, "<privateIpAddress>", "<");
+    ips.dedup();
+    assert_eq!(ips, ["172.31.0.4", "172.31.0.5", "172.31.9.9"]);
+    // A terminated instance frees its address.
+    let r = call(
+        &e,
+        &[("Action", "TerminateInstances"), ("InstanceId.1", &ids[0])],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let r = call(
+        &e,
+        &run(&[
+            ("MinCount", "1"),
+            ("MaxCount", "1"),
+            ("PrivateIpAddress", "172.31.0.4"),
+        ]),
+    )
+    .await;
+    assert_eq!(between(r.text(), "<privateIpAddress>", "<"), ["172.31.0.4"]);
+}

@@ -4,6 +4,7 @@
 //! Time comes from tokio's clock, so `tokio::time::pause()` works in tests, and every
 //! configured duration is multiplied by the federation's `time_scale`.
 
+pub(crate) mod ipam;
 mod records;
 
 use std::collections::{BTreeMap, HashMap};
@@ -114,6 +115,11 @@ impl Engine {
     /// Locks the state. A poisoned lock (a panic elsewhere) still yields the data.
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The site's position in the federation (0-based), which numbers its networks.
+    pub(crate) fn site_index(&self) -> u8 {
+        self.site_index
     }
 
     pub(crate) fn now(&self) -> Instant {
