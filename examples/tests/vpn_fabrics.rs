@@ -229,6 +229,22 @@ fn find<'a>(
         .map(|(_, v)| v)
 }
 
+/// Whether IPv4 `cidr` holds `ip`.
+fn covers(cidr: &str, ip: &str) -> bool {
+    let Some((net, len)) = cidr.split_once('/') else {
+        return false;
+    };
+    let (Ok(net), Ok(ip), Ok(len)) = (
+        net.parse::<std::net::Ipv4Addr>(),
+        ip.parse::<std::net::Ipv4Addr>(),
+        len.parse::<u32>(),
+    ) else {
+        return false;
+    };
+    let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+    u32::from(ip) & mask == u32::from(net) & mask
+}
+
 fn hex_secret(conf: &str) -> String {
     let hex = conf
         .lines()
@@ -339,14 +355,19 @@ fn ipsec_across_cloudstack_ec2_and_opennebula() {
     assert!(psk.len() >= 8);
     // Its traffic selectors name the native sites' guest networks, which hold
     // those sites' nodes.
+    let remote_ts: Vec<&str> = conf
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("remote_ts = "))
+        .flat_map(|l| l.split(','))
+        .map(str::trim)
+        .collect();
     for n in up["nodes"].as_array().unwrap() {
         if n["site"] == "nii" {
             continue;
         }
         let ip = n["overlay_ip"].as_str().unwrap();
-        let prefix = ip.rsplitn(2, '.').nth(1).unwrap();
         assert!(
-            conf.contains(&format!("remote_ts = {prefix}.")),
+            remote_ts.iter().any(|ts| covers(ts, ip)),
             "a remote_ts covers {ip}: {conf}"
         );
     }
@@ -455,7 +476,24 @@ fn l2tp_from_opennebula_into_cloudstack() {
     assert_eq!(mode, "0600");
     let psk = hex_secret(swan);
     let (_, up_script) = find(gateway, "/etc/ppp/ip-up.d/intercloud-ic-hokkaido").unwrap();
-    assert!(up_script.contains("ip route replace 10.77."), "{up_script}");
+    // The tunnel carries CloudStack's guest network, where its nodes hold the
+    // addresses their VMs were created with.
+    let routed: Vec<&str> = up_script
+        .lines()
+        .filter_map(|l| l.strip_prefix("ip route replace "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for n in up["nodes"].as_array().unwrap() {
+        if n["site"] != "hokkaido" {
+            continue;
+        }
+        let ip = n["overlay_ip"].as_str().unwrap();
+        assert_eq!(n["private_ip"], ip, "{n}");
+        assert!(
+            routed.iter().any(|cidr| covers(cidr, ip)),
+            "{ip} is routed into the tunnel: {up_script}"
+        );
+    }
     let nii_text = site_texts(&sim, "nii").join("\n");
     assert!(
         nii_text.contains("-o ppp+ -j MASQUERADE"),

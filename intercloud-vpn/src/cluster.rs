@@ -210,14 +210,16 @@ pub fn plan_overlay(
     for site in &draft.sites {
         let subnet = ipam.site(site).map(|s| s.subnet.to_string());
         let mut hints = BTreeMap::new();
-        if let Some(vpc) = sites
+        if let Some(net) = sites
             .get(site)
             .and_then(|s| s.network.as_ref())
-            .and_then(|n| n.vpc.clone())
             .filter(|_| pinned.contains(site))
         {
-            // the VPN gateway must serve the VPC the VMs join
-            hints.insert("vpc_id".to_owned(), vpc);
+            // the VPN gateway serves the VPC the VMs join and routes their network
+            if let Some(vpc) = &net.vpc {
+                hints.insert("vpc_id".to_owned(), vpc.clone());
+            }
+            hints.insert("guest_network_id".to_owned(), net.id.clone());
         }
         match gateway(site) {
             Some(gw) => {
