@@ -4,6 +4,7 @@
 
 mod catalog;
 mod instances;
+mod routes;
 pub(crate) mod sigv4;
 mod subnets;
 mod vpn;
@@ -229,6 +230,9 @@ pub(crate) fn handle(e: &Engine, req: &HttpRequest) -> HttpResponse {
         "DescribeVpcs" => catalog::vpcs(e, &p),
         "DescribeSubnets" => subnets::describe(e, &p),
         "DescribeNetworkInterfaces" => subnets::interfaces(e, &p),
+        "DescribeRouteTables" => routes::describe(e, &p),
+        "EnableVgwRoutePropagation" => routes::propagation(e, &p, true),
+        "DisableVgwRoutePropagation" => routes::propagation(e, &p, false),
         other => vpn::run(e, other, &p),
     };
     match out {

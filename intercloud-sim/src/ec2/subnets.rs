@@ -135,7 +135,10 @@ pub(super) fn addresses_for(
     Ok((subnet, out))
 }
 
-fn check_filters(filters: &[(String, Vec<String>)], known: &[&str]) -> Result<(), Ec2Error> {
+pub(super) fn check_filters(
+    filters: &[(String, Vec<String>)],
+    known: &[&str],
+) -> Result<(), Ec2Error> {
     match filters.iter().find(|(n, _)| !known.contains(&n.as_str())) {
         Some((n, _)) => Err(Ec2Error::client(
             "InvalidParameterValue",

@@ -609,3 +609,116 @@ async fn default_subnets_interfaces_and_private_addresses() {
     .await;
     assert_eq!(between(r.text(), "<privateIpAddress>", "<"), ["172.31.0.4"]);
 }
+
+async fn prop(e: &Engine, action: &str, rtb: &str, vgw: &str) -> HttpResponse {
+    call(
+        e,
+        &[
+            ("Action", action),
+            ("RouteTableId", rtb),
+            ("GatewayId", vgw),
+        ],
+    )
+    .await
+}
+
+async fn tables(e: &Engine, filters: &[(&str, &str)]) -> HttpResponse {
+    let mut q = vec![("Action".to_owned(), "DescribeRouteTables".to_owned())];
+    for (n, (name, value)) in filters.iter().enumerate() {
+        q.push((format!("Filter.{}.Name", n + 1), (*name).to_owned()));
+        q.push((format!("Filter.{}.Value.1", n + 1), (*value).to_owned()));
+    }
+    let q: Vec<(&str, &str)> = q.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    call(e, &q).await
+}
+
+#[tokio::test]
+async fn main_route_table_and_vgw_propagation() {
+    let e = engine();
+    let vpcs = call(&e, &[("Action", "DescribeVpcs")]).await;
+    let vpc = between(vpcs.text(), "<vpcId>", "</vpcId>")[0].to_owned();
+    let subnets = call(&e, &[("Action", "DescribeSubnets")]).await;
+    let subnet = between(subnets.text(), "<subnetId>", "</subnetId>")[0].to_owned();
+    // A default subnet has no explicit association: it uses the main table.
+    let r = tables(&e, &[("association.subnet-id", &subnet)]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("<routeTableSet/>"), "{}", r.text());
+    let r = tables(&e, &[("vpc-id", &vpc), ("association.main", "true")]).await;
+    let rtbs = between(r.text(), "<routeTableId>", "</routeTableId>");
+    assert!(!rtbs.is_empty(), "{}", r.text());
+    let rtb = rtbs[0].to_owned();
+    assert!(rtb.starts_with("rtb-"));
+    assert_eq!(between(r.text(), "<main>", "</main>"), ["true"]);
+    assert!(r.text().contains("<propagatingVgwSet></propagatingVgwSet>"));
+    let other = tables(
+        &e,
+        &[
+            ("vpc-id", "vpc-0000000000000000f"),
+            ("association.main", "true"),
+        ],
+    )
+    .await;
+    assert!(other.text().contains("<routeTableSet/>"));
+
+    let vgw = call(&e, &[("Action", "CreateVpnGateway"), ("Type", "ipsec.1")]).await;
+    let vgw_id = between(vgw.text(), "<vpnGatewayId>", "</vpnGatewayId>")[0].to_owned();
+    // Not attached yet: AWS refuses.
+    let r = prop(&e, "EnableVgwRoutePropagation", &rtb, &vgw_id).await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.text().contains("<Code>Gateway.NotAttached</Code>"),
+        "{}",
+        r.text()
+    );
+    let attach = |action: &'static str| {
+        [
+            ("Action", action),
+            ("VpnGatewayId", vgw_id.as_str()),
+            ("VpcId", vpc.as_str()),
+        ]
+    };
+    assert_eq!(call(&e, &attach("AttachVpnGateway")).await.status, 200);
+    for _ in 0..2 {
+        let r = prop(&e, "EnableVgwRoutePropagation", &rtb, &vgw_id).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(r.text().contains("<return>true</return>"));
+    }
+    let by_id = [
+        ("Action", "DescribeRouteTables"),
+        ("RouteTableId.1", rtb.as_str()),
+    ];
+    let r = call(&e, &by_id).await;
+    assert_eq!(
+        between(
+            r.text(),
+            "<propagatingVgwSet><item><gatewayId>",
+            "</gatewayId>"
+        ),
+        [vgw_id.as_str()]
+    );
+    let r = prop(
+        &e,
+        "EnableVgwRoutePropagation",
+        "rtb-0000000000000000f",
+        &vgw_id,
+    )
+    .await;
+    assert!(
+        r.text().contains("InvalidRouteTableID.NotFound"),
+        "{}",
+        r.text()
+    );
+    let r = prop(&e, "DisableVgwRoutePropagation", &rtb, &vgw_id).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = call(&e, &by_id).await;
+    assert!(r.text().contains("<propagatingVgwSet></propagatingVgwSet>"));
+    // Detaching drops a propagation left on.
+    prop(&e, "EnableVgwRoutePropagation", &rtb, &vgw_id).await;
+    assert_eq!(call(&e, &attach("DetachVpnGateway")).await.status, 200);
+    let r = call(&e, &by_id).await;
+    assert!(r.text().contains("<propagatingVgwSet></propagatingVgwSet>"));
+    let r = prop(&e, "DisableVgwRoutePropagation", &rtb, &vgw_id).await;
+    assert!(r.text().contains("Gateway.NotAttached"));
+    let r = tables(&e, &[("route-table-type", "x")]).await;
+    assert_eq!(r.status, 400);
+}

@@ -63,6 +63,15 @@ fn find<'a>(
         })
 }
 
+/// The live VPN gateway `id`, or EC2's `InvalidVpnGatewayID.NotFound`.
+pub(super) fn find_vgw<'a>(
+    st: &'a State,
+    id: &str,
+    now: tokio::time::Instant,
+) -> Result<(usize, &'a ObjRec), Ec2Error> {
+    find(st, id, ResourceKind::VpnGateway, now)
+}
+
 fn create_vgw(e: &Engine, p: &Params) -> Ec2Result {
     check_type(p)?;
     let mut attrs = BTreeMap::new();
@@ -286,7 +295,10 @@ fn attach(e: &Engine, p: &Params, attach: bool) -> Ec2Result {
             el("vpcId", &vpc)
         ))
     } else {
-        st.objects[i].attrs.remove("vpcId");
+        // A detached gateway propagates into no route table any more.
+        st.objects[i]
+            .attrs
+            .retain(|k, _| k != "vpcId" && !k.starts_with("propagates:"));
         Ok("<return>true</return>".into())
     }
 }
