@@ -3,7 +3,10 @@
 //! - `prepare_site`: a VPN gateway (`CreateVpnGateway`, tagged with the cluster)
 //!   attached to the site's VPC (`AttachVpnGateway`; hint `vpc_id`, else the
 //!   region's default VPC, where instances launch without a subnet), and route
-//!   propagation into the route table of hint `route_table_id` when given.
+//!   propagation (`EnableVgwRoutePropagation`, once the attachment is `attached`)
+//!   into the route table of hint `route_table_id`, else of the subnet of hint
+//!   `guest_network_id` (see [`routes`]), recorded as endpoint resource
+//!   [`RES_ROUTE_TABLE`].
 //! - `connect`: a customer gateway for the peer's public address
 //!   (`CreateCustomerGateway`) and a VPN connection with static routes
 //!   (`CreateVpnConnection` `Options.StaticRoutesOnly=true`, then
@@ -13,12 +16,14 @@
 //! - [`VpnFabric::peer_access`]: the first tunnel's AWS outside address and key, for
 //!   a peer that learns EC2's side only once the connection exists.
 //! - `disconnect` deletes the connection then its customer gateway; `release_site`
-//!   detaches and deletes the VPN gateway. Everything already gone is `Ok`.
+//!   disables the route propagation, detaches and deletes the VPN gateway.
+//!   Everything already gone is `Ok`.
 //!
 //! Every step first looks up what exists by tag or id, so repeating it is safe.
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use intercloud_core::{
@@ -31,6 +36,13 @@ use crate::client::Client;
 use crate::model::tags_of;
 use crate::query::{filter, QueryRequest};
 use crate::xml::{self, Element};
+
+pub mod routes;
+
+pub use routes::{
+    attachment_state, parse_route_table_ids, DEFAULT_ATTACH_POLL, DEFAULT_ATTACH_WAIT,
+    RES_ROUTE_TABLE,
+};
 
 /// Endpoint resource role of the VPN gateway id.
 pub const RES_VPN_GATEWAY: &str = "vpn_gateway";
@@ -181,6 +193,8 @@ pub fn link_state(c: &VpnConnection) -> LinkState {
 pub struct Ec2VpnFabric {
     client: Arc<Client>,
     static_routes: bool,
+    attach_wait: Duration,
+    attach_poll: Duration,
 }
 
 fn gone_ok(r: Result<Element>) -> Result<()> {
@@ -197,7 +211,19 @@ impl Ec2VpnFabric {
         Self {
             client,
             static_routes: true,
+            attach_wait: DEFAULT_ATTACH_WAIT,
+            attach_poll: DEFAULT_ATTACH_POLL,
         }
+    }
+
+    /// How long `prepare_site` waits for the VPN gateway's attachment to become
+    /// `attached` before route propagation, and how often it asks meanwhile
+    /// (default [`DEFAULT_ATTACH_WAIT`], [`DEFAULT_ATTACH_POLL`]). When the wait
+    /// runs out, `prepare_site` fails with a temporary `Unavailable`.
+    pub fn attach_wait(mut self, total: Duration, poll: Duration) -> Self {
+        self.attach_wait = total;
+        self.attach_poll = poll.max(Duration::from_millis(1));
+        self
     }
 
     /// Whether `connect` adds `CreateVpnConnectionRoute` routes (default true). moto
@@ -511,11 +537,13 @@ impl VpnFabric for Ec2VpnFabric {
                 (id.to_owned(), Vec::new())
             }
         };
-        let attached = attachments
+        let mut state = attachments
             .iter()
-            .any(|(v, s)| v == vpc && matches!(s.as_str(), "attaching" | "attached"));
-        if !attached {
-            self.client
+            .find(|(v, s)| v == vpc && matches!(s.as_str(), "attaching" | "attached"))
+            .map(|(_, s)| s.clone());
+        if state.is_none() {
+            let root = self
+                .client
                 .call(
                     &QueryRequest::new("AttachVpnGateway")
                         .param("VpnGatewayId", &vgw)
@@ -523,15 +551,29 @@ impl VpnFabric for Ec2VpnFabric {
                 )
                 .await
                 .map_err(|e| e.with_resource(vgw.clone()))?;
+            state = root
+                .text_at("attachment/state")
+                .map(|s| s.trim().to_owned());
         }
-        if let Some(rt) = ctx.hints.get("route_table_id") {
-            self.client
-                .call(
-                    &QueryRequest::new("EnableVgwRoutePropagation")
-                        .param("RouteTableId", rt)
-                        .param("GatewayId", &vgw),
-                )
-                .await?;
+        let route_table = match (
+            ctx.hints.get("route_table_id"),
+            ctx.hints.get("guest_network_id"),
+        ) {
+            (Some(rt), _) => Some(rt.clone()),
+            (None, Some(subnet)) => Some(
+                self.route_table_of(subnet, vpc)
+                    .await
+                    .map_err(|e| self.site_err(e))?,
+            ),
+            (None, None) => None,
+        };
+        if let Some(rt) = &route_table {
+            if state.as_deref() != Some("attached") {
+                self.wait_attached(&vgw, vpc).await?;
+            }
+            self.enable_propagation(rt, &vgw)
+                .await
+                .map_err(|e| self.site_err(e))?;
         }
         let mut ep = SiteEndpoint {
             site: ctx.site.clone(),
@@ -543,6 +585,9 @@ impl VpnFabric for Ec2VpnFabric {
         };
         ep.resources.insert(RES_VPN_GATEWAY.into(), vgw);
         ep.resources.insert(RES_VPC.into(), vpc.clone());
+        if let Some(rt) = route_table {
+            ep.resources.insert(RES_ROUTE_TABLE.into(), rt);
+        }
         ep.attributes.insert("cluster".into(), ctx.cluster.clone());
         ep.attributes.insert("type".into(), "ipsec.1".into());
         Ok(ep)
@@ -554,8 +599,8 @@ impl VpnFabric for Ec2VpnFabric {
             .map_err(|e| self.site_err(e))
     }
 
-    /// EC2 members need nothing at boot: the VPC route table reaches the peers
-    /// through the VPN gateway (route propagation, hint `route_table_id`).
+    /// EC2 members need nothing at boot: their subnet's route table reaches the
+    /// peers through the VPN gateway (route propagation, see `prepare_site`).
     fn member_bootstrap(&self, _member: &Member) -> Result<Bootstrap> {
         Ok(Bootstrap::default())
     }
@@ -639,6 +684,9 @@ impl VpnFabric for Ec2VpnFabric {
             .filter(|c| !matches!(c.state.as_str(), "deleting" | "deleted"))
         {
             self.disconnect(&LinkId(c.id.clone())).await?;
+        }
+        if let Some(rt) = endpoint.resources.get(RES_ROUTE_TABLE) {
+            self.disable_propagation(rt, vgw).await?;
         }
         if let Some(vpc) = endpoint.resources.get(RES_VPC) {
             gone_ok(
