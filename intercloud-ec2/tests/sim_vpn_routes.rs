@@ -62,9 +62,9 @@ async fn prepared_site_propagates_into_its_subnets_table_until_released() {
         )
         .await
         .expect("main table");
-    assert_eq!(parse_route_table_ids(&main), [rtb.clone()]);
+    assert_eq!(parse_route_table_ids(&main), vec![rtb.clone()]);
     let vgw = ep.resources["vpn_gateway"].clone();
-    assert_eq!(propagating(&p, &rtb).await, [vgw.clone()]);
+    assert_eq!(propagating(&p, &rtb).await, vec![vgw.clone()]);
     let again = fabric.prepare_site(&ctx).await.expect("prepare_site again");
     assert_eq!(again.resources, ep.resources, "idempotent");
     assert_eq!(propagating(&p, &rtb).await, [vgw]);
