@@ -14,9 +14,11 @@
 //! [`CloudStackVpn::user_credentials`].
 //!
 //! Without a VPC (builder or hint `vpc_id`), site-to-site uses the account's only
-//! VPC (`listVPCs`); without a public IP (builder, hint `public_ip_id` or
-//! `network_id`), remote access uses the account's source-NAT address
-//! (`listPublicIpAddresses`). [`VpnFabric::peer_access`] of a remote-access link gives
+//! VPC (`listVPCs`); without a public IP (builder or hint `public_ip_id`), remote
+//! access uses a source-NAT address (`listPublicIpAddresses issourcenat=true`): the
+//! VPC's of hint `vpc_id` (`vpcid`: in a VPC the source NAT IP belongs to the VPC,
+//! no tier is its `associatednetworkid`), else the network's of hint `network_id`
+//! (`associatednetworkid`, an isolated network), else the account's. [`VpnFabric::peer_access`] of a remote-access link gives
 //! the peer's L2TP/IPsec client the server address, the pre-shared key and the user.
 //!
 //! Every create is looked up first, so repeating a step finds what exists. Pre-shared
@@ -378,8 +380,12 @@ impl CloudStackVpn {
         {
             Some(id) => id.clone(),
             None => {
-                let network = ctx.hints.get("network_id");
+                let (vpc, network) = match ctx.hints.get("vpc_id") {
+                    Some(v) => (Some(v), None),
+                    None => (None, ctx.hints.get("network_id")),
+                };
                 let call = Call::get("listPublicIpAddresses")
+                    .opt("vpcid", vpc.map(String::as_str))
                     .opt("associatednetworkid", network.map(String::as_str))
                     .param("issourcenat", "true")
                     .param("listall", "true");
@@ -387,8 +393,11 @@ impl CloudStackVpn {
                 ips.into_iter()
                     .find(|ip| ip.issourcenat != Some(false))
                     .ok_or_else(|| {
-                        let what = network
-                            .map_or_else(|| "the account".to_owned(), |n| format!("network {n}"));
+                        let what = match (vpc, network) {
+                            (Some(v), _) => format!("VPC {v}"),
+                            (None, Some(n)) => format!("network {n}"),
+                            (None, None) => "the account".to_owned(),
+                        };
                         self.err(
                             ErrorKind::NotFound,
                             format!(

@@ -499,3 +499,64 @@ async fn remote_access_peer_gets_server_psk_and_user() {
         .unwrap()
         .is_none());
 }
+
+/// In a VPC the source NAT IP belongs to the VPC, not to a tier: with hint `vpc_id`
+/// the fabric lists by `vpcid` (even when a tier is named too).
+#[tokio::test]
+async fn remote_access_in_a_vpc_uses_the_vpcs_source_nat_ip() {
+    let fake = FakeCloud::default();
+    fake.on(
+        "listPublicIpAddresses",
+        200,
+        fixture("libcloud/listPublicIpAddresses_default.json"),
+    )
+    .on(
+        "listRemoteAccessVpns",
+        200,
+        format!(
+            r#"{{"listremoteaccessvpnsresponse":{{"count":1,"remoteaccessvpn":[{}]}}}}"#,
+            remote_access_vpn()
+        ),
+    );
+    let server = fake.start().await;
+    let vpn = builder(&server).build_vpn(VpnMode::RemoteAccess).unwrap();
+    let vpc = "4d25e181-8850-4d52-8ecb-a6f35bbbabde";
+    let ep = vpn
+        .prepare_site(&ctx(&[
+            ("vpc_id", vpc),
+            ("network_id", "860"),
+            ("guest_network_id", "860"),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(ep.resources["public_ip"], "33970");
+    let list = &fake.params("listPublicIpAddresses")[0];
+    assert_eq!(list.get("vpcid").map(String::as_str), Some(vpc));
+    assert_eq!(list.get("issourcenat").map(String::as_str), Some("true"));
+    assert!(!list.contains_key("associatednetworkid"), "{list:?}");
+    assert!(
+        fake.params("createRemoteAccessVpn").is_empty(),
+        "found, not made"
+    );
+}
+
+#[tokio::test]
+async fn a_vpc_without_source_nat_ip_is_named() {
+    let fake = FakeCloud::default();
+    fake.on(
+        "listPublicIpAddresses",
+        200,
+        r#"{"listpublicipaddressesresponse":{}}"#,
+    );
+    let server = fake.start().await;
+    let vpn = builder(&server).build_vpn(VpnMode::RemoteAccess).unwrap();
+    let e = vpn
+        .prepare_site(&ctx(&[("vpc_id", "vpc-9")]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    assert!(
+        e.to_string().contains("VPC vpc-9") && e.to_string().contains("public_ip_id"),
+        "{e}"
+    );
+}

@@ -182,7 +182,16 @@ pub(super) fn public_ip_rows(e: &Engine) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `listPublicIpAddresses`: the site's VPC's two public IPs, as CloudStack lists the
+/// addresses of a VPC. Both carry `vpcid` (addresses are acquired for the VPC, not a
+/// tier). The first is the VPC's source NAT IP, which no tier owns: it has no
+/// `associatednetworkid`. The second stands for an IP a port-forwarding rule tied
+/// to the tier ("associated to the guest network only when the first
+/// port-forwarding, load balancing, or Static NAT rule is created", CloudStack's VPC
+/// guide), so it carries the tier's id. Filters: `id`, `ipaddress`, `vpcid`,
+/// `associatednetworkid`, `issourcenat`, `isstaticnat`, `zoneid`.
 pub(super) fn public_ips(e: &Engine, p: &Params) -> CsResult {
+    let vpc = fixed_id(e, KIND_VPC, 0);
     let items: Vec<Value> = public_ip_rows(e)
         .into_iter()
         .enumerate()
@@ -195,18 +204,29 @@ pub(super) fn public_ips(e: &Engine, p: &Params) -> CsResult {
             m.insert("issourcenat".into(), json!(i == 0));
             m.insert("isstaticnat".into(), json!(false));
             m.insert("forvirtualnetwork".into(), json!(true));
-            m.insert(
-                "associatednetworkid".into(),
-                json!(super::network::tier_id(e)),
-            );
-            m.insert("vpcid".into(), json!(fixed_id(e, KIND_VPC, 0)));
+            if i > 0 {
+                m.insert(
+                    "associatednetworkid".into(),
+                    json!(super::network::tier_id(e)),
+                );
+                m.insert(
+                    "associatednetworkname".into(),
+                    json!(super::network::tier_name(e)),
+                );
+            }
+            m.insert("vpcid".into(), json!(vpc));
             m.insert("state".into(), json!("Allocated"));
             owner(e, &mut m);
             Value::Object(m)
         })
         .filter(|v| {
-            p.get("id").is_none_or(|id| v["id"] == id)
-                && p.get("ipaddress").is_none_or(|a| v["ipaddress"] == a)
+            ["id", "ipaddress", "vpcid", "associatednetworkid", "zoneid"]
+                .iter()
+                .all(|k| p.get(k).is_none_or(|want| v[*k] == want))
+                && ["issourcenat", "isstaticnat"].iter().all(|k| {
+                    p.get(k)
+                        .is_none_or(|want| v[*k] == json!(want.eq_ignore_ascii_case("true")))
+                })
         })
         .collect();
     let (items, total) = paginate(p, items)?;

@@ -604,3 +604,79 @@ async fn vpc_tier_addresses_and_requested_ip() {
     let (s, d) = deploy(vec![("ipaddress", "10.101.0.10".into())]).await;
     assert_eq!(s, 200, "{d}");
 }
+
+#[tokio::test]
+async fn public_ips_of_the_vpc_and_its_source_nat() {
+    let e = engine();
+    let (_, nets) = call(&e, &[("command", "listNetworks")]).await;
+    let tier = nets["listnetworksresponse"]["network"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let vpc = nets["listnetworksresponse"]["network"][0]["vpcid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ips = |v: &Value| -> Vec<(String, bool)> {
+        v["listpublicipaddressesresponse"]["publicipaddress"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|ip| {
+                        (
+                            ip["id"].as_str().unwrap_or_default().to_owned(),
+                            ip["issourcenat"].as_bool().unwrap_or_default(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (_, all) = call(&e, &[("command", "listPublicIpAddresses")]).await;
+    let all = ips(&all);
+    assert_eq!(all.len(), 2);
+    // The VPC's source NAT IP: found by vpcid, not by the tier.
+    let (_, by_vpc) = call(
+        &e,
+        &[
+            ("command", "listPublicIpAddresses"),
+            ("vpcid", &vpc),
+            ("issourcenat", "true"),
+            ("listall", "true"),
+        ],
+    )
+    .await;
+    assert_eq!(ips(&by_vpc), [all[0].clone()]);
+    assert!(all[0].1);
+    let snat = &by_vpc["listpublicipaddressesresponse"]["publicipaddress"][0];
+    assert!(snat.get("associatednetworkid").is_none(), "{snat}");
+    assert_eq!(snat["vpcid"], vpc.as_str());
+    let (_, by_tier) = call(
+        &e,
+        &[
+            ("command", "listPublicIpAddresses"),
+            ("associatednetworkid", &tier),
+            ("issourcenat", "true"),
+        ],
+    )
+    .await;
+    assert!(ips(&by_tier).is_empty(), "{by_tier}");
+    let (_, tier_ips) = call(
+        &e,
+        &[
+            ("command", "listPublicIpAddresses"),
+            ("associatednetworkid", &tier),
+        ],
+    )
+    .await;
+    assert_eq!(ips(&tier_ips), [all[1].clone()]);
+    let (_, other) = call(
+        &e,
+        &[
+            ("command", "listPublicIpAddresses"),
+            ("vpcid", "00000000-0000-0000-0000-000000000000"),
+        ],
+    )
+    .await;
+    assert!(ips(&other).is_empty());
+}
