@@ -4,12 +4,14 @@
 //! remote-access VPNs, VPN users) are inspected directly.
 
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine as _;
 use intercloud_core::Credentials;
 use intercloud_sim::{Federation, FederationConfig, ResourceKind, ResourceRecord};
+use ipnet::Ipv4Net;
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
@@ -231,18 +233,10 @@ fn find<'a>(
 
 /// Whether IPv4 `cidr` holds `ip`.
 fn covers(cidr: &str, ip: &str) -> bool {
-    let Some((net, len)) = cidr.split_once('/') else {
-        return false;
-    };
-    let (Ok(net), Ok(ip), Ok(len)) = (
-        net.parse::<std::net::Ipv4Addr>(),
-        ip.parse::<std::net::Ipv4Addr>(),
-        len.parse::<u32>(),
-    ) else {
-        return false;
-    };
-    let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
-    u32::from(ip) & mask == u32::from(net) & mask
+    match (cidr.parse::<Ipv4Net>(), ip.parse::<Ipv4Addr>()) {
+        (Ok(net), Ok(ip)) => net.contains(&ip),
+        _ => false,
+    }
 }
 
 fn hex_secret(conf: &str) -> String {

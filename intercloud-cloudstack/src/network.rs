@@ -18,6 +18,7 @@
 use std::net::Ipv4Addr;
 
 use intercloud_core::{Error, ErrorKind, SiteId};
+use ipnet::Ipv4Net;
 
 use crate::model::{Network, VirtualMachine};
 
@@ -68,11 +69,11 @@ pub(crate) fn choose_tier(
     }
 }
 
-/// The tier's CIDR as `(network address, prefix length)`.
+/// The tier's CIDR as CloudStack lists it (host bits, if any, kept).
 ///
 /// # Errors
-/// `Protocol` when CloudStack lists the tier without a valid IPv4 CIDR.
-pub(crate) fn tier_cidr(site: &SiteId, tier: &Network) -> Result<(Ipv4Addr, u8), Error> {
+/// `Protocol` when CloudStack lists the tier without a valid IPv4 CIDR of at most /30.
+pub(crate) fn tier_cidr(site: &SiteId, tier: &Network) -> Result<Ipv4Net, Error> {
     let bad = || {
         crate::error::protocol(
             site,
@@ -80,17 +81,11 @@ pub(crate) fn tier_cidr(site: &SiteId, tier: &Network) -> Result<(Ipv4Addr, u8),
             format!("network {} has no IPv4 CIDR ({:?})", tier.id, tier.cidr),
         )
     };
-    let (ip, len) = tier
-        .cidr
+    tier.cidr
         .as_deref()
-        .and_then(|c| c.split_once('/'))
-        .ok_or_else(bad)?;
-    let ip: Ipv4Addr = ip.trim().parse().map_err(|_| bad())?;
-    let len: u8 = len.trim().parse().map_err(|_| bad())?;
-    if len > 30 {
-        return Err(bad());
-    }
-    Ok((ip, len))
+        .and_then(|c| c.trim().parse::<Ipv4Net>().ok())
+        .filter(|net| net.prefix_len() <= 30)
+        .ok_or_else(bad)
 }
 
 /// Every address a NIC on network `id` holds, in listing order, without repeats.
@@ -109,27 +104,21 @@ pub(crate) fn addresses_on(id: &str, vms: &[VirtualMachine]) -> Vec<String> {
     out
 }
 
-/// Whether `address` can be asked of the tier: IPv4, inside its CIDR, neither the
+/// Whether `address` can be asked of the tier `cidr`: IPv4, inside it, neither the
 /// network, broadcast nor gateway address. `Err` says what is wrong.
 pub(crate) fn check_address(
     address: &str,
-    (base, len): (Ipv4Addr, u8),
+    cidr: Ipv4Net,
     gateway: Option<&str>,
 ) -> Result<(), String> {
     let ip: Ipv4Addr = address
         .parse()
         .map_err(|_| format!("{address:?} is not an IPv4 address"))?;
-    let mask = if len == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(len))
-    };
-    let net = u32::from(base) & mask;
-    let cidr = format!("{}/{len}", Ipv4Addr::from(net));
-    if u32::from(ip) & mask != net {
+    let cidr = cidr.trunc();
+    if !cidr.contains(&ip) {
         return Err(format!("address {ip} is not in the tier's CIDR {cidr}"));
     }
-    if u32::from(ip) == net || u32::from(ip) == net | !mask {
+    if ip == cidr.network() || ip == cidr.broadcast() {
         return Err(format!(
             "address {ip} is the network or broadcast address of {cidr}"
         ));
@@ -204,7 +193,7 @@ mod tests {
 
     #[test]
     fn addresses_are_checked_against_the_tier() {
-        let cidr = (Ipv4Addr::new(10, 1, 1, 0), 24);
+        let cidr: Ipv4Net = "10.1.1.0/24".parse().unwrap();
         assert!(check_address("10.1.1.20", cidr, Some("10.1.1.1")).is_ok());
         for bad in [
             "10.1.2.20",
@@ -218,11 +207,22 @@ mod tests {
         }
         let tier = net("t", None);
         assert_eq!(tier_cidr(&SiteId::new("s"), &tier).unwrap(), cidr);
-        let mut broken = tier.clone();
-        broken.cidr = Some("10.1.1.0".into());
-        assert_eq!(
-            tier_cidr(&SiteId::new("s"), &broken).unwrap_err().kind(),
-            ErrorKind::Protocol
-        );
+        // Host bits in the listed CIDR are kept as listed, masked when checking.
+        let mut hosty = tier.clone();
+        hosty.cidr = Some(" 10.1.1.7/24 ".into());
+        let listed = tier_cidr(&SiteId::new("s"), &hosty).unwrap();
+        assert_eq!(listed.to_string(), "10.1.1.7/24");
+        assert!(check_address("10.1.1.20", listed, None).is_ok());
+        let e = check_address("10.1.1.255", listed, None).unwrap_err();
+        assert!(e.contains("broadcast address of 10.1.1.0/24"), "{e}");
+        for cidr in ["10.1.1.0", "10.1.1.0/31", "fe80::/64", "10.1.1.0/x"] {
+            let mut broken = tier.clone();
+            broken.cidr = Some(cidr.into());
+            assert_eq!(
+                tier_cidr(&SiteId::new("s"), &broken).unwrap_err().kind(),
+                ErrorKind::Protocol,
+                "{cidr}"
+            );
+        }
     }
 }

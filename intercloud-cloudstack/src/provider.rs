@@ -977,14 +977,14 @@ impl CloudProvider for CloudStackProvider {
 
     async fn guest_network(&self) -> Result<Option<GuestNetwork>> {
         let tier = self.tier().await?;
-        let (base, len) = network::tier_cidr(self.client.site(), &tier)?;
+        let cidr = network::tier_cidr(self.client.site(), &tier)?;
         let call = Call::get("listVirtualMachines")
             .param("networkid", tier.id.as_str())
             .param("listall", "true");
         let vms: Vec<VirtualMachine> = self.client.list(&call, "virtualmachine").await?;
         Ok(Some(GuestNetwork {
             in_use: network::addresses_on(&tier.id, &vms),
-            cidr: format!("{base}/{len}"),
+            cidr: cidr.to_string(),
             vpc: tier.vpcid,
             id: tier.id,
         }))

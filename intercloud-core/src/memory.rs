@@ -230,8 +230,7 @@ impl MemoryProvider {
                 "this site cannot place VMs at chosen addresses".into(),
             ));
         };
-        let (base, len) = crate::deploy::ipam::parse_cidr(&net.cidr)?;
-        let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+        let network = crate::deploy::ipam::parse_cidr(&net.cidr)?;
         for i in missing {
             let Some(a) = spec.addresses.get(*i as usize) else {
                 return Err(invalid(format!("no address for VM {i}")));
@@ -239,7 +238,7 @@ impl MemoryProvider {
             let ip: std::net::Ipv4Addr = a
                 .parse()
                 .map_err(|_| invalid(format!("{a:?} is not IPv4")))?;
-            if u32::from(ip) & mask != u32::from(base) {
+            if !network.contains(&ip) {
                 return Err(invalid(format!(
                     "address {a} is not in network {}",
                     net.cidr

@@ -16,6 +16,8 @@
 
 use std::net::Ipv4Addr;
 
+use ipnet::Ipv4Net;
+
 use crate::query::{filter, QueryRequest};
 use crate::xml::Element;
 
@@ -131,23 +133,24 @@ pub fn interface_addresses(root: &Element) -> (Vec<String>, Option<String>) {
 }
 
 /// Whether `address` can be asked of subnet `cidr`: IPv4, inside it, not one of the
-/// five addresses AWS reserves (the first four and the last). `Err` says why not.
+/// five addresses AWS reserves (the network address, the next three and the
+/// broadcast address). `Err` says why not.
 pub fn check_address(address: &str, cidr: &str) -> Result<(), String> {
     let ip: Ipv4Addr = address
         .parse()
         .map_err(|_| format!("{address:?} is not an IPv4 address"))?;
-    let (base, len) = cidr
-        .split_once('/')
-        .and_then(|(b, l)| Some((b.parse::<Ipv4Addr>().ok()?, l.parse::<u32>().ok()?)))
-        .filter(|(_, l)| *l <= 28)
-        .ok_or_else(|| format!("the subnet's CIDR {cidr:?} is not an IPv4 CIDR"))?;
-    let mask = u32::MAX << (32 - len);
-    let net = u32::from(base) & mask;
-    let n = u32::from(ip);
-    if n & mask != net {
+    let net = cidr
+        .parse::<Ipv4Net>()
+        .ok()
+        .filter(|n| n.prefix_len() <= 28)
+        .ok_or_else(|| format!("the subnet's CIDR {cidr:?} is not an IPv4 CIDR"))?
+        .trunc();
+    if !net.contains(&ip) {
         return Err(format!("address {ip} is not in the subnet's CIDR {cidr}"));
     }
-    if n - net < 4 || n == net | !mask {
+    let reserved =
+        ip == net.network() || ip == net.broadcast() || net.hosts().take(3).any(|h| h == ip);
+    if reserved {
         return Err(format!(
             "address {ip} is one of the five addresses AWS reserves in {cidr}"
         ));
@@ -196,6 +199,10 @@ mod tests {
             assert!(check_address(bad, "172.31.0.0/20").is_err(), "{bad}");
         }
         assert!(check_address("10.0.0.5", "10.0.0.0/29").is_err());
+        // Host bits in the subnet's CIDR do not move the reserved addresses.
+        assert!(check_address("10.0.0.3", "10.0.0.9/24").is_err());
+        assert!(check_address("10.0.0.4", "10.0.0.9/24").is_ok());
+        assert!(check_address("10.0.0.4", "10.0.0.0/x").is_err());
     }
 
     #[test]

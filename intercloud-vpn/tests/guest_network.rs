@@ -18,6 +18,7 @@ use intercloud_core::{
     VmFilter, VmSpec, VpnWish,
 };
 use intercloud_vpn::{plan_overlay, ClusterConfigurer, OverlayBoot, SiteVpn};
+use ipnet::Ipv4Net;
 
 use fakes::FakeNative;
 
@@ -55,10 +56,8 @@ fn link(a: &str, b: &str) -> Link {
 }
 
 fn in_net(ip: &str, cidr: &str) -> bool {
-    let (net, len) = cidr.split_once('/').unwrap();
-    let (ip, net): (Ipv4Addr, Ipv4Addr) = (ip.parse().unwrap(), net.parse().unwrap());
-    let mask = u32::MAX << (32 - len.parse::<u32>().unwrap());
-    u32::from(ip) & mask == u32::from(net)
+    let net: Ipv4Net = cidr.parse().unwrap();
+    net.contains(&ip.parse::<Ipv4Addr>().unwrap())
 }
 
 /// cs (CloudStack-like: native gateway, one request per VM), ec2 (native, batch

@@ -6,7 +6,8 @@
 //! crate's IPAM can replace this by handing [`super::Plan::build`] its own map.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
 
 use crate::{Error, Result};
 
@@ -15,28 +16,21 @@ pub use crate::model::DEFAULT_OVERLAY_CIDR;
 /// Host addresses at the start of the overlay left for gateways.
 pub const RESERVED_HOSTS: u32 = 10;
 
-/// Parses an IPv4 CIDR (`"10.77.0.0/16"`) into its network address and prefix length.
+/// Parses an IPv4 CIDR (`"10.77.0.0/16"`, surrounding whitespace allowed) into its
+/// network: host bits are cleared (`10.1.2.3/16` is `10.1.0.0/16`).
 ///
 /// # Errors
-/// `Config` naming the CIDR and what is wrong with it.
-pub fn parse_cidr(cidr: &str) -> Result<(Ipv4Addr, u8)> {
+/// `Config` naming the CIDR and what is wrong with it: not `IPv4-ADDRESS/PREFIX`, or a
+/// prefix longer than /30 (a network without two host addresses).
+pub fn parse_cidr(cidr: &str) -> Result<Ipv4Net> {
     let bad = |why: &str| Error::config(format!("overlay CIDR {cidr:?}: {why}"));
-    let (addr, len) = cidr
-        .split_once('/')
-        .ok_or_else(|| bad("expected ADDRESS/PREFIX, e.g. 10.77.0.0/16"))?;
-    let addr: Ipv4Addr = addr
-        .trim()
-        .parse()
-        .map_err(|_| bad("the address is not IPv4"))?;
-    let len: u8 = len
-        .trim()
-        .parse()
-        .map_err(|_| bad("the prefix is not a number"))?;
-    if len > 30 {
+    let net: Ipv4Net = cidr.trim().parse().map_err(|_| {
+        bad("expected an IPv4 ADDRESS/PREFIX with a prefix of 0 to 32, e.g. 10.77.0.0/16")
+    })?;
+    if net.prefix_len() > 30 {
         return Err(bad("the prefix must be at most /30"));
     }
-    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-    Ok((Ipv4Addr::from(u32::from(addr) & mask), len))
+    Ok(net.trunc())
 }
 
 /// Assigns each name an address in `cidr`, in order, after the reserved hosts.
@@ -44,8 +38,8 @@ pub fn parse_cidr(cidr: &str) -> Result<(Ipv4Addr, u8)> {
 /// # Errors
 /// `Config` when the CIDR is malformed or too small for the names.
 pub fn assign(cidr: &str, names: &[String]) -> Result<BTreeMap<String, String>> {
-    let (net, len) = parse_cidr(cidr)?;
-    let hosts = (1u64 << (32 - u32::from(len))) - 2; // minus network and broadcast
+    let net = parse_cidr(cidr)?;
+    let hosts = net.hosts().count() as u64; // without network and broadcast
     let need = names.len() as u64 + u64::from(RESERVED_HOSTS);
     if need > hosts {
         return Err(Error::config(format!(
@@ -54,14 +48,10 @@ pub fn assign(cidr: &str, names: &[String]) -> Result<BTreeMap<String, String>> 
             names.len()
         )));
     }
-    let base = u32::from(net);
     Ok(names
         .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            let host = base + 1 + RESERVED_HOSTS + i as u32;
-            (n.clone(), Ipv4Addr::from(host).to_string())
-        })
+        .zip(net.hosts().skip(RESERVED_HOSTS as usize))
+        .map(|(n, ip)| (n.clone(), ip.to_string()))
         .collect())
 }
 
@@ -75,6 +65,11 @@ mod tests {
         let m = assign("10.200.0.0/16", &names).unwrap();
         assert_eq!(m["master-1"], "10.200.0.11");
         assert_eq!(m["worker-1"], "10.200.0.12");
+        // A /28 has 14 hosts: 10 reserved, the last 4 (.11 to .14) for nodes.
+        let four: Vec<String> = (0..4).map(|i| format!("n{i}")).collect();
+        let m = assign("10.0.0.16/28", &four).unwrap();
+        assert_eq!(m["n0"], "10.0.0.27");
+        assert_eq!(m["n3"], "10.0.0.30");
     }
 
     #[test]
@@ -86,8 +81,10 @@ mod tests {
         let e = assign("10.0.0.0/28", &names).unwrap_err();
         assert!(e.to_string().contains("larger"), "{e}");
         assert_eq!(
-            parse_cidr("10.1.2.3/16").unwrap().0,
-            Ipv4Addr::new(10, 1, 0, 0)
+            parse_cidr(" 10.1.2.3/16 ").unwrap(),
+            "10.1.0.0/16".parse::<Ipv4Net>().unwrap()
         );
+        assert!(parse_cidr("10.0.0.0/33").is_err());
+        assert!(parse_cidr("10.0.0.0/x").is_err());
     }
 }

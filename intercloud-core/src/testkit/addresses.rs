@@ -10,12 +10,12 @@ use crate::ErrorKind;
 /// The first host of `net` from its 10th address up that no machine holds (low
 /// addresses are the cloud's own: gateway, router, AWS's reserved four).
 fn free_host(net: &GuestNetwork) -> Ipv4Addr {
-    let (base, len) = crate::deploy::ipam::parse_cidr(&net.cidr)
+    let network = crate::deploy::ipam::parse_cidr(&net.cidr)
         .unwrap_or_else(|e| panic!("guest_network: CIDR {:?} is not IPv4: {e}", net.cidr));
-    let size = 1u64 << (32 - u32::from(len));
-    (10..size.saturating_sub(1))
-        .filter_map(|n| u32::try_from(u64::from(u32::from(base)) + n).ok())
-        .map(Ipv4Addr::from)
+    // hosts() starts at the network's address + 1: skip 9 to start at its 10th.
+    network
+        .hosts()
+        .skip(9)
         .find(|ip| !net.in_use.iter().any(|u| *u == ip.to_string()))
         .unwrap_or_else(|| panic!("guest network {} has no free address", net.cidr))
 }

@@ -237,7 +237,7 @@ pub(super) fn vpcs(e: &Engine, _p: &Params) -> CsResult {
     let mut m = Map::new();
     m.insert("id".into(), json!(fixed_id(e, KIND_VPC, 0)));
     m.insert("name".into(), json!(format!("{}-vpc", e.cfg.id)));
-    m.insert("cidr".into(), json!(super::network::vpc(e).cidr()));
+    m.insert("cidr".into(), json!(super::network::vpc(e).to_string()));
     m.insert("state".into(), json!("Enabled"));
     m.insert("zoneid".into(), json!(fixed_id(e, KIND_ZONE, 0)));
     owner(e, &mut m);

@@ -15,6 +15,7 @@
 
 use std::net::Ipv4Addr;
 
+use ipnet::Ipv4Net;
 use serde_json::{json, Map, Value};
 
 use super::catalog::zone_name;
@@ -22,24 +23,30 @@ use super::{
     fixed_id, list_payload, owner, paginate, CsError, CsResult, Params, KIND_NETWORK, KIND_VPC,
     KIND_ZONE,
 };
-use crate::engine::ipam::{self, Subnet};
+use crate::engine::ipam;
 use crate::engine::{Engine, State};
 
-/// The first host a VM gets by default (below: gateway and router addresses).
-const FIRST_HOST: u32 = 10;
+/// The tier's hosts a VM never gets by default (gateway and router addresses): VMs
+/// get addresses from `.10` up.
+const RESERVED_HOSTS: usize = 9;
 
 fn second_octet(e: &Engine) -> u8 {
     100 + e.site_index() % 156
 }
 
 /// The site's VPC CIDR.
-pub(super) fn vpc(e: &Engine) -> Subnet {
-    Subnet::new(Ipv4Addr::new(10, second_octet(e), 0, 0), 16)
+pub(super) fn vpc(e: &Engine) -> Ipv4Net {
+    Ipv4Net::new_assert(Ipv4Addr::new(10, second_octet(e), 0, 0), 16)
 }
 
 /// The site's VPC tier, where every VM is.
-pub(super) fn tier(e: &Engine) -> Subnet {
-    Subnet::new(Ipv4Addr::new(10, second_octet(e), 0, 0), 20)
+pub(super) fn tier(e: &Engine) -> Ipv4Net {
+    Ipv4Net::new_assert(Ipv4Addr::new(10, second_octet(e), 0, 0), 20)
+}
+
+/// The tier's gateway: its first host.
+pub(super) fn gateway(e: &Engine) -> Ipv4Addr {
+    Ipv4Addr::new(10, second_octet(e), 0, 1)
 }
 
 /// The tier's id.
@@ -65,9 +72,9 @@ fn tier_json(e: &Engine) -> Value {
     m.insert("displaytext".into(), json!(tier_name(e)));
     m.insert("broadcastdomaintype".into(), json!("Vlan"));
     m.insert("traffictype".into(), json!("Guest"));
-    m.insert("gateway".into(), json!(t.host(1).to_string()));
+    m.insert("gateway".into(), json!(gateway(e).to_string()));
     m.insert("netmask".into(), json!(t.netmask().to_string()));
-    m.insert("cidr".into(), json!(t.cidr()));
+    m.insert("cidr".into(), json!(t.to_string()));
     m.insert("zoneid".into(), json!(fixed_id(e, KIND_ZONE, 0)));
     m.insert("zonename".into(), json!(zone_name(e)));
     m.insert(
@@ -108,16 +115,16 @@ pub(super) fn address_for(e: &Engine, st: &State, p: &Params) -> Result<Ipv4Addr
     let t = tier(e);
     let taken = ipam::in_use(st, e.now());
     let Some(raw) = p.get("ipaddress") else {
-        return ipam::next_free(t, FIRST_HOST, &taken, &[]).ok_or_else(|| unable(533));
+        return ipam::next_free(t, RESERVED_HOSTS, &taken, &[]).ok_or_else(|| unable(533));
     };
     let ip: Ipv4Addr = raw
         .parse()
         .map_err(|_| CsError::param(format!("Invalid specified IPv4 address {raw}")))?;
-    if !t.contains(ip) || ip == t.base || ip == t.broadcast() || ip == t.host(1) {
+    if !t.contains(&ip) || ip == t.network() || ip == t.broadcast() || ip == gateway(e) {
         return Err(CsError::param(format!(
             "Requested ip address {ip} doesn't belong to the network {} cidr {}",
             tier_label(),
-            t.cidr()
+            t
         )));
     }
     if taken.contains(&ip) {

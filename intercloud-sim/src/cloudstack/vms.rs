@@ -68,7 +68,7 @@ pub(super) fn vm_json(e: &Engine, v: &VmRec, state: &str) -> Value {
         json!([{
             "id": format!("{}-nic0", v.id), "networkid": network::tier_id(e),
             "networkname": network::tier_name(e), "netmask": tier.netmask().to_string(),
-            "gateway": tier.host(1).to_string(),
+            "gateway": network::gateway(e).to_string(),
             "ipaddress": v.ip.to_string(), "traffictype": "Guest", "type": "Isolated",
             "isdefault": true, "macaddress": mac
         }]),

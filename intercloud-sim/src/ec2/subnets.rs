@@ -9,23 +9,25 @@
 
 use std::net::Ipv4Addr;
 
+use ipnet::Ipv4Net;
 use tokio::time::Instant;
 
 use super::catalog::default_vpc;
 use super::xml::el;
 use super::{region, Ec2Error, Ec2Result, Params, OWNER_ID};
-use crate::engine::ipam::{self, Subnet};
+use crate::engine::ipam;
 use crate::engine::{Engine, Phase, State, VmRec};
 
-/// The first host AWS hands out in a subnet.
-const FIRST_HOST: u32 = 4;
+/// The hosts AWS keeps after a subnet's network address (router, DNS, future use):
+/// instances get addresses from `.4` up.
+const RESERVED_HOSTS: usize = 3;
 
 /// One default subnet.
 #[derive(Debug, Clone)]
 pub(super) struct DefaultSubnet {
     pub(super) id: String,
     pub(super) zone: String,
-    pub(super) net: Subnet,
+    pub(super) net: Ipv4Net,
 }
 
 /// The availability zones the site reports.
@@ -52,7 +54,7 @@ pub(super) fn default_subnets(e: &Engine) -> Vec<DefaultSubnet> {
                     (h << 4 | u64::from(k8)) & 0x0fff_ffff_ffff_ffff
                 ),
                 zone,
-                net: Subnet::new(Ipv4Addr::new(172, 31, k8 * 16, 0), 20),
+                net: Ipv4Net::new_assert(Ipv4Addr::new(172, 31, k8 * 16, 0), 20),
             }
         })
         .collect()
@@ -99,15 +101,15 @@ pub(super) fn addresses_for(
             .parse()
             .map_err(|_| Ec2Error::invalid(raw, "PrivateIpAddress"))?;
         let net = subnet.net;
-        let reserved =
-            (0..FIRST_HOST).map(|n| net.host(n)).any(|r| r == ip) || ip == net.broadcast();
-        if !net.contains(ip) || reserved {
+        let reserved = ip == net.network()
+            || ip == net.broadcast()
+            || net.hosts().take(RESERVED_HOSTS).any(|r| r == ip);
+        if !net.contains(&ip) || reserved {
             return Err(Ec2Error::client(
                 "InvalidParameterValue",
                 format!(
                     "Address {ip} does not fall within the subnet's address range ({} is {})",
-                    subnet.id,
-                    net.cidr()
+                    subnet.id, net
                 ),
             ));
         }
@@ -121,7 +123,7 @@ pub(super) fn addresses_for(
     }
     let mut out = Vec::with_capacity(count as usize);
     for _ in 0..count {
-        let ip = ipam::next_free(subnet.net, FIRST_HOST, &taken, &out).ok_or_else(|| {
+        let ip = ipam::next_free(subnet.net, RESERVED_HOSTS, &taken, &out).ok_or_else(|| {
             Ec2Error::client(
                 "InsufficientFreeAddressesInSubnet",
                 format!(
@@ -185,10 +187,10 @@ pub(super) fn describe(e: &Engine, p: &Params) -> Ec2Result {
             let used = st
                 .vms
                 .iter()
-                .filter(|v| v.phase(now) != Phase::Deleted && s.net.contains(v.ip))
+                .filter(|v| v.phase(now) != Phase::Deleted && s.net.contains(&v.ip))
                 .count();
-            let size = u32::from(s.net.broadcast()) - u32::from(s.net.base) + 1;
-            let free = (size as usize).saturating_sub(5 + used);
+            let size = s.net.hosts().count() + 2; // and the network and broadcast addresses
+            let free = size.saturating_sub(5 + used);
             format!(
                 "<item>{}<subnetArn>arn:aws:ec2:{}:{OWNER_ID}:subnet/{}</subnetArn><state>available</state>{}{}{}<ipv6CidrBlockAssociationSet/><availableIpAddressCount>{free}</availableIpAddressCount>{}<defaultForAz>true</defaultForAz><mapPublicIpOnLaunch>true</mapPublicIpOnLaunch><assignIpv6AddressOnCreation>false</assignIpv6AddressOnCreation></item>",
                 el("subnetId", &s.id),
@@ -196,7 +198,7 @@ pub(super) fn describe(e: &Engine, p: &Params) -> Ec2Result {
                 s.id,
                 el("vpcId", &vpc),
                 el("ownerId", OWNER_ID),
-                el("cidrBlock", &s.net.cidr()),
+                el("cidrBlock", &s.net.to_string()),
                 el("availabilityZone", &s.zone),
             )
         })
