@@ -16,10 +16,11 @@
 //! Without a VPC (builder or hint `vpc_id`), site-to-site uses the account's only
 //! VPC (`listVPCs`); without a public IP (builder or hint `public_ip_id`), remote
 //! access uses a source-NAT address (`listPublicIpAddresses issourcenat=true`): the
-//! VPC's of hint `vpc_id` (`vpcid`: in a VPC the source NAT IP belongs to the VPC,
-//! no tier is its `associatednetworkid`), else the network's of hint `network_id`
-//! (`associatednetworkid`, an isolated network), else the account's. [`VpnFabric::peer_access`] of a remote-access link gives
-//! the peer's L2TP/IPsec client the server address, the pre-shared key and the user.
+//! VPC's (builder or hint `vpc_id`; `vpcid`: in a VPC the source NAT IP belongs to the
+//! VPC, no tier is its `associatednetworkid`), else the network's of hint `network_id`
+//! (`associatednetworkid`, an isolated network), else the account's.
+//! [`VpnFabric::peer_access`] of a remote-access link gives the peer's L2TP/IPsec
+//! client the server address, the pre-shared key and the user.
 //!
 //! Every create is looked up first, so repeating a step finds what exists. Pre-shared
 //! keys and passwords travel only in POST bodies and never appear in `Debug`, errors
@@ -380,7 +381,7 @@ impl CloudStackVpn {
         {
             Some(id) => id.clone(),
             None => {
-                let (vpc, network) = match ctx.hints.get("vpc_id") {
+                let (vpc, network) = match ctx.hints.get("vpc_id").or(self.settings.vpc.as_ref()) {
                     Some(v) => (Some(v), None),
                     None => (None, ctx.hints.get("network_id")),
                 };

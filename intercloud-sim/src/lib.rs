@@ -24,7 +24,11 @@
 //! the next free address of their network, or the one `deployVirtualMachine
 //! ipaddress=` / `RunInstances PrivateIpAddress=` asks for, refused with the cloud's own
 //! error when another VM holds it (CloudStack 533 "Unable to acquire Guest IP address
-//! for network …", EC2 `InvalidIPAddress.InUse`).
+//! for network …", EC2 `InvalidIPAddress.InUse`). A CloudStack VPC's source NAT IP
+//! belongs to the VPC (`listPublicIpAddresses vpcid=`), as on a real cloud; an EC2
+//! default VPC has a main route table (`DescribeRouteTables`) into which an attached
+//! VPN gateway's routes propagate (`EnableVgwRoutePropagation`, refused with
+//! `Gateway.NotAttached` otherwise).
 //!
 //! Introspection ([`Federation::resources`], [`SiteHandle::calls`],
 //! [`Federation::alive_with_tag`]) lets tests check that nothing is left behind.
