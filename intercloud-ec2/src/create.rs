@@ -213,10 +213,6 @@ impl Ec2Provider {
         Ok(pairs)
     }
 
-    /// Tags each `(index, id)` with its own index and `Name` (plus the common tags
-    /// when they were not given at launch): one `CreateTags` per instance, at most
-    /// `tag_concurrency` in flight. Only for adoption, gaps and answers without usable
-    /// `amiLaunchIndex`.
     /// Where the instances of `missing` launch: the site's settings, or, when `spec`
     /// gives addresses, the guest subnet and the one instance's `PrivateIpAddress`.
     async fn placement_for(
@@ -257,6 +253,10 @@ impl Ec2Provider {
         Ok((placement, Some(address.clone())))
     }
 
+    /// Tags each `(index, id)` with its own index and `Name` (plus the common tags
+    /// when they were not given at launch): one `CreateTags` per instance, at most
+    /// `tag_concurrency` in flight. Only for adoption, gaps and answers without usable
+    /// `amiLaunchIndex`.
     async fn tag_each(&self, spec: &VmSpec, pairs: &[(u32, String)]) -> Result<()> {
         // A plain loop over chunks keeps the future `Send` inside `async_trait`.
         for chunk in pairs.chunks(self.tag_concurrency.max(1)) {
