@@ -15,7 +15,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::render::describe_event;
 use crate::AppState;
-use intercloud_vpn::{plan_overlay, ClusterConfigurer, SiteVpn};
+use intercloud_vpn::{plan_cluster, ClusterConfigurer, SiteVpn};
 
 /// Where a cluster is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -343,30 +343,25 @@ fn build(
         .iter()
         .map(|p| (p.site().clone(), p.capabilities()))
         .collect();
-    let mut opts = PlanOptions::default();
-    let draft = Plan::build(request, topology, placement, &caps, opts.clone())
-        .map_err(|e| e.to_string())?;
     let fed = app.backend.federation();
-    let overlay = plan_overlay(request, &draft, vpns, |site| {
-        fed.site(site).and_then(|c| c.gateway.clone())
-    })
+    let (plan, overlay) = plan_cluster(
+        request,
+        topology,
+        placement,
+        &caps,
+        PlanOptions::default(),
+        vpns,
+        |site| fed.site(site).and_then(|c| c.gateway.clone()),
+    )
     .map_err(|e| e.to_string())?;
     let configurer = ClusterConfigurer::new(request.profile, limits, None)
         .with_overlay(overlay.as_ref().map(|o| o.boot.clone()));
     let mut deployer = Deployer::new(providers)
         .with_options(options)
         .with_configurer(Arc::new(configurer));
-    let plan = match overlay {
-        Some(o) => {
-            opts.deployment_id = Some(draft.deployment_id.clone());
-            opts.vpn = true;
-            opts.overlay = Some(o.addresses);
-            opts.pinned_sites = o.pinned_sites;
-            deployer = deployer.with_fabric(o.fabric);
-            Plan::build(request, topology, placement, &caps, opts).map_err(|e| e.to_string())?
-        }
-        None => draft,
-    };
+    if let Some(o) = overlay {
+        deployer = deployer.with_fabric(o.fabric);
+    }
     Ok((deployer, plan))
 }
 

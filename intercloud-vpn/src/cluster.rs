@@ -12,11 +12,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use intercloud_core::bootstrap::{cloud_init, profile_bootstrap, ClusterLayout, NodeInfo};
-use intercloud_core::deploy::{Batch, ConfigContext, NodeConfigurer, Plan};
+use intercloud_core::deploy::{Batch, ConfigContext, NodeConfigurer, Plan, PlanOptions};
 use intercloud_core::{
     BootFile, Bootstrap, Capabilities, CloudProvider, ClusterRequest, Error, FabricChoice,
-    GuestNetwork, Member, Profile, Result, ServiceLevel, SiteId, UserData, VpnFabric,
-    DEFAULT_OVERLAY_CIDR,
+    GuestNetwork, Member, PlacementCounts, Profile, Result, ServiceLevel, SiteId, Topology,
+    UserData, VpnFabric, DEFAULT_OVERLAY_CIDR,
 };
 
 use crate::composite::CompositeFabric;
@@ -254,6 +254,36 @@ pub fn plan_overlay(
         pinned_sites: pinned,
         boot: OverlayBoot::Composite(composite),
     }))
+}
+
+/// The deployer's plan for `counts` with the overlay the request's `[vpn] fabric` asks
+/// for, as the CLI and the portal deploy: a draft plan names the nodes,
+/// [`plan_overlay`] gives them addresses (and pins sites linked by their cloud's own VPN
+/// to their guest network), and the final plan uses those, with the VPN steps. Without
+/// an overlay (one site) the draft is the plan. The draft's deployment id (`opts`', or
+/// a random one) is the plan's.
+///
+/// # Errors
+/// As [`Plan::build`] and [`plan_overlay`].
+pub fn plan_cluster(
+    request: &ClusterRequest,
+    topology: &Topology,
+    counts: &PlacementCounts,
+    caps: &BTreeMap<SiteId, Capabilities>,
+    mut opts: PlanOptions,
+    sites: &BTreeMap<SiteId, SiteVpn>,
+    gateway: impl Fn(&SiteId) -> Option<String>,
+) -> Result<(Plan, Option<ClusterOverlay>)> {
+    let draft = Plan::build(request, topology, counts, caps, opts.clone())?;
+    let Some(overlay) = plan_overlay(request, &draft, sites, gateway)? else {
+        return Ok((draft, None));
+    };
+    opts.deployment_id = Some(draft.deployment_id.clone());
+    opts.vpn = true;
+    opts.overlay = Some(overlay.addresses.clone());
+    opts.pinned_sites = overlay.pinned_sites.clone();
+    let plan = Plan::build(request, topology, counts, caps, opts)?;
+    Ok((plan, Some(overlay)))
 }
 
 /// Gives every site that `composite` links through its cloud's own VPN its guest

@@ -28,8 +28,8 @@ pub mod l2tp;
 pub mod wireguard;
 
 pub use cluster::{
-    deployed_composite, overlay_addresses, plan_overlay, slots_for_level, wireguard_overlay,
-    ClusterConfigurer, ClusterOverlay, OverlayBoot, RenderedOverlay, SiteVpn,
+    deployed_composite, overlay_addresses, plan_cluster, plan_overlay, slots_for_level,
+    wireguard_overlay, ClusterConfigurer, ClusterOverlay, OverlayBoot, RenderedOverlay, SiteVpn,
 };
 pub use composite::{choose, CompositeFabric, PairFabric, Side};
 pub use ipam::{Ipam, SiteSubnet, DEFAULT_OVERLAY_CIDR};

@@ -13,47 +13,17 @@ use intercloud_core::deploy::{
     DeployOptions, DeployResult, Deployer, FailurePolicy, MemoryJournal, Plan, PlanOptions,
 };
 use intercloud_core::{
-    Capabilities, CloudProvider, ClusterRequest, FabricChoice, LevelOffering, Link, MemoryProvider,
-    Middleware, NodeGroup, PlacementCounts, Profile, ServiceLevel, Site, SiteId, Spread, Topology,
-    VmFilter, VmSpec, VpnWish,
+    Capabilities, CloudProvider, ClusterRequest, FabricChoice, MemoryProvider, Middleware,
+    NodeGroup, PlacementCounts, Profile, ServiceLevel, SiteId, Spread, Topology, VmFilter, VmSpec,
+    VpnWish,
 };
-use intercloud_vpn::{plan_overlay, ClusterConfigurer, OverlayBoot, SiteVpn};
+use intercloud_vpn::{plan_cluster, plan_overlay, ClusterConfigurer, OverlayBoot, SiteVpn};
 use ipnet::Ipv4Net;
 
-use fakes::FakeNative;
+use fakes::{link, site, FakeNative};
 
 const CS_NET: &str = "10.1.1.0/24";
 const EC2_NET: &str = "172.31.16.0/20";
-
-fn site(id: &str, middleware: Middleware) -> Site {
-    Site {
-        id: SiteId::new(id),
-        middleware,
-        endpoint: "http://127.0.0.1:9/api".into(),
-        zone: None,
-        levels: [(
-            ServiceLevel::new("M"),
-            LevelOffering {
-                offering: "medium".into(),
-                image: None,
-                price_per_hour: 0.1,
-                capacity: 100,
-            },
-        )]
-        .into(),
-        rate_limit: None,
-        max_concurrency: None,
-    }
-}
-
-fn link(a: &str, b: &str) -> Link {
-    Link {
-        between: [SiteId::new(a), SiteId::new(b)],
-        rtt_ms: 20.0,
-        bandwidth_mbps: 1000.0,
-        vpn_overhead: 0.21,
-    }
-}
 
 fn in_net(ip: &str, cidr: &str) -> bool {
     let net: Ipv4Net = cidr.parse().unwrap();
@@ -189,29 +159,22 @@ impl Lab {
     /// The draft plan, the overlay and the final plan, as the CLI builds them.
     async fn plan(&self) -> (Plan, intercloud_vpn::ClusterOverlay) {
         let caps = self.caps();
-        let mut opts = PlanOptions {
+        let opts = PlanOptions {
             deployment_id: Some("d-guest".into()),
             ..PlanOptions::default()
         };
-        let draft = Plan::build(
+        let vpns = self.vpns().await;
+        let (plan, overlay) = plan_cluster(
             &self.request,
             &self.topology,
             &self.counts,
             &caps,
-            opts.clone(),
+            opts,
+            &vpns,
+            |s| (s.as_str() == "one").then(|| "203.0.113.7".to_owned()),
         )
-        .expect("draft");
-        let vpns = self.vpns().await;
-        let overlay = plan_overlay(&self.request, &draft, &vpns, |s| {
-            (s.as_str() == "one").then(|| "203.0.113.7".to_owned())
-        })
-        .expect("overlay plans")
-        .expect("three sites");
-        opts.vpn = true;
-        opts.overlay = Some(overlay.addresses.clone());
-        opts.pinned_sites = overlay.pinned_sites.clone();
-        let plan =
-            Plan::build(&self.request, &self.topology, &self.counts, &caps, opts).expect("plan");
+        .expect("plans");
+        let overlay = overlay.expect("three sites");
         (plan, overlay)
     }
 }

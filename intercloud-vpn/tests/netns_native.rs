@@ -33,15 +33,15 @@ use intercloud_core::deploy::{
     NodeConfigurer, Plan, PlanOptions,
 };
 use intercloud_core::{
-    Capabilities, CloudProvider, ClusterRequest, FabricChoice, LevelOffering, Link, MemoryProvider,
-    Middleware, NodeGroup, PlacementCounts, Profile, ServiceLevel, Site, SiteId, Spread, Topology,
-    VpnFabric, VpnWish,
+    Capabilities, CloudProvider, ClusterRequest, FabricChoice, MemoryProvider, Middleware,
+    NodeGroup, PlacementCounts, Profile, ServiceLevel, SiteId, Spread, Topology, VpnFabric,
+    VpnWish,
 };
 use intercloud_vpn::ipsec::{policy_from_attributes, swanctl_conf, SiteToSite};
-use intercloud_vpn::{plan_overlay, ClusterConfigurer, OverlayBoot, SiteVpn};
+use intercloud_vpn::{plan_cluster, ClusterConfigurer, OverlayBoot, SiteVpn};
 use secrecy::SecretString;
 
-use fakes::FakeNative;
+use fakes::{link, site, FakeNative};
 
 const TOOLS: &[&str] = &["ip", "ping", "charon-systemd", "swanctl"];
 const GUEST: &str = "10.100.1.0/24";
@@ -49,27 +49,6 @@ const VPC: &str = "10.100.0.0/16";
 /// FakeNative's gateway address for site `cs` (198.51.100.<length of the id>).
 const VR_PUBLIC: &str = "198.51.100.2";
 const NII_GATEWAY: &str = "198.51.100.7";
-
-fn site(id: &str, middleware: Middleware) -> Site {
-    Site {
-        id: SiteId::new(id),
-        middleware,
-        endpoint: "http://127.0.0.1:9/api".into(),
-        zone: None,
-        levels: [(
-            ServiceLevel::new("M"),
-            LevelOffering {
-                offering: "medium".into(),
-                image: None,
-                price_per_hour: 0.1,
-                capacity: 10,
-            },
-        )]
-        .into(),
-        rate_limit: None,
-        max_concurrency: None,
-    }
-}
 
 /// What the deployment left for the namespaces to play.
 struct Deployed {
@@ -117,12 +96,7 @@ async fn deploy() -> Deployed {
             site("cs", Middleware::CloudStack),
             site("nii", Middleware::OpenNebula),
         ],
-        vec![Link {
-            between: [SiteId::new("cs"), SiteId::new("nii")],
-            rtt_ms: 20.0,
-            bandwidth_mbps: 1000.0,
-            vpn_overhead: 0.21,
-        }],
+        vec![link("cs", "nii")],
     );
     let counts: PlacementCounts = [(
         "worker".to_owned(),
@@ -140,11 +114,6 @@ async fn deploy() -> Deployed {
         (SiteId::new("nii"), nii.capabilities()),
     ]
     .into();
-    let mut opts = PlanOptions {
-        deployment_id: Some("d-pinned".into()),
-        ..PlanOptions::default()
-    };
-    let draft = Plan::build(&request, &topology, &counts, &caps, opts.clone()).expect("draft");
     let mut cs_vpn = SiteVpn::new(
         caps[&SiteId::new("cs")],
         Some(native.clone() as Arc<dyn VpnFabric>),
@@ -161,15 +130,15 @@ async fn deploy() -> Deployed {
         ),
     ]
     .into();
-    let overlay = plan_overlay(&request, &draft, &vpns, |s| {
+    let opts = PlanOptions {
+        deployment_id: Some("d-pinned".into()),
+        ..PlanOptions::default()
+    };
+    let (plan, overlay) = plan_cluster(&request, &topology, &counts, &caps, opts, &vpns, |s| {
         (s.as_str() == "nii").then(|| NII_GATEWAY.to_owned())
     })
-    .expect("overlay")
-    .expect("two sites");
-    opts.vpn = true;
-    opts.overlay = Some(overlay.addresses.clone());
-    opts.pinned_sites = overlay.pinned_sites.clone();
-    let plan = Plan::build(&request, &topology, &counts, &caps, opts).expect("plan");
+    .expect("plans");
+    let overlay = overlay.expect("two sites");
     let configurer = ClusterConfigurer::new(
         Profile::None,
         [

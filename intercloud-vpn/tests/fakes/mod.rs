@@ -1,4 +1,4 @@
-//! Test doubles shared by the integration tests.
+//! Test doubles and plan inputs shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::BTreeMap;
@@ -6,8 +6,8 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use intercloud_core::{
-    Bootstrap, FabricKind, LinkId, LinkSpec, LinkState, Member, PeerAccess, Result, SiteContext,
-    SiteEndpoint, VpnFabric,
+    Bootstrap, FabricKind, LevelOffering, Link, LinkId, LinkSpec, LinkState, Member, Middleware,
+    PeerAccess, Result, ServiceLevel, Site, SiteContext, SiteEndpoint, SiteId, VpnFabric,
 };
 use intercloud_vpn::ipsec::{ATTR_ESP_POLICY, ATTR_IKE_POLICY};
 use secrecy::{ExposeSecret, SecretString};
@@ -112,5 +112,37 @@ impl VpnFabric for FakeNative {
             ep.site, ep.resources["vpn_gateway"]
         ));
         Ok(())
+    }
+}
+
+/// A site offering level `M` (`medium`, room for 100 VMs).
+pub fn site(id: &str, middleware: Middleware) -> Site {
+    Site {
+        id: SiteId::new(id),
+        middleware,
+        endpoint: "http://127.0.0.1:9/api".into(),
+        zone: None,
+        levels: [(
+            ServiceLevel::new("M"),
+            LevelOffering {
+                offering: "medium".into(),
+                image: None,
+                price_per_hour: 0.1,
+                capacity: 100,
+            },
+        )]
+        .into(),
+        rate_limit: None,
+        max_concurrency: None,
+    }
+}
+
+/// A 20 ms, 1 Gbit/s link between sites `a` and `b`.
+pub fn link(a: &str, b: &str) -> Link {
+    Link {
+        between: [SiteId::new(a), SiteId::new(b)],
+        rtt_ms: 20.0,
+        bandwidth_mbps: 1000.0,
+        vpn_overhead: 0.21,
     }
 }

@@ -16,8 +16,8 @@ use intercloud_core::{
     SiteId, Topology, Vault, VpnFabric,
 };
 use intercloud_vpn::{
-    deployed_composite, plan_overlay, ClusterConfigurer, Mesh, OverlayBoot, PairFabric,
-    RenderedOverlay, WireGuardFabric,
+    deployed_composite, plan_cluster, plan_overlay, ClusterConfigurer, Mesh, OverlayBoot,
+    PairFabric, RenderedOverlay, WireGuardFabric,
 };
 
 use crate::federation::{self, Federation, Origin};
@@ -147,7 +147,7 @@ async fn build_plan(
     counts: &PlacementCounts,
 ) -> Result<(Plan, Deployer, Option<OverlayBoot>)> {
     let bare = deployer(fed, request, None, None);
-    let mut opts = PlanOptions {
+    let opts = PlanOptions {
         deployment_id: Some(
             intercloud_core::IdempotencyKey::random("d")
                 .as_str()
@@ -155,29 +155,34 @@ async fn build_plan(
         ),
         ..PlanOptions::default()
     };
-    let draft = Plan::build(
+    let placed: Vec<SiteId> = counts
+        .values()
+        .flat_map(|per_site| per_site.iter().filter(|(_, n)| **n > 0).map(|(s, _)| s))
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut sites = fed.site_vpns(request.vpn.fabric, &placed);
+    fed.read_networks(&mut sites).await?;
+    let gateway = |site: &SiteId| fed.config.site(site).and_then(|c| c.gateway.clone());
+    let (plan, overlay) = plan_cluster(
         request,
         topology,
         counts,
         &bare.capabilities(),
-        opts.clone(),
+        opts,
+        &sites,
+        gateway,
     )?;
-    let gateway = |site: &SiteId| fed.config.site(site).and_then(|c| c.gateway.clone());
-    let mut sites = fed.site_vpns(request.vpn.fabric, &draft.sites);
-    fed.read_networks(&mut sites).await?;
-    let Some(overlay) = plan_overlay(request, &draft, &sites, gateway)? else {
-        return Ok((draft, bare, None));
+    let Some(overlay) = overlay else {
+        return Ok((plan, bare, None));
     };
-    opts.vpn = true;
-    opts.overlay = Some(overlay.addresses);
-    opts.pinned_sites = overlay.pinned_sites;
     let d = deployer(
         fed,
         request,
         Some((overlay.fabric, overlay.boot.clone())),
         None,
     );
-    let plan = Plan::build(request, topology, counts, &d.capabilities(), opts)?;
     Ok((plan, d, Some(overlay.boot)))
 }
 
