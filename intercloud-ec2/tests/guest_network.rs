@@ -1,21 +1,15 @@
 //! The guest subnet and creates at chosen addresses against recorded moto 5.2.5
 //! answers (`tests/fixtures/ec2/moto-5.2.5-intercloud`), served on loopback.
 
-use std::path::Path;
+mod common;
 
 use intercloud_core::{CloudProvider, ErrorKind, IdempotencyKey, ImageRef, VmSpec};
 use intercloud_ec2::{Ec2Builder, Ec2Provider};
-use wiremock::matchers::{body_string_contains, method};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::MockServer;
+
+use common::{answer, fixture, sent};
 
 const SUBNET_A: &str = "subnet-5be87af43321e22dd";
-
-fn fixture(file: &str) -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/ec2/moto-5.2.5-intercloud")
-        .join(file);
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
 
 fn builder(server: &MockServer) -> Ec2Builder {
     Ec2Builder::aws()
@@ -29,39 +23,20 @@ fn builder(server: &MockServer) -> Ec2Builder {
         ))
 }
 
-async fn answer(server: &MockServer, action: &str, status: u16, body: String) {
-    Mock::given(method("POST"))
-        .and(body_string_contains(format!("Action={action}&")))
-        .respond_with(ResponseTemplate::new(status).set_body_string(body))
-        .mount(server)
-        .await;
-}
-
-async fn bodies(server: &MockServer, action: &str) -> Vec<String> {
-    server
-        .received_requests()
-        .await
-        .unwrap_or_default()
-        .iter()
-        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
-        .filter(|b| b.starts_with(&format!("Action={action}&")))
-        .collect()
-}
-
 async fn network_server() -> MockServer {
     let server = MockServer::start().await;
     answer(
         &server,
         "DescribeSubnets",
         200,
-        fixture("describe_subnets_default.xml"),
+        fixture("moto-5.2.5-intercloud/describe_subnets_default.xml"),
     )
     .await;
     answer(
         &server,
         "DescribeNetworkInterfaces",
         200,
-        fixture("describe_network_interfaces_subnet.xml"),
+        fixture("moto-5.2.5-intercloud/describe_network_interfaces_subnet.xml"),
     )
     .await;
     server
@@ -91,12 +66,12 @@ async fn the_guest_network_is_the_lowest_zones_default_subnet_with_its_addresses
     assert_eq!(net.in_use, ["172.31.0.77", "172.31.0.4"]);
     assert_eq!(p.guest_network().await.unwrap().unwrap(), net);
     assert_eq!(
-        bodies(&server, "DescribeSubnets").await,
+        sent(&server, "DescribeSubnets").await,
         ["Action=DescribeSubnets&Version=2016-11-15&Filter.1.Name=default-for-az&Filter.1.Value.1=true"],
         "the subnet is looked up once"
     );
     assert_eq!(
-        bodies(&server, "DescribeNetworkInterfaces").await[0],
+        sent(&server, "DescribeNetworkInterfaces").await[0],
         format!("Action=DescribeNetworkInterfaces&Version=2016-11-15&Filter.1.Name=subnet-id&Filter.1.Value.1={SUBNET_A}")
     );
 }
@@ -132,7 +107,7 @@ async fn a_configured_subnet_is_described_by_id() {
         &server,
         "DescribeSubnets",
         200,
-        fixture("describe_subnets_by_id.xml"),
+        fixture("moto-5.2.5-intercloud/describe_subnets_by_id.xml"),
     )
     .await;
     let p = builder(&server).subnet_id(SUBNET_A).build().unwrap();
@@ -142,7 +117,7 @@ async fn a_configured_subnet_is_described_by_id() {
         (SUBNET_A, "172.31.0.0/20")
     );
     assert_eq!(
-        bodies(&server, "DescribeSubnets").await,
+        sent(&server, "DescribeSubnets").await,
         [format!(
             "Action=DescribeSubnets&Version=2016-11-15&SubnetId.1={SUBNET_A}"
         )]
@@ -164,13 +139,13 @@ async fn a_vm_at_an_address_is_one_run_instances_in_the_guest_subnet() {
         &server,
         "RunInstances",
         200,
-        fixture("run_instances_private_ip.xml"),
+        fixture("moto-5.2.5-intercloud/run_instances_private_ip.xml"),
     )
     .await;
     let p = builder(&server).build().unwrap();
     let ids = p.create_vms(&spec(&["172.31.0.77"]), 1).await.unwrap();
     assert_eq!(ids, [intercloud_core::VmId::new("i-e8982601836311aff")]);
-    let run = bodies(&server, "RunInstances").await;
+    let run = sent(&server, "RunInstances").await;
     assert_eq!(run.len(), 1);
     assert!(run[0].contains("&MinCount=1&MaxCount=1&"), "{}", run[0]);
     assert!(
@@ -206,7 +181,7 @@ async fn motos_html_500_for_an_address_in_use_is_only_unavailable() {
         &server,
         "RunInstances",
         500,
-        fixture("error_run_instances_ip_in_use.html"),
+        fixture("moto-5.2.5-intercloud/error_run_instances_ip_in_use.html"),
     )
     .await;
     let p = builder(&server).build().unwrap();
@@ -232,6 +207,6 @@ async fn bad_address_requests_are_refused_before_any_launch() {
         let err = p.create_vms(&spec(addresses), count).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
         assert!(err.to_string().contains(says), "{err}");
-        assert!(bodies(&server, "RunInstances").await.is_empty());
+        assert!(sent(&server, "RunInstances").await.is_empty());
     }
 }

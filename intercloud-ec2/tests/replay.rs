@@ -2,7 +2,7 @@
 //! recorded EC2 responses of `tests/fixtures/ec2` (libcloud's AWS-shaped files and
 //! moto 5.2.5 captures), including errors and broken answers.
 
-use std::path::Path;
+mod common;
 
 use intercloud_core::{
     CloudProvider, ErrorKind, IdempotencyKey, ImageRef, UserData, VmFilter, VmId, VmSpec, VmState,
@@ -12,15 +12,10 @@ use intercloud_ec2::{Ec2Builder, Ec2Provider};
 use wiremock::matchers::{body_string_contains, method};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
+use common::{answer, fixture, sent};
+
 const SECRET: &str = "S3CRET-replay-secret-key";
 const TOKEN: &str = "T0KEN-replay-session";
-
-fn fixture(rel: &str) -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/ec2")
-        .join(rel);
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
 
 fn provider(server: &MockServer) -> Ec2Provider {
     Ec2Builder::aws()
@@ -37,27 +32,8 @@ fn provider(server: &MockServer) -> Ec2Provider {
         .expect("provider")
 }
 
-async fn answer(server: &MockServer, action: &str, status: u16, body: String) {
-    Mock::given(method("POST"))
-        .and(body_string_contains(format!("Action={action}&")))
-        .respond_with(ResponseTemplate::new(status).set_body_string(body))
-        .mount(server)
-        .await;
-}
-
 fn body(r: &Request) -> String {
     String::from_utf8_lossy(&r.body).into_owned()
-}
-
-async fn bodies(server: &MockServer, action: &str) -> Vec<String> {
-    server
-        .received_requests()
-        .await
-        .unwrap_or_default()
-        .iter()
-        .map(body)
-        .filter(|b| b.starts_with(&format!("Action={action}&")))
-        .collect()
 }
 
 const EMPTY_DESCRIBE: &str = "<DescribeInstancesResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>x</requestId><reservationSet/></DescribeInstancesResponse>";
@@ -126,10 +102,10 @@ async fn batch_create_is_one_run_instances_with_an_index_base() {
         "ids by amiLaunchIndex"
     );
 
-    let lookups = bodies(&server, "DescribeInstances").await;
+    let lookups = sent(&server, "DescribeInstances").await;
     assert_eq!(lookups.len(), 1, "one key lookup before creating");
     assert!(lookups[0].contains("Filter.1.Name=tag%3Aintercloud-key&Filter.1.Value.1=ic-tok-1"));
-    let runs = bodies(&server, "RunInstances").await;
+    let runs = sent(&server, "RunInstances").await;
     assert_eq!(runs.len(), 1, "one RunInstances for the whole group");
     let run = &runs[0];
     for part in [
@@ -208,7 +184,7 @@ async fn create_of_five_is_one_run_instances_and_listing_derives_indices() {
         ["DescribeInstances", "RunInstances"],
         "exactly one request beyond the key lookup"
     );
-    let run = &bodies(&server, "RunInstances").await[0];
+    let run = &sent(&server, "RunInstances").await[0];
     assert!(run.contains("MinCount=5&MaxCount=5"), "{run}");
     assert!(run.contains("ClientToken=kb5&"), "{run}");
     assert!(
@@ -238,18 +214,18 @@ async fn create_of_five_is_one_run_instances_and_listing_derives_indices() {
         .expect("list by index");
     assert_eq!(third.len(), 1);
     assert_eq!(third[0].id, VmId::new("i-35e1572b04e41c36a"));
-    let sent = bodies(&server, "DescribeInstances").await;
+    let described = sent(&server, "DescribeInstances").await;
     assert!(
-        !sent.last().unwrap().contains("tag%3Aintercloud-index"),
+        !described.last().unwrap().contains("tag%3Aintercloud-index"),
         "a derived index is not a server-side tag: {}",
-        sent.last().unwrap()
+        described.last().unwrap()
     );
 
     // A retried create finds the five through their key and derived indices.
     let again = p.create_vms(&s, 5).await.expect("retry");
     assert_eq!(again, ids);
-    assert_eq!(bodies(&server, "RunInstances").await.len(), 1);
-    assert!(bodies(&server, "CreateTags").await.is_empty());
+    assert_eq!(sent(&server, "RunInstances").await.len(), 1);
+    assert!(sent(&server, "CreateTags").await.is_empty());
 }
 
 /// Recorded on moto: indices 0 and 1 exist (index base 0); create(…, 4) launches the
@@ -294,7 +270,7 @@ async fn top_up_of_a_contiguous_range_launches_with_its_base() {
         actions(&server).await,
         ["DescribeInstances", "RunInstances"]
     );
-    let run = &bodies(&server, "RunInstances").await[0];
+    let run = &sent(&server, "RunInstances").await[0];
     assert!(run.contains("MinCount=2&MaxCount=2"), "{run}");
     assert!(
         run.contains("Tag.2.Key=intercloud-index-base&TagSpecification.1.Tag.2.Value=2&"),
@@ -362,10 +338,10 @@ async fn top_up_with_a_gap_tags_each_instance() {
         ]
         .map(VmId::new)
     );
-    let run = &bodies(&server, "RunInstances").await[0];
+    let run = &sent(&server, "RunInstances").await[0];
     assert!(run.contains("MinCount=2&MaxCount=2"), "{run}");
     assert!(!run.contains("intercloud-index"), "{run}");
-    let mut tags = bodies(&server, "CreateTags").await;
+    let mut tags = sent(&server, "CreateTags").await;
     tags.sort();
     assert_eq!(
         tags,
@@ -401,9 +377,9 @@ async fn answer_without_launch_index_falls_back_to_per_instance_tags() {
         .await
         .expect("create");
     assert_eq!(ids[3], VmId::new("i-35e1572b04e41c36a"), "answer order");
-    let run = &bodies(&server, "RunInstances").await[0];
+    let run = &sent(&server, "RunInstances").await[0];
     assert!(run.contains("intercloud-index-base"), "{run}");
-    let tags = bodies(&server, "CreateTags").await;
+    let tags = sent(&server, "CreateTags").await;
     assert_eq!(tags.len(), 5, "one per instance");
     assert!(tags.contains(&"Action=CreateTags&Version=2016-11-15&ResourceId.1=i-35e1572b04e41c36a&Tag.1.Key=Name&Tag.1.Value=kb5-3&Tag.2.Key=intercloud-index&Tag.2.Value=3".to_owned()), "{tags:?}");
 }
@@ -422,7 +398,7 @@ async fn single_create_puts_index_in_tag_specification() {
     let p = provider(&server);
     let ids = p.create_vms(&spec("k1"), 1).await.expect("create");
     assert_eq!(ids, vec![VmId::new("i-2ba64342")]);
-    let run = &bodies(&server, "RunInstances").await[0];
+    let run = &sent(&server, "RunInstances").await[0];
     assert!(
         run.contains("Key=Name&TagSpecification.1.Tag.1.Value=k1-0"),
         "{run}"
@@ -432,7 +408,7 @@ async fn single_create_puts_index_in_tag_specification() {
         "{run}"
     );
     assert!(
-        bodies(&server, "CreateTags").await.is_empty(),
+        sent(&server, "CreateTags").await.is_empty(),
         "no second call"
     );
 }
@@ -460,7 +436,7 @@ async fn retried_create_finds_the_key_tag_and_creates_only_what_is_missing() {
     let ids = p.create_vms(&spec("k2"), 2).await.expect("create");
     assert_eq!(ids.len(), 2);
     assert_eq!(ids[1], VmId::new("i-2ba64342"));
-    let run = &bodies(&server, "RunInstances").await[0];
+    let run = &sent(&server, "RunInstances").await[0];
     assert!(run.contains("MinCount=1&MaxCount=1"), "{run}");
     assert!(
         !run.contains("ClientToken=k2&"),
@@ -498,10 +474,10 @@ async fn untagged_instances_of_the_key_are_adopted() {
         ]
     );
     assert!(
-        bodies(&server, "RunInstances").await.is_empty(),
+        sent(&server, "RunInstances").await.is_empty(),
         "nothing launched"
     );
-    assert_eq!(bodies(&server, "CreateTags").await.len(), 2);
+    assert_eq!(sent(&server, "CreateTags").await.len(), 2);
 }
 
 #[tokio::test]
@@ -536,7 +512,7 @@ async fn list_reads_moto_and_libcloud_answers_and_follows_next_token() {
     assert!(vms
         .iter()
         .all(|v| v.private_ip.is_some() && v.public_ip.is_some()));
-    let sent = bodies(&server, "DescribeInstances").await;
+    let sent = sent(&server, "DescribeInstances").await;
     assert_eq!(sent.len(), 2);
     assert!(sent[0].contains("Filter.1.Name=tag%3Aintercloud-cluster&Filter.1.Value.1=pg&Filter.2.Name=instance-state-name&Filter.2.Value.1=pending&Filter.2.Value.2=running&Filter.2.Value.3=stopping&Filter.2.Value.4=stopped&MaxResults=1000"), "{}", sent[0]);
 
@@ -586,7 +562,7 @@ async fn list_applies_the_filter_to_what_the_server_returns() {
         .await
         .unwrap();
     assert_eq!(by_id.len(), 1);
-    let sent = bodies(&server, "DescribeInstances").await;
+    let sent = sent(&server, "DescribeInstances").await;
     assert!(
         sent[1].contains("Filter.1.Name=instance-id&Filter.1.Value.1=i-7e4813c7c25e6957c"),
         "{}",
@@ -608,7 +584,7 @@ async fn delete_is_ok_when_terminated_or_missing() {
             .delete_vm(&VmId::new("i-0123456789abcdef0"))
             .await
             .unwrap_or_else(|e| panic!("{file}: {e}"));
-        let sent = bodies(&server, "TerminateInstances").await;
+        let sent = sent(&server, "TerminateInstances").await;
         assert_eq!(
             sent,
             vec![
@@ -753,7 +729,7 @@ async fn offerings_capacity_zones_and_images() {
     assert_eq!(images.len(), 3);
     assert_eq!(images[0].id, "ami-57ba933a");
     assert_eq!(images[1].creation_date, None, "empty element is no date");
-    let sent = bodies(&server, "DescribeImages").await;
+    let sent = sent(&server, "DescribeImages").await;
     assert_eq!(sent[0], "Action=DescribeImages&Version=2016-11-15&Owner.1=self&Filter.1.Name=name&Filter.1.Value.1=Test%2A");
 }
 
@@ -844,9 +820,9 @@ async fn eucalyptus_batch_is_tagged_by_one_create_tags_retried_while_not_visible
             VmId::new("i-7e4813c7c25e6957c")
         ]
     );
-    let run = &bodies(&server, "RunInstances").await[0];
+    let run = &sent(&server, "RunInstances").await[0];
     assert!(!run.contains("TagSpecification"), "{run}");
-    let tags = bodies(&server, "CreateTags").await;
+    let tags = sent(&server, "CreateTags").await;
     assert_eq!(tags.len(), 3, "2 refused, then 1 accepted: {tags:?}");
     assert!(tags.iter().all(|t| t == "Action=CreateTags&Version=2016-11-15&ResourceId.1=i-0e9671ce3ce5c9f58&ResourceId.2=i-7e4813c7c25e6957c&Tag.1.Key=intercloud-cluster&Tag.1.Value=c1&Tag.2.Key=intercloud-index-base&Tag.2.Value=0&Tag.3.Key=intercloud-key&Tag.3.Value=keuca&Tag.4.Key=intercloud-role&Tag.4.Value=worker"), "{tags:?}");
 }
@@ -879,15 +855,15 @@ async fn eucalyptus_tags_after_launch_and_does_not_page() {
     let p = eucalyptus(&server);
     let ids = p.create_vms(&spec("keuca"), 1).await.expect("create");
     assert_eq!(ids, vec![VmId::new("i-2ba64342")]);
-    let run = &bodies(&server, "RunInstances").await[0];
+    let run = &sent(&server, "RunInstances").await[0];
     assert!(!run.contains("TagSpecification"), "{run}");
     assert!(run.contains("ClientToken=keuca"), "{run}");
-    let tags = &bodies(&server, "CreateTags").await[0];
+    let tags = &sent(&server, "CreateTags").await[0];
     assert_eq!(
         tags,
         "Action=CreateTags&Version=2016-11-15&ResourceId.1=i-2ba64342&Tag.1.Key=Name&Tag.1.Value=keuca-0&Tag.2.Key=intercloud-cluster&Tag.2.Value=c1&Tag.3.Key=intercloud-index&Tag.3.Value=0&Tag.4.Key=intercloud-key&Tag.4.Value=keuca&Tag.5.Key=intercloud-role&Tag.5.Value=worker"
     );
-    let lookup = &bodies(&server, "DescribeInstances").await[0];
+    let lookup = &sent(&server, "DescribeInstances").await[0];
     assert!(!lookup.contains("MaxResults"), "{lookup}");
     let cap = p
         .capacity()

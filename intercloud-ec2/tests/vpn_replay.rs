@@ -2,56 +2,19 @@
 //! (`tests/fixtures/ec2/moto-5.2.5*`): request parameters, idempotent lookups, the
 //! customer gateway configuration, deletes of what is gone, and secrets kept out.
 
-use std::path::Path;
+mod common;
 
 use intercloud_core::{
-    Credentials, ErrorKind, FabricKind, LinkId, LinkSpec, LinkState, SiteContext, SiteEndpoint,
-    VpnFabric,
+    ErrorKind, FabricKind, LinkId, LinkSpec, LinkState, SiteContext, SiteEndpoint, VpnFabric,
 };
-use intercloud_ec2::{Ec2Builder, Ec2VpnFabric};
 use secrecy::{ExposeSecret, SecretString};
 use wiremock::matchers::{body_string_contains, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use common::{answer, fabric, fixture, sent};
+
 const PSK: &str = "PSKsecret_0123456789";
 const MOTO_PSK: &str = "Iw2IAN9XUsQeYUrkMGP3kP59ugFDkfHg";
-
-fn fixture(rel: &str) -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/ec2")
-        .join(rel);
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-fn fabric(server: &MockServer) -> Ec2VpnFabric {
-    Ec2Builder::aws()
-        .site("aws")
-        .region("us-east-1")
-        .endpoint(server.uri())
-        .credentials(Credentials::ec2("AKIDVPN", "S3CRET-vpn", None))
-        .build()
-        .expect("provider")
-        .vpn_fabric()
-}
-
-async fn answer(server: &MockServer, action: &str, status: u16, body: String) {
-    Mock::given(method("POST"))
-        .and(body_string_contains(format!("Action={action}&")))
-        .respond_with(ResponseTemplate::new(status).set_body_string(body))
-        .mount(server)
-        .await;
-}
-
-async fn sent(server: &MockServer, action: &str) -> Vec<String> {
-    server
-        .received_requests()
-        .await
-        .unwrap_or_default()
-        .iter()
-        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
-        .filter(|b| b.starts_with(&format!("Action={action}&")))
-        .collect()
-}
 
 fn ctx() -> SiteContext {
     SiteContext {

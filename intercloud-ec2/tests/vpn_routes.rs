@@ -7,36 +7,25 @@
 //! recorded); their answers here have the shape of the EC2 API reference's example
 //! (`<return>true</return>`).
 
-use std::path::Path;
+mod common;
+
 use std::time::Duration;
 
-use intercloud_core::{Credentials, ErrorKind, FabricKind, SiteContext, SiteEndpoint, VpnFabric};
-use intercloud_ec2::{Ec2Builder, Ec2VpnFabric};
+use intercloud_core::{ErrorKind, FabricKind, SiteContext, SiteEndpoint, VpnFabric};
+use intercloud_ec2::Ec2VpnFabric;
 use wiremock::matchers::{body_string_contains, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use common::{fabric, fixture, sent};
 
 const VPC: &str = "vpc-1e1c85aac7e9d1d67";
 const VGW: &str = "vgw-098a09af5303c47f5";
 const RTB: &str = "rtb-c95272fa78348f199";
 const SUBNET: &str = "subnet-346085b929c3c0f68";
 
-fn fixture(rel: &str) -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/ec2/moto-5.2.5-intercloud")
-        .join(rel);
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-fn fabric(server: &MockServer) -> Ec2VpnFabric {
-    Ec2Builder::aws()
-        .site("aws")
-        .region("us-east-1")
-        .endpoint(server.uri())
-        .credentials(Credentials::ec2("AKIDVPN", "S3CRET-vpn", None))
-        .build()
-        .expect("provider")
-        .vpn_fabric()
-        .attach_wait(Duration::from_secs(10), Duration::from_millis(2))
+/// The fabric, polling the gateway's attachment quickly.
+fn routes_fabric(server: &MockServer) -> Ec2VpnFabric {
+    fabric(server).attach_wait(Duration::from_secs(10), Duration::from_millis(2))
 }
 
 fn ok_return(action: &str) -> String {
@@ -77,14 +66,6 @@ async fn bodies(server: &MockServer) -> Vec<String> {
         .collect()
 }
 
-async fn sent(server: &MockServer, action: &str) -> Vec<String> {
-    bodies(server)
-        .await
-        .into_iter()
-        .filter(|b| b.starts_with(&format!("Action={action}&")))
-        .collect()
-}
-
 fn ctx() -> SiteContext {
     SiteContext {
         site: "aws".into(),
@@ -115,14 +96,14 @@ async fn server_creating(attach_state: &str) -> MockServer {
         &server,
         &["Action=CreateVpnGateway&"],
         200,
-        fixture("create_vpn_gateway_rt.xml"),
+        fixture("moto-5.2.5-intercloud/create_vpn_gateway_rt.xml"),
     )
     .await;
     answer(
         &server,
         &["Action=AttachVpnGateway&"],
         200,
-        fixture("attach_vpn_gateway_rt.xml").replace(
+        fixture("moto-5.2.5-intercloud/attach_vpn_gateway_rt.xml").replace(
             "<state>attached</state>",
             &format!("<state>{attach_state}</state>"),
         ),
@@ -132,14 +113,14 @@ async fn server_creating(attach_state: &str) -> MockServer {
         &server,
         &["Action=DescribeRouteTables&", "association.subnet-id"],
         200,
-        fixture("describe_route_tables_subnet.xml"),
+        fixture("moto-5.2.5-intercloud/describe_route_tables_subnet.xml"),
     )
     .await;
     answer(
         &server,
         &["Action=DescribeRouteTables&", "association.main"],
         200,
-        fixture("describe_route_tables_main.xml"),
+        fixture("moto-5.2.5-intercloud/describe_route_tables_main.xml"),
     )
     .await;
     answer(
@@ -155,7 +136,7 @@ async fn server_creating(attach_state: &str) -> MockServer {
 /// Answers DescribeVpnGateways by id with the attachment `attaching` `n` times
 /// (then the recorded `attached`, when `then_attached`).
 async fn describe_by_id(server: &MockServer, n: u64, then_attached: bool) {
-    let attaching = fixture("describe_vpn_gateways_by_id.xml")
+    let attaching = fixture("moto-5.2.5-intercloud/describe_vpn_gateways_by_id.xml")
         .replace("<state>attached</state>", "<state>attaching</state>");
     let by_id = format!("VpnGatewayId.1={VGW}");
     let mut m = Mock::given(method("POST"))
@@ -172,7 +153,7 @@ async fn describe_by_id(server: &MockServer, n: u64, then_attached: bool) {
             server,
             &["Action=DescribeVpnGateways&", by_id.as_str()],
             200,
-            fixture("describe_vpn_gateways_by_id.xml"),
+            fixture("moto-5.2.5-intercloud/describe_vpn_gateways_by_id.xml"),
         )
         .await;
     }
@@ -181,7 +162,10 @@ async fn describe_by_id(server: &MockServer, n: u64, then_attached: bool) {
 #[tokio::test]
 async fn prepare_site_propagates_into_the_main_table_of_a_default_subnet() {
     let server = server_creating("attached").await;
-    let ep = fabric(&server).prepare_site(&ctx()).await.expect("prepare");
+    let ep = routes_fabric(&server)
+        .prepare_site(&ctx())
+        .await
+        .expect("prepare");
     assert_eq!(ep.resources["vpn_gateway"], VGW);
     assert_eq!(ep.resources["route_table"], RTB);
     assert_eq!(ep.kind, FabricKind::Ipsec);
@@ -210,10 +194,14 @@ async fn prepare_site_uses_the_subnets_own_table_and_the_hint_first() {
         &server,
         &["Action=DescribeRouteTables&", "association.subnet-id"],
         200,
-        fixture("describe_route_tables_main.xml").replace(RTB, "rtb-0a1b2c3d4e5f60718"),
+        fixture("moto-5.2.5-intercloud/describe_route_tables_main.xml")
+            .replace(RTB, "rtb-0a1b2c3d4e5f60718"),
     )
     .await;
-    let ep = fabric(&server).prepare_site(&ctx()).await.expect("prepare");
+    let ep = routes_fabric(&server)
+        .prepare_site(&ctx())
+        .await
+        .expect("prepare");
     let tables = sent(&server, "DescribeRouteTables").await;
     assert_eq!(tables.len(), 1, "no main-table lookup: {tables:?}");
     assert_eq!(ep.resources["route_table"], "rtb-0a1b2c3d4e5f60718");
@@ -224,7 +212,10 @@ async fn prepare_site_uses_the_subnets_own_table_and_the_hint_first() {
     let mut c = ctx();
     c.hints
         .insert("route_table_id".into(), "rtb-0fedcba987654321f".into());
-    let ep = fabric(&server).prepare_site(&c).await.expect("prepare");
+    let ep = routes_fabric(&server)
+        .prepare_site(&c)
+        .await
+        .expect("prepare");
     assert_eq!(ep.resources["route_table"], "rtb-0fedcba987654321f");
     assert!(sent(&server, "DescribeRouteTables").await.is_empty());
 }
@@ -234,7 +225,10 @@ async fn prepare_site_without_subnet_hint_leaves_routes_alone() {
     let server = server_creating("attached").await;
     let mut c = ctx();
     c.hints.remove("guest_network_id");
-    let ep = fabric(&server).prepare_site(&c).await.expect("prepare");
+    let ep = routes_fabric(&server)
+        .prepare_site(&c)
+        .await
+        .expect("prepare");
     assert!(!ep.resources.contains_key("route_table"));
     assert!(sent(&server, "DescribeRouteTables").await.is_empty());
     assert!(sent(&server, "EnableVgwRoutePropagation").await.is_empty());
@@ -246,7 +240,10 @@ async fn prepare_site_waits_for_attached_before_enabling_propagation() {
     // `attaching` twice more before `attached`.
     let server = server_creating("attaching").await;
     describe_by_id(&server, 2, true).await;
-    let ep = fabric(&server).prepare_site(&ctx()).await.expect("prepare");
+    let ep = routes_fabric(&server)
+        .prepare_site(&ctx())
+        .await
+        .expect("prepare");
     assert_eq!(ep.resources["route_table"], RTB);
     let order: Vec<String> = bodies(&server)
         .await
@@ -273,7 +270,7 @@ async fn prepare_site_waits_for_attached_before_enabling_propagation() {
 async fn prepare_site_gives_up_waiting_with_a_temporary_error() {
     let server = server_creating("attaching").await;
     describe_by_id(&server, 0, false).await;
-    let f = fabric(&server).attach_wait(Duration::from_millis(40), Duration::from_millis(5));
+    let f = routes_fabric(&server).attach_wait(Duration::from_millis(40), Duration::from_millis(5));
     let e = f.prepare_site(&ctx()).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unavailable);
     assert!(e.is_temporary());
@@ -292,11 +289,14 @@ async fn prepare_site_reports_a_detached_gateway_at_once() {
         &server,
         &["Action=DescribeVpnGateways&", by_id.as_str()],
         200,
-        fixture("describe_vpn_gateways_by_id.xml")
+        fixture("moto-5.2.5-intercloud/describe_vpn_gateways_by_id.xml")
             .replace("<state>attached</state>", "<state>detached</state>"),
     )
     .await;
-    let e = fabric(&server).prepare_site(&ctx()).await.unwrap_err();
+    let e = routes_fabric(&server)
+        .prepare_site(&ctx())
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unavailable);
     assert!(e.to_string().contains("detached"), "{e}");
     assert_eq!(sent(&server, "DescribeVpnGateways").await.len(), 2);
@@ -309,10 +309,13 @@ async fn moto_lacking_propagation_is_a_temporary_error() {
         &server,
         &["Action=EnableVgwRoutePropagation&"],
         500,
-        fixture("error_not_implemented_enable_vgw_route_propagation.html"),
+        fixture("moto-5.2.5-intercloud/error_not_implemented_enable_vgw_route_propagation.html"),
     )
     .await;
-    let e = fabric(&server).prepare_site(&ctx()).await.unwrap_err();
+    let e = routes_fabric(&server)
+        .prepare_site(&ctx())
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
     assert!(e.to_string().contains("EnableVgwRoutePropagation"), "{e}");
 }
@@ -366,17 +369,17 @@ async fn release_site_disables_propagation_before_detaching() {
             &server,
             &["Action=DetachVpnGateway&"],
             200,
-            fixture("detach_vpn_gateway.xml"),
+            fixture("moto-5.2.5-intercloud/detach_vpn_gateway.xml"),
         )
         .await;
         answer(
             &server,
             &["Action=DeleteVpnGateway&"],
             200,
-            fixture("delete_vpn_gateway.xml"),
+            fixture("moto-5.2.5-intercloud/delete_vpn_gateway.xml"),
         )
         .await;
-        fabric(&server)
+        routes_fabric(&server)
             .release_site(&endpoint())
             .await
             .unwrap_or_else(|e| panic!("{status}: {e}"));
@@ -421,7 +424,10 @@ async fn release_site_stops_on_a_real_disable_failure() {
         "<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>You are not authorized to perform this operation.</Message></Error></Errors><RequestID>r</RequestID></Response>".into(),
     )
     .await;
-    let e = fabric(&server).release_site(&endpoint()).await.unwrap_err();
+    let e = routes_fabric(&server)
+        .release_site(&endpoint())
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::PermissionDenied);
     assert!(sent(&server, "DetachVpnGateway").await.is_empty());
 }
