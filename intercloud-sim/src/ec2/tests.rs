@@ -548,34 +548,22 @@ async fn default_subnets_interfaces_and_private_addresses() {
         "{}",
         r.text()
     );
-    let r = call(
-        &e,
-        &run(&[
-            ("MinCount", "1"),
-            ("MaxCount", "1"),
-            ("PrivateIpAddress", "172.31.16.9"),
-        ]),
-    )
-    .await;
-    assert!(
-        r.text().contains("<Code>InvalidParameterValue</Code>"),
-        "{}",
-        r.text()
-    );
-    let r = call(
-        &e,
-        &run(&[
-            ("MinCount", "2"),
-            ("MaxCount", "2"),
-            ("PrivateIpAddress", "172.31.9.10"),
-        ]),
-    )
-    .await;
-    assert!(
-        r.text().contains("<Code>InvalidParameterValue</Code>"),
-        "{}",
-        r.text()
-    );
+    for (count, address) in [("1", "172.31.16.9"), ("2", "172.31.9.10")] {
+        let r = call(
+            &e,
+            &run(&[
+                ("MinCount", count),
+                ("MaxCount", count),
+                ("PrivateIpAddress", address),
+            ]),
+        )
+        .await;
+        assert!(
+            r.text().contains("<Code>InvalidParameterValue</Code>"),
+            "{count} at {address}: {}",
+            r.text()
+        );
+    }
     // Interfaces of the subnet list every instance's address.
     let r = call(
         &e,
