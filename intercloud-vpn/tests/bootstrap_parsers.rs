@@ -120,6 +120,27 @@ struct Rendered {
     commands: Vec<String>,
 }
 
+impl Rendered {
+    /// The CPU slots of every node, as the levels' expectations say.
+    fn total_slots(&self) -> u32 {
+        self.plan
+            .nodes
+            .iter()
+            .map(|n| expected_slots(n.level.as_str()))
+            .sum()
+    }
+}
+
+/// `profile` rendered and its files laid out under `DIR/root` of a fresh temporary
+/// directory (kept alive by the returned handle).
+fn laid_out(profile: Profile) -> (Rendered, tempfile::TempDir, std::path::PathBuf) {
+    let r = render(profile);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("root");
+    lay_out(&root, &r.files);
+    (r, dir, root)
+}
+
 fn render(profile: Profile) -> Rendered {
     // Site ids are free text in a federation file: one holds a space.
     let sites = ["hokkaido", "NII Kyoto", "aws-ap-northeast-1"];
@@ -373,10 +394,7 @@ fn slurm_conf_is_read_by_slurmctld() {
     ) {
         return;
     }
-    let r = render(Profile::Slurm);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let root = dir.path().join("root");
-    lay_out(&root, &r.files);
+    let (r, dir, _) = laid_out(Profile::Slurm);
     let t = dir.path().display();
     let head = r.head();
     let script = format!(
@@ -537,17 +555,9 @@ fn mpi_hostfile_is_read_by_open_mpi() {
     ) {
         return;
     }
-    let r = render(Profile::Mpi);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let root = dir.path().join("root");
-    lay_out(&root, &r.files);
+    let (r, dir, root) = laid_out(Profile::Mpi);
     let hostfile = root.join("etc/intercloud/mpi-hostfile");
-    let total: u32 = r
-        .plan
-        .nodes
-        .iter()
-        .map(|n| expected_slots(n.level.as_str()))
-        .sum();
+    let total = r.total_slots();
     // `--do-not-launch` maps the job and stops; `plm_rsh_agent=false` makes any remote
     // launch fail instead of calling ssh, and the namespace has only `lo` anyway.
     let mpirun = format!(
@@ -615,16 +625,8 @@ fn mpich_hostfile_is_read_by_hydra() {
     ) {
         return;
     }
-    let r = render(Profile::Mpi);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let root = dir.path().join("root");
-    lay_out(&root, &r.files);
-    let total: u32 = r
-        .plan
-        .nodes
-        .iter()
-        .map(|n| expected_slots(n.level.as_str()))
-        .sum();
+    let (r, dir, root) = laid_out(Profile::Mpi);
+    let total = r.total_slots();
     // `-launcher manual` prints each proxy's launch line and starts nothing; `-verbose`
     // shows what Hydra made of the host file: one proxy per host, with its host name
     // and process count. `env -i` keeps the environment out of that output. Hydra then
