@@ -1,52 +1,12 @@
 #!/usr/bin/env bash
 # Installs the real parsers of the cluster files intercloud renders (Debian/Ubuntu,
-# as root), used by intercloud-core/tests/bootstrap_parsers.rs:
+# as root), used by intercloud-vpn/tests/bootstrap_parsers.rs:
 #   slurm.conf:           slurmctld (pulls in slurm-client for scontrol/sinfo, munge)
 #   MPI hostfiles:        openmpi-bin (mpirun), mpich (mpiexec.hydra)
 #   Hadoop core-site.xml: libxml2-utils (xmllint); Hadoop itself is not packaged
 # plus util-linux (unshare) and iproute2 (ip), which the tests use to run slurmctld in
-# private namespaces.
-#
-# Idempotent: does nothing when every package is installed; runs `apt-get update`
-# only when a package is missing and apt has no candidate for it. Never starts a
-# service (munged and slurmctld are started by the tests, inside namespaces).
-# Not root, or no apt-get: prints why and exits 0, so the tests decide (they skip,
-# or fail when INTERCLOUD_REQUIRE_NETNS=1).
+# private namespaces. How: scripts/apt-deps.sh (idempotent; never starts munged or
+# slurmctld on the host; without root it exits 0 and the tests skip).
 set -euo pipefail
-
-PKGS=(slurmctld slurm-client munge openmpi-bin mpich libxml2-utils util-linux iproute2)
-
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-
-missing=()
-for p in "${PKGS[@]}"; do installed "$p" || missing+=("$p"); done
-if [ "${#missing[@]}" -eq 0 ]; then
-  echo "bootstrap-deps: all ${#PKGS[@]} packages present"
-  exit 0
-fi
-if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
-  echo "bootstrap-deps: missing ${missing[*]} but not root or no apt-get; the bootstrap parser tests will skip" >&2
-  exit 0
-fi
-
-APT=(apt-get -o DPkg::Lock::Timeout=300)
-# `apt-get update` only when apt knows no candidate for a missing package.
-for p in "${missing[@]}"; do
-  # (read the whole answer first: `grep -q` closing the pipe early would make
-  # apt-cache die of SIGPIPE, which pipefail reports as "no candidate")
-  policy_out="$(apt-cache policy "$p" 2>/dev/null || true)"
-  if ! grep -q 'Candidate: [0-9]' <<<"$policy_out"; then
-    echo "bootstrap-deps: no apt candidate for $p, running apt-get update"
-    "${APT[@]}" update -qq
-    break
-  fi
-done
-echo "bootstrap-deps: installing ${missing[*]}"
-# policy-rc.d keeps the packages' services (munge, slurmctld) from starting on the host.
-policy=/usr/sbin/policy-rc.d; made_policy=0
-if [ ! -e "$policy" ]; then
-  printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod 0755 "$policy"; made_policy=1
-fi
-trap '[ "$made_policy" = 0 ] || rm -f "$policy"' EXIT
-DEBIAN_FRONTEND=noninteractive "${APT[@]}" install -y -qq --no-install-recommends "${missing[@]}"
-echo "bootstrap-deps: done"
+exec "$(dirname "$0")/apt-deps.sh" bootstrap-deps "the bootstrap parser tests" \
+  slurmctld slurm-client munge openmpi-bin mpich libxml2-utils util-linux iproute2
