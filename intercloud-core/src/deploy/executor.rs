@@ -288,8 +288,10 @@ impl<'a> Executor<'a> {
                 }
             };
             // A key journaled for the first time now has never been sent: the
-            // provider may skip its lookup by key.
+            // provider may skip its lookup by key. Not so after a replay: a journal
+            // cut short may have lost the intent of a create that was made.
             let fresh = self.st.batches[bi].status == BatchStatus::Planned
+                && !self.st.replayed
                 && !self.st.keys.contains(batch.key.as_str());
             if self.st.batches[bi].status == BatchStatus::Planned
                 && self
@@ -553,9 +555,4 @@ impl<'a> Executor<'a> {
         }
         out
     }
-}
-
-/// Lists `site` once, for status and the start of a repair.
-pub(crate) async fn list_site(p: &dyn CloudProvider, cluster: &str) -> Result<Vec<Vm>> {
-    p.list_vms(&VmFilter::cluster(cluster)).await
 }

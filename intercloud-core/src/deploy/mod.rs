@@ -29,10 +29,13 @@
 //!   twice.
 //! - Progress comes from one `list_vms` by cluster tag per site per poll tick, with an
 //!   interval growing 1.5x per unchanged tick from `poll_min` to `poll_max`.
-//! - Rollback deletes exactly the VMs whose key this deployment journaled; destroy
-//!   deletes every VM carrying the cluster's tag. Neither touches a VM without the
-//!   cluster tag; both verify by listing.
+//! - Every VM carries the deployment's id ([`crate::model::TAG_DEPLOYMENT`]).
+//!   Rollback, repair, adoption and destroy act only on this deployment's VMs (by that
+//!   tag, or a key it journaled); VMs of another deployment of the same cluster name
+//!   are never touched, and a deploy refuses to start while they exist. Nothing
+//!   touches a VM without the cluster tag; deletes are verified by listing.
 
+pub mod census;
 mod cleanup;
 pub mod configure;
 pub mod events;
@@ -54,6 +57,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+pub use census::{Census, SiteCensus, UNTAGGED_DEPLOYMENT};
 pub use configure::{ConfigContext, FnConfigurer, NoUserData, NodeConfigurer};
 pub use events::{Event, EventKind, EventSink};
 pub use journal::{FileJournal, Journal, MemoryJournal, Record, Tail};
@@ -62,7 +66,7 @@ pub use policy::{DeployOptions, DeployResult, FailurePolicy};
 pub use report::{DeployReport, LinkReport, Move, NodeReport};
 pub use status::{ClusterStatus, DestroyReport, SiteStatus};
 
-use cleanup::{purge, Scope};
+use cleanup::{purge, Owner, Scope};
 use executor::Executor;
 use state::State;
 
@@ -182,9 +186,15 @@ impl Deployer {
     /// Returns the report for every outcome the policy handles (`Ok`, `Partial`,
     /// `RolledBack`, `Failed` with leftovers).
     ///
+    /// Before anything is created, every site is listed once ([`Deployer::census`]):
+    /// a site of the plan that fails (credentials, endpoint) stops the deployment
+    /// with its error, and so do VMs of another deployment of the same cluster name.
+    ///
     /// # Errors
-    /// `Config` when the journal already holds a deployment or a site has no provider;
-    /// `Journal` when the journal cannot be written (after rolling back under
+    /// `Config` when the journal already holds a deployment, a site has no provider,
+    /// or another deployment's VMs carry the cluster's name; the failing site's error
+    /// when a site of the plan cannot be listed; `Journal` when the journal cannot be
+    /// written (after rolling back under
     /// `AllOrNothing`; otherwise resume or destroy later).
     pub async fn deploy(
         &self,
@@ -200,6 +210,7 @@ impl Deployer {
             )));
         }
         self.check_providers(plan.sites.iter())?;
+        self.preflight(&plan).await?;
         let started = journal::Record::Started {
             plan: Box::new(plan.clone()),
             policy,
@@ -321,8 +332,12 @@ impl Deployer {
     async fn rollback(&self, ex: &mut Executor<'_>) -> DeployResult {
         let keys = ex.st.keys.clone();
         let unsettled = ex.st.unsettled_keys();
+        let deployment = ex.st.plan.deployment_id.clone();
         let scope = Scope {
-            only: Some(&keys),
+            owner: Some(Owner {
+                id: &deployment,
+                keys: &keys,
+            }),
             unsettled: &unsettled,
         };
         let purged = purge(
@@ -338,7 +353,7 @@ impl Deployer {
         for n in ex.st.nodes.values_mut() {
             n.vm = None;
         }
-        if purged.remaining.is_empty() && overlay_left == 0 {
+        if purged.is_clean() && overlay_left == 0 {
             let _ = ex.journal.append(&journal::Record::Destroyed);
             ex.st.destroyed = true;
             self.events.emit(
@@ -350,7 +365,12 @@ impl Deployer {
             );
             DeployResult::RolledBack
         } else {
-            ex.rollback_leftovers = purged.remaining;
+            let mut left = purged.remaining;
+            for site in purged.unverified.keys() {
+                // Not listable: as many as the journal says were made there.
+                left.insert(site.clone(), ex.st.created_at(site));
+            }
+            ex.rollback_leftovers = left;
             DeployResult::Failed
         }
     }

@@ -10,9 +10,37 @@ use super::state::BatchStatus;
 use crate::model::{SiteId, Vm, VmId, VmState};
 
 impl Executor<'_> {
+    /// A listed VM of this deployment whose planned create has no intent in the
+    /// journal (a journal cut short lost it after the call was made): journals the
+    /// intent now, so the batch's VMs are adopted by the listing instead of being
+    /// created twice or left unowned.
+    fn adopt_lost_creates(&mut self, vms: &[Vm]) -> bool {
+        let mut adopted = false;
+        for vm in vms {
+            if vm.deployment() != Some(self.st.plan.deployment_id.as_str()) {
+                continue;
+            }
+            let Some(key) = vm.key() else { continue };
+            if self.st.keys.contains(key) {
+                continue;
+            }
+            let Some(bi) = self.st.batch_index(key) else {
+                continue;
+            };
+            if self.st.batches[bi].status != BatchStatus::Planned {
+                continue;
+            }
+            let batch = self.st.batches[bi].batch.clone();
+            if self.record(Record::CreateIntent { batch }).is_ok() {
+                adopted = true;
+            }
+        }
+        adopted
+    }
+
     /// Compares one listing with the wanted nodes; returns whether anything changed.
     pub(crate) fn observe(&mut self, site: &SiteId, vms: Vec<Vm>, idempotent: bool) -> bool {
-        let mut changed = false;
+        let mut changed = self.adopt_lost_creates(&vms);
         let cluster = self.st.plan.cluster.clone();
         let mut seen: BTreeMap<(String, u32), Vm> = BTreeMap::new();
         let mut surplus: BTreeSet<VmId> = BTreeSet::new();

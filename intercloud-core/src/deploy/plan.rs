@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use super::ipam;
 use crate::model::{
     Capabilities, ClusterRequest, IdempotencyKey, ImageRef, PlacementCounts, ServiceLevel, SiteId,
-    Topology, UserData, VmSpec,
+    Topology, UserData, VmSpec, TAG_DEPLOYMENT,
 };
 use crate::{Error, Result};
 
@@ -62,6 +62,10 @@ pub struct Batch {
     /// addresses at a [pinned](Plan::pinned_sites) site); empty lets the cloud choose.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<String>,
+    /// The deployment's id, tagged on every VM of the batch ([`TAG_DEPLOYMENT`]);
+    /// empty in journals written before deployments were tagged.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub deployment: String,
 }
 
 impl Batch {
@@ -80,6 +84,10 @@ impl Batch {
             self.offering.clone(),
         );
         spec.image = self.image.clone();
+        if !self.deployment.is_empty() {
+            spec.extra_tags
+                .insert(TAG_DEPLOYMENT.to_owned(), self.deployment.clone());
+        }
         spec.user_data = user_data;
         spec.addresses.clone_from(&self.addresses);
         spec
@@ -458,6 +466,7 @@ pub(crate) fn make_batch(
         key: batch_key(cluster, deployment_id, site, role, generation, seq)?,
         nodes,
         addresses: Vec::new(),
+        deployment: deployment_id.to_owned(),
     })
 }
 

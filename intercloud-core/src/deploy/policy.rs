@@ -62,8 +62,13 @@ pub struct DeployOptions {
     pub missing_grace_ticks: u32,
     /// How long a pass may take before nodes not yet running count as failed.
     pub timeout: Duration,
-    /// How long rollback and destroy keep retrying deletes and verifying.
+    /// How long rollback and destroy keep retrying deletes and verifying (a site
+    /// failing `max_list_failures` listings in a row is given up sooner and reported
+    /// unverified).
     pub cleanup_timeout: Duration,
+    /// How long the check before a deployment waits for each site's listing
+    /// ([`crate::deploy::Deployer::census`]); default 60 s.
+    pub preflight_timeout: Duration,
 }
 
 impl Default for DeployOptions {
@@ -77,6 +82,7 @@ impl Default for DeployOptions {
             missing_grace_ticks: 3,
             timeout: Duration::from_secs(30 * 60),
             cleanup_timeout: Duration::from_secs(10 * 60),
+            preflight_timeout: Duration::from_secs(60),
         }
     }
 }

@@ -80,6 +80,8 @@ pub(crate) struct State {
     pub(crate) link_intents: BTreeSet<[SiteId; 2]>,
     pub(crate) last_result: Option<DeployResult>,
     pub(crate) destroyed: bool,
+    /// Rebuilt from a journal (resume, repair, status) rather than a fresh plan.
+    pub(crate) replayed: bool,
 }
 
 impl State {
@@ -139,6 +141,7 @@ impl State {
             link_intents: BTreeSet::new(),
             last_result: None,
             destroyed: false,
+            replayed: false,
         }
     }
 
@@ -161,6 +164,7 @@ impl State {
         for r in it {
             st.apply(r);
         }
+        st.replayed = true;
         Ok(st)
     }
 
@@ -207,8 +211,16 @@ impl State {
                 }
             }
             Record::NodeMoved { node, to, .. } => {
+                let batches = &self.batches;
                 if let Some(n) = self.nodes.get_mut(node) {
                     n.plan.site = to.clone();
+                    // It left its VM there for good (the VM's loss is not journaled):
+                    // it gets a new one at `to`, never the old one's (a surplus VM).
+                    if n.slot
+                        .is_some_and(|(bi, _)| batches.get(bi).is_some_and(|b| &b.batch.site != to))
+                    {
+                        n.slot = None;
+                    }
                 }
             }
             Record::EndpointIntent { site } => {
@@ -287,6 +299,20 @@ impl State {
     /// Current node identities (with their current sites).
     pub(crate) fn node_plans(&self) -> Vec<NodePlan> {
         self.nodes.values().map(|n| n.plan.clone()).collect()
+    }
+
+    /// VMs the journal says were made at `site` (created batches' ids, and every VM
+    /// of a create cut short), for reports when the site cannot be listed.
+    pub(crate) fn created_at(&self, site: &SiteId) -> usize {
+        self.batches
+            .iter()
+            .filter(|b| &b.batch.site == site && self.keys.contains(b.batch.key.as_str()))
+            .map(|b| match &b.status {
+                BatchStatus::Created(ids) => ids.len(),
+                BatchStatus::Planned | BatchStatus::Failed => 0,
+                _ => b.batch.nodes.len(),
+            })
+            .sum()
     }
 
     pub(crate) fn running(&self) -> usize {

@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 
-use super::cleanup::{purge, Scope};
+use super::cleanup::{list_scope, purge, Owner, Purged, Scope};
 use super::events::EventKind;
-use super::executor::{list_site, Executor};
+use super::executor::Executor;
 use super::journal::{Journal, Record};
 use super::policy::DeployResult;
 use super::report::{LinkReport, NodeReport};
@@ -31,9 +31,14 @@ pub struct SiteStatus {
     pub missing: usize,
     /// VMs of this deployment that no node owns (a repair deletes them).
     pub surplus: usize,
-    /// VMs tagged with the cluster but not made by this deployment (never touched
-    /// except by destroy).
+    /// VMs tagged with the cluster's name but made by another deployment (another
+    /// state folder or user): never touched.
     pub foreign: usize,
+    /// VMs of this deployment (by their deployment tag) that its journal does not
+    /// know, e.g. after the journal was cut short: a resume adopts the ones it can
+    /// place, and destroy deletes them.
+    #[serde(default)]
+    pub untracked: usize,
     /// The listing error, when the site could not be listed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -62,10 +67,22 @@ pub struct DestroyReport {
     pub cluster: String,
     /// VMs deleted.
     pub deleted: usize,
-    /// VMs (or unreachable sites' unknown counts as 1) left; 0 means verified empty.
+    /// VMs still listed at the deadline, plus overlay resources left; 0 with no
+    /// [`unverified`](Self::unverified) site means verified empty.
     pub remaining: usize,
-    /// Sites that could not be verified empty, with what is left there.
+    /// Sites still listing VMs at the deadline, with how many.
     pub remaining_by_site: BTreeMap<SiteId, usize>,
+    /// Sites that could not be listed, so could not be verified empty (their count
+    /// is unknown), with the last error: run destroy again when they answer.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unverified: BTreeMap<SiteId, String>,
+}
+
+impl DestroyReport {
+    /// Whether every site was verified empty and nothing is left.
+    pub fn is_clean(&self) -> bool {
+        self.remaining == 0 && self.unverified.is_empty()
+    }
 }
 
 impl Deployer {
@@ -77,12 +94,22 @@ impl Deployer {
         let mut st = State::replay(&journal.records()?)?;
         let cluster = st.plan.cluster.clone();
         let sites: Vec<SiteId> = st.sites_touched().into_iter().collect();
+        // Listed as a cleanup would: by the cluster's tag and by the keys of creates
+        // cut short (a VM made just before a kill may not carry its tags yet).
+        let unsettled = st.unsettled_keys();
+        let scope = Scope {
+            owner: Some(Owner {
+                id: &st.plan.deployment_id,
+                keys: &st.keys,
+            }),
+            unsettled: &unsettled,
+        };
         let lists = join_all(sites.iter().map(|s| {
             let p = self.providers.get(s).cloned();
             let cluster = cluster.clone();
             async move {
                 match p {
-                    Some(p) => list_site(p.as_ref(), &cluster).await,
+                    Some(p) => list_scope(p.as_ref(), &cluster, scope).await,
                     None => Err(crate::Error::config("no provider for this site").with_site(s)),
                 }
             }
@@ -96,14 +123,20 @@ impl Deployer {
             match list {
                 Ok(vms) => {
                     for vm in vms {
-                        if vm.cluster() != Some(cluster.as_str()) || !vm.state.is_alive() {
+                        if !vm.state.is_alive() {
+                            continue;
+                        }
+                        if !scope.covers(&vm, &cluster) {
+                            if vm.cluster() == Some(cluster.as_str()) {
+                                s.foreign += 1;
+                            }
                             continue;
                         }
                         match (vm.key().map(str::to_owned), vm.index()) {
                             (Some(k), Some(i)) if st.keys.contains(&k) => {
                                 by_slot.insert((k, i), vm);
                             }
-                            _ => s.foreign += 1,
+                            _ => s.untracked += 1,
                         }
                     }
                 }
@@ -149,7 +182,11 @@ impl Deployer {
             }
         }
         let running = st.running();
-        let result = if st.destroyed || running == 0 {
+        let alive = st.nodes.values().filter(|n| n.vm.is_some()).count();
+        // A pass that was interrupted (no `Finished` record) is incomplete, not failed:
+        // `resume` goes on with it.
+        let interrupted = st.last_result.is_none() && alive > 0;
+        let result = if st.destroyed || (running == 0 && !interrupted) {
             DeployResult::Failed
         } else if running == st.nodes.len() {
             DeployResult::Ok
@@ -173,9 +210,12 @@ impl Deployer {
         })
     }
 
-    /// Deletes every VM tagged with `cluster` on every site (and, with the journal and
-    /// a fabric, the links and endpoints it records), then verifies by listing that
-    /// none is left. VMs without the cluster's tag are never touched.
+    /// Deletes what a deployment made: with its journal, every VM tagged with its
+    /// deployment id (or a key it journaled) on every site, and the links and
+    /// endpoints it records; then verifies by listing that none is left. VMs of
+    /// another deployment of the same cluster name are never touched; an empty
+    /// journal made nothing and deletes nothing. Without a journal, every VM tagged
+    /// with `cluster` ([`Deployer::destroy_tagged`]).
     ///
     /// # Errors
     /// `Journal` when a given journal cannot be read.
@@ -184,42 +224,42 @@ impl Deployer {
         cluster: &str,
         journal: Option<&dyn Journal>,
     ) -> Result<DestroyReport> {
-        let mut sites: BTreeSet<SiteId> = self.providers.keys().cloned().collect();
-        let state = match journal {
-            Some(j) => {
-                let records = j.records()?;
-                if records.is_empty() {
-                    None
-                } else {
-                    Some(State::replay(&records)?)
-                }
-            }
-            None => None,
+        let Some(j) = journal else {
+            return self.destroy_tagged(cluster, None).await;
         };
-        if let Some(st) = &state {
-            sites.extend(st.sites_touched());
+        let records = j.records()?;
+        if records.is_empty() {
+            // Intents are journaled before every create: this deployment made nothing.
+            return Ok(self.destroy_report(cluster, Purged::default(), 0, None));
         }
-        let unsettled = state
-            .as_ref()
-            .map(State::unsettled_keys)
-            .unwrap_or_default();
+        let st = State::replay(&records)?;
+        let mut sites: BTreeSet<SiteId> = self.providers.keys().cloned().collect();
+        sites.extend(st.sites_touched());
+        let unsettled = st.unsettled_keys();
         let scope = Scope {
-            only: None,
+            owner: Some(Owner {
+                id: &st.plan.deployment_id,
+                keys: &st.keys,
+            }),
             unsettled: &unsettled,
         };
         let purged = purge(self, &sites, cluster, scope, journal).await;
-        let mut overlay_left = 0;
-        if let (Some(st), Some(j)) = (state, journal) {
-            let mut ex = Executor::new(self, j, st);
-            overlay_left = ex.teardown_overlay().await;
-        }
-        let remaining: usize = purged
-            .remaining
-            .values()
-            .map(|n| (*n).min(1_000_000))
-            .sum::<usize>()
-            + overlay_left;
-        if remaining == 0 {
+        let mut ex = Executor::new(self, j, st);
+        let overlay_left = ex.teardown_overlay().await;
+        Ok(self.destroy_report(cluster, purged, overlay_left, journal))
+    }
+
+    /// The report of a purge; journals `Destroyed` and emits `RolledBack` when
+    /// everything was verified gone.
+    pub(crate) fn destroy_report(
+        &self,
+        cluster: &str,
+        purged: Purged,
+        overlay_left: usize,
+        journal: Option<&dyn Journal>,
+    ) -> DestroyReport {
+        let clean = purged.is_clean() && overlay_left == 0;
+        if clean {
             if let Some(j) = journal {
                 if let Err(e) = j.append(&Record::Destroyed) {
                     tracing::warn!(error = %e, "cannot journal the destroy");
@@ -233,11 +273,12 @@ impl Deployer {
                 },
             );
         }
-        Ok(DestroyReport {
+        DestroyReport {
             cluster: cluster.to_owned(),
             deleted: purged.deleted,
-            remaining,
+            remaining: purged.remaining.values().sum::<usize>() + overlay_left,
             remaining_by_site: purged.remaining,
-        })
+            unverified: purged.unverified,
+        }
     }
 }

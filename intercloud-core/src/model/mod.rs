@@ -16,7 +16,9 @@ pub use request::{
     DEFAULT_OVERLAY_CIDR,
 };
 pub use site::{ImageRef, LevelOffering, Middleware, ServiceLevel, Site, SiteId};
-pub use tags::{IdempotencyKey, Tags, TAG_CLUSTER, TAG_INDEX, TAG_KEY, TAG_PREFIX, TAG_ROLE};
+pub use tags::{
+    IdempotencyKey, Tags, TAG_CLUSTER, TAG_DEPLOYMENT, TAG_INDEX, TAG_KEY, TAG_PREFIX, TAG_ROLE,
+};
 pub use topology::{
     Link, PlacementCounts, Topology, DEFAULT_VPN_OVERHEAD, INTRA_SITE_BANDWIDTH_MBPS,
     INTRA_SITE_RTT_MS,

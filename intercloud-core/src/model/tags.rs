@@ -18,6 +18,11 @@ pub const TAG_ROLE: &str = "intercloud-role";
 pub const TAG_KEY: &str = "intercloud-key";
 /// Tag key holding the VM's index within its create call (0-based).
 pub const TAG_INDEX: &str = "intercloud-index";
+/// Tag key holding the id of the deployment that made the resource. Two deployments
+/// of one cluster name (from two state folders, two users of a portal) share the
+/// cluster tag but never this one: rollback, repair, adoption and destroy act only on
+/// their own deployment's resources.
+pub const TAG_DEPLOYMENT: &str = "intercloud-deployment";
 
 /// A unique key per create call. A retried create with the same key never makes a
 /// second set of VMs: EC2 passes it as `ClientToken`; CloudStack and OpenNebula look

@@ -5,7 +5,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::site::{ImageRef, ServiceLevel, SiteId};
-use super::tags::{IdempotencyKey, Tags, TAG_CLUSTER, TAG_INDEX, TAG_KEY, TAG_ROLE};
+use super::tags::{
+    IdempotencyKey, Tags, TAG_CLUSTER, TAG_DEPLOYMENT, TAG_INDEX, TAG_KEY, TAG_ROLE,
+};
 
 /// A VM's id in its middleware's terms (CloudStack UUID or number, OpenNebula number,
 /// EC2 `i-…`), as a string.
@@ -232,6 +234,11 @@ impl Vm {
     pub fn index(&self) -> Option<u32> {
         self.tags.get(TAG_INDEX).and_then(|v| v.parse().ok())
     }
+
+    /// The id of the deployment that made it, if tagged ([`TAG_DEPLOYMENT`]).
+    pub fn deployment(&self) -> Option<&str> {
+        self.tags.get(TAG_DEPLOYMENT).map(String::as_str)
+    }
 }
 
 /// Which VMs to list. All set fields must match (AND); an empty filter lists every VM
@@ -256,6 +263,11 @@ impl VmFilter {
     /// Every VM of `cluster`.
     pub fn cluster(cluster: impl Into<String>) -> Self {
         Self::default().tag(TAG_CLUSTER, cluster)
+    }
+
+    /// Every VM of `cluster` made by the deployment `deployment`.
+    pub fn deployment(cluster: impl Into<String>, deployment: impl Into<String>) -> Self {
+        Self::cluster(cluster).tag(TAG_DEPLOYMENT, deployment)
     }
 
     /// Every VM made by the create call with `key`.

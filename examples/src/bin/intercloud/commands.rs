@@ -37,10 +37,20 @@ pub(crate) async fn run(cli: Cli) -> Result<u8> {
             plan,
             best_effort,
         } => up(&g, &file, &plan, best_effort).await,
-        Command::Status { target } => status(&g, &target).await,
+        Command::Status {
+            target,
+            from_clouds: true,
+        } => crate::tags::status(&g, &target).await,
+        Command::Status { target, .. } => status(&g, &target).await,
         Command::Resume { target, rollback } => resume(&g, &target, rollback).await,
         Command::Repair { target, watch } => repair(&g, &target, watch).await,
-        Command::Down { target } => down(&g, &target).await,
+        Command::Down {
+            target,
+            from_clouds: true,
+            deployment,
+            yes,
+        } => crate::tags::down(&g, &target, deployment.as_deref(), yes).await,
+        Command::Down { target, .. } => down(&g, &target).await,
         Command::Inventory { target, format } => inventory(&g, &target, format).await,
         Command::Creds { action } => creds_cmd(&g, action).await,
         Command::Sim {
@@ -534,19 +544,24 @@ impl std::fmt::Debug for Deployed {
     }
 }
 
+/// The cluster a command names with `-c NAME` or `-f cluster.toml`.
+pub(crate) fn target_name(target: &Target) -> Result<String> {
+    match (&target.file, &target.cluster) {
+        (Some(f), _) => Ok(load_cluster(f)?.name),
+        (None, Some(c)) => Ok(c.clone()),
+        (None, None) => Err(Error::config(
+            "name the cluster: -c NAME or -f cluster.toml",
+        )),
+    }
+}
+
 async fn open_deployed(g: &Global, target: &Target) -> Result<Deployed> {
-    let name = match (&target.file, &target.cluster) {
-        (Some(f), _) => load_cluster(f)?.name,
-        (None, Some(c)) => c.clone(),
-        (None, None) => {
-            return Err(Error::config(
-                "name the cluster: -c NAME or -f cluster.toml",
-            ))
-        }
-    };
+    let name = target_name(target)?;
     if !ClusterState::exists(&g.state_dir, &name) {
         return Err(Error::config(format!(
-            "no deployment of cluster {name:?} in {}; run `intercloud up -f FILE` first (or pass --state-dir)",
+            "no deployment of cluster {name:?} in {}; run `intercloud up -f FILE` first (or \
+             pass --state-dir); VMs of a lost state folder are found by their tags: \
+             `intercloud status -c {name} --from-clouds`",
             g.state_dir.display()
         )));
     }
@@ -557,7 +572,17 @@ async fn open_deployed(g: &Global, target: &Target) -> Result<Deployed> {
         .map(|s| Origin::from_text(&s));
     let fed =
         federation::open(g.federation.as_deref(), origin, &g.user, g.vault.as_deref()).await?;
-    let (journal, tail) = FileJournal::open_checked(state.path("journal.log"))?;
+    let (journal, tail) = FileJournal::open_checked(state.path("journal.log")).map_err(|e| {
+        Error::new(
+            e.kind(),
+            format!(
+                "{}; the cluster's VMs can still be listed and removed by their tags: \
+                     `intercloud status -c {name} --from-clouds`, then \
+                     `intercloud down -c {name} --from-clouds --deployment ID --yes`",
+                e.message()
+            ),
+        )
+    })?;
     if !matches!(tail, intercloud_core::deploy::Tail::Clean) {
         eprintln!("warning: the journal's last record was torn ({tail:?}); it was ignored");
     }
@@ -577,9 +602,9 @@ async fn status(g: &Global, target: &Target) -> Result<u8> {
         .status(&d.journal)
         .await?;
     if g.json {
-        output::json(&output::cluster_doc(
-            &s.cluster, &s.nodes, &s.links, s.result,
-        ))?;
+        let mut doc = output::cluster_doc(&s.cluster, &s.nodes, &s.links, s.result);
+        doc["sites"] = serde_json::json!(s.sites);
+        output::json(&doc)?;
     } else {
         output::cluster_report(false, &s.cluster, &s.nodes, &s.links, s.result)?;
         println!("{}", output::site_table(&s.sites));
@@ -655,20 +680,8 @@ async fn down(g: &Global, target: &Target) -> Result<u8> {
     let r = deployer(&d.fed, &d.request, d.overlay.clone(), None)
         .destroy(&d.request.name, Some(&d.journal))
         .await?;
-    if g.json {
-        output::json(
-            &serde_json::json!({"cluster": r.cluster, "deleted": r.deleted, "remaining": r.remaining}),
-        )?;
-    } else {
-        println!(
-            "cluster {}: deleted {} VMs, {} remaining",
-            r.cluster, r.deleted, r.remaining
-        );
-        for (site, n) in &r.remaining_by_site {
-            println!("  {site}: {n} left (site could not be verified empty; run `down` again)");
-        }
-    }
-    if r.remaining == 0 {
+    output::destroy_report(g.json, &r)?;
+    if r.is_clean() {
         // Nothing is left anywhere: the deployment's state goes too.
         let dir = d.state.path("");
         drop(d);

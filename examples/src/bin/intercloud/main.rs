@@ -12,6 +12,7 @@ mod federation;
 mod output;
 mod progress;
 mod state;
+mod tags;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -129,6 +130,10 @@ enum Command {
     Status {
         #[command(flatten)]
         target: Target,
+        /// List the cluster's VMs from the clouds' tags alone, by deployment (no state
+        /// folder or journal needed).
+        #[arg(long)]
+        from_clouds: bool,
     },
     /// Continue an interrupted deployment from its journal (or roll it back).
     Resume {
@@ -151,6 +156,17 @@ enum Command {
     Down {
         #[command(flatten)]
         target: Target,
+        /// Find the VMs by the clouds' tags alone (a lost or damaged state folder):
+        /// every VM tagged with the cluster's name, or only `--deployment`'s.
+        #[arg(long)]
+        from_clouds: bool,
+        /// With --from-clouds: only this deployment's VMs (see `status --from-clouds`).
+        #[arg(long, requires = "from_clouds")]
+        deployment: Option<String>,
+        /// With --from-clouds: delete without asking (required when stdin is not a
+        /// terminal).
+        #[arg(long, requires = "from_clouds")]
+        yes: bool,
     },
     /// Print the cluster's hosts file or Ansible inventory.
     Inventory {

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use intercloud_core::bootstrap::{ansible_ini, hosts_file, ClusterLayout, NodeInfo};
 use intercloud_core::deploy::{
-    DeployReport, DeployResult, LinkReport, NodeReport, Plan, SiteStatus,
+    DeployReport, DeployResult, DestroyReport, LinkReport, NodeReport, Plan, SiteStatus,
 };
 use intercloud_core::planner::Placement;
 use intercloud_core::{ClusterRequest, Error, PlacementCounts, Result, SiteId};
@@ -20,6 +20,29 @@ pub(crate) fn json(doc: &impl Serialize) -> Result<()> {
     let text = serde_json::to_string_pretty(doc)
         .map_err(|e| Error::protocol(format!("cannot render JSON: {e}")))?;
     println!("{text}");
+    Ok(())
+}
+
+/// `down --json`: `{cluster, deleted, remaining, unverified}`, or the text lines.
+pub(crate) fn destroy_report(as_json: bool, r: &DestroyReport) -> Result<()> {
+    if as_json {
+        return json(&serde_json::json!({
+            "cluster": r.cluster,
+            "deleted": r.deleted,
+            "remaining": r.remaining,
+            "unverified": r.unverified.keys().collect::<Vec<_>>(),
+        }));
+    }
+    println!(
+        "cluster {}: deleted {} VMs, {} remaining",
+        r.cluster, r.deleted, r.remaining
+    );
+    for (site, n) in &r.remaining_by_site {
+        println!("  {site}: {n} still listed at the deadline; run `down` again");
+    }
+    for (site, e) in &r.unverified {
+        println!("  {site}: not verified empty, it could not be listed ({e}); run `down` again when it answers");
+    }
     Ok(())
 }
 
@@ -129,13 +152,21 @@ pub(crate) fn placement_table(counts: &PlacementCounts) -> String {
 /// Per-site wanted versus observed.
 pub(crate) fn site_table(sites: &BTreeMap<SiteId, SiteStatus>) -> String {
     let mut out = format!(
-        "{:<10} {:>6} {:>7} {:>7} {:>6} {:>7} {:>7}\n",
-        "SITE", "WANTED", "RUNNING", "PENDING", "BROKEN", "MISSING", "SURPLUS"
+        "{:<10} {:>6} {:>7} {:>7} {:>6} {:>7} {:>7} {:>9} {:>7}\n",
+        "SITE",
+        "WANTED",
+        "RUNNING",
+        "PENDING",
+        "BROKEN",
+        "MISSING",
+        "SURPLUS",
+        "UNTRACKED",
+        "FOREIGN"
     );
     for (s, st) in sites {
         let _ = writeln!(
             out,
-            "{:<10} {:>6} {:>7} {:>7} {:>6} {:>7} {:>7}{}",
+            "{:<10} {:>6} {:>7} {:>7} {:>6} {:>7} {:>7} {:>9} {:>7}{}",
             s.as_str(),
             st.wanted,
             st.running,
@@ -143,6 +174,8 @@ pub(crate) fn site_table(sites: &BTreeMap<SiteId, SiteStatus>) -> String {
             st.broken,
             st.missing,
             st.surplus,
+            st.untracked,
+            st.foreign,
             st.error
                 .as_deref()
                 .map(|e| format!("  ({e})"))
