@@ -297,7 +297,10 @@ bandwidth_mbps = 1000
         assert!(s.contains("must be a number >= 0"), "{s}");
         let mut req = cluster_from_toml(CLUSTER, "cluster.toml").unwrap();
         req.vpn.bandwidth_mbps = Some(f64::NAN);
-        assert!(req.validate().is_err(), "built in code, not parsed: still refused");
+        assert!(
+            req.validate().is_err(),
+            "built in code, not parsed: still refused"
+        );
     }
 
     #[test]

@@ -14,8 +14,8 @@ mod vm;
 pub use capacity::{Capabilities, Capacity, Limit, Offering, UserDataFormat};
 pub use natural::natural_cmp;
 pub use request::{
-    validate_cluster_name, ClusterRequest, FabricChoice, NodeGroup, Profile, Spread, Traffic, TrafficPattern, VpnWish,
-    DEFAULT_OVERLAY_CIDR,
+    validate_cluster_name, ClusterRequest, FabricChoice, NodeGroup, Profile, Spread, Traffic,
+    TrafficPattern, VpnWish, DEFAULT_OVERLAY_CIDR,
 };
 pub use site::{ImageRef, LevelOffering, Middleware, ServiceLevel, Site, SiteId};
 pub use tags::{IdempotencyKey, Tags, TAG_CLUSTER, TAG_INDEX, TAG_KEY, TAG_PREFIX, TAG_ROLE};
