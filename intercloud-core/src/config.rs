@@ -288,6 +288,22 @@ bandwidth_mbps = 1000
     }
 
     #[test]
+    fn negative_vpn_bandwidth_names_file_line_and_column() {
+        let bad = CLUSTER.replace("bandwidth_mbps = 1000", "bandwidth_mbps = -5");
+        let e = cluster_from_toml(&bad, "cluster.toml").unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Config);
+        let s = e.to_string();
+        assert!(s.starts_with("cluster.toml:21:18:"), "{s}");
+        assert!(s.contains("must be a number >= 0"), "{s}");
+        let mut req = cluster_from_toml(CLUSTER, "cluster.toml").unwrap();
+        req.vpn.bandwidth_mbps = Some(f64::NAN);
+        assert!(
+            req.validate().is_err(),
+            "built in code, not parsed: still refused"
+        );
+    }
+
+    #[test]
     fn unknown_key_names_file_and_line() {
         let bad = CLUSTER.replace("colocate = true", "colocat = true");
         let e = cluster_from_toml(&bad, "cluster.toml").unwrap_err();

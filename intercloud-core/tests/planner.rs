@@ -210,7 +210,8 @@ fn pin_to_unknown_site_and_impossible_spread_are_invalid_requests() {
         .plan(&topo, &request(vec![g]), &Objective::money())
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidRequest);
-    assert!(err.message().contains("\"nowhere\""), "{err}");
+    assert!(err.message().contains("site nowhere,"), "{err}");
+    assert!(!err.message().contains("SiteId"), "{err}");
 
     let mut req = request(vec![group("worker", 2, "S")]);
     req.spread.min_sites = 2;
@@ -234,6 +235,56 @@ fn rtt_limit_that_no_capacity_meets_is_named() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidRequest);
     assert!(err.message().starts_with("max-rtt:"), "{err}");
+}
+
+#[test]
+fn vpn_bandwidth_shortfall_names_the_link_and_its_usable_bandwidth() {
+    // The seed portal's request: pinned to two sites whose link has 790 Mbit/s usable.
+    let topo = Topology::new(
+        [
+            site("hokkaido", &[("S", 0.1, 10)]),
+            site("nii", &[("L", 0.2, 10)]),
+        ],
+        vec![link("hokkaido", "nii", 20.0, 1000.0)],
+    );
+    let mut small = group("small", 3, "S");
+    small.sites = Some(vec![SiteId::new("hokkaido")]);
+    let mut large = group("large", 2, "L");
+    large.sites = Some(vec![SiteId::new("nii")]);
+    let mut req = request(vec![small, large]);
+    req.vpn.bandwidth_mbps = Some(1000.0);
+    let err = planner()
+        .plan(&topo, &req, &Objective::money())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest);
+    let m = err.message();
+    assert!(m.starts_with("vpn-bandwidth:"), "{m}");
+    assert!(m.contains("hokkaido <-> nii (790 Mbit/s usable)"), "{m}");
+    assert!(m.contains("vpn.bandwidth_mbps = 1000"), "{m}");
+    req.vpn.bandwidth_mbps = Some(790.0);
+    assert!(planner().plan(&topo, &req, &Objective::money()).is_ok());
+}
+
+#[test]
+fn fixed_placement_far_above_the_request_reports_no_wrapped_numbers() {
+    let topo = Topology::new([site("a", &[("S", 0.1, 10)])], vec![]);
+    let mut req = request(vec![group("worker", 4, "S")]);
+    req.spread.survive_site_loss = Some(0.5);
+    let v = check(&topo, &req, &counts(&[("worker", &[("a", 4000)])])).unwrap();
+    let text: Vec<&str> = v.iter().map(|v| v.message.as_str()).collect();
+    assert!(
+        text.iter().all(|m| !m.contains("4294")),
+        "no u32 wrap-around: {text:#?}"
+    );
+    assert!(
+        text.iter()
+            .any(|m| m.contains("can host 10 (3990 more than capacity)")),
+        "{text:#?}"
+    );
+    assert!(
+        text.iter().any(|m| m.contains("losing it leaves 0")),
+        "{text:#?}"
+    );
 }
 
 #[test]

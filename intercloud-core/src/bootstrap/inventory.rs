@@ -13,6 +13,9 @@ fn groups(layout: &ClusterLayout) -> BTreeMap<String, Vec<&NodeInfo>> {
             .or_default()
             .push(n);
     }
+    for nodes in g.values_mut() {
+        nodes.sort_by(|a, b| crate::natural_cmp(&a.name, &b.name));
+    }
     g
 }
 
@@ -80,6 +83,21 @@ mod tests {
             ini.contains("[hadoop_demo:children]\nmaster\nsite_hokkaido\nsite_nii\nworker\n"),
             "{ini}"
         );
+    }
+
+    #[test]
+    fn hosts_of_a_group_are_in_natural_order() {
+        let mut l = sample();
+        let mut ten = l.nodes[2].clone();
+        ten.name = "worker-10".into();
+        ten.overlay_ip = "10.77.1.11".into();
+        l.nodes.insert(1, ten);
+        let ini = ansible_ini(&l);
+        let (two, ten) = (
+            ini.find("\nworker-2 ").unwrap(),
+            ini.find("\nworker-10 ").unwrap(),
+        );
+        assert!(two < ten, "worker-2 before worker-10: {ini}");
     }
 
     #[test]

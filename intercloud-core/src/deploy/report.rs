@@ -76,8 +76,23 @@ pub struct DeployReport {
 }
 
 pub(crate) fn node_reports(st: &State) -> Vec<NodeReport> {
-    st.nodes
-        .values()
+    // Role order as planned (the request's group order), then names in natural
+    // order: `worker-2` before `worker-10`.
+    let mut roles: Vec<&str> = Vec::new();
+    for n in &st.plan.nodes {
+        if !roles.contains(&n.role.as_str()) {
+            roles.push(&n.role);
+        }
+    }
+    let rank = |role: &str| roles.iter().position(|r| *r == role).unwrap_or(roles.len());
+    let mut nodes: Vec<_> = st.nodes.values().collect();
+    nodes.sort_by(|a, b| {
+        rank(&a.plan.role)
+            .cmp(&rank(&b.plan.role))
+            .then_with(|| crate::natural_cmp(&a.plan.name, &b.plan.name))
+    });
+    nodes
+        .into_iter()
         .map(|n| NodeReport {
             name: n.plan.name.clone(),
             role: n.plan.role.clone(),

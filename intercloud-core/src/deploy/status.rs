@@ -182,10 +182,9 @@ impl Deployer {
             }
         }
         let running = st.running();
-        let alive = st.nodes.values().filter(|n| n.vm.is_some()).count();
         // A pass that was interrupted (no `Finished` record) is incomplete, not failed:
         // `resume` goes on with it.
-        let interrupted = st.last_result.is_none() && alive > 0;
+        let interrupted = st.last_result.is_none();
         let result = if st.destroyed || (running == 0 && !interrupted) {
             DeployResult::Failed
         } else if running == st.nodes.len() {

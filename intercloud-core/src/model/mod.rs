@@ -4,6 +4,7 @@
 //! read from the CLI's TOML files. Nothing here does I/O.
 
 mod capacity;
+mod natural;
 mod request;
 mod site;
 mod tags;
@@ -11,9 +12,10 @@ mod topology;
 mod vm;
 
 pub use capacity::{Capabilities, Capacity, Limit, Offering, UserDataFormat};
+pub use natural::natural_cmp;
 pub use request::{
-    ClusterRequest, FabricChoice, NodeGroup, Profile, Spread, Traffic, TrafficPattern, VpnWish,
-    DEFAULT_OVERLAY_CIDR,
+    validate_cluster_name, ClusterRequest, FabricChoice, NodeGroup, Profile, Spread, Traffic,
+    TrafficPattern, VpnWish, DEFAULT_OVERLAY_CIDR,
 };
 pub use site::{ImageRef, LevelOffering, Middleware, ServiceLevel, Site, SiteId};
 pub use tags::{

@@ -110,8 +110,12 @@ pub struct VpnWish {
     /// The fabric.
     #[serde(default)]
     pub fabric: FabricChoice,
-    /// Minimum bandwidth between sites, Mbit/s.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Minimum bandwidth between sites, Mbit/s (>= 0).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "non_negative_mbps"
+    )]
     pub bandwidth_mbps: Option<f64>,
     /// Overlay CIDR (default [`DEFAULT_OVERLAY_CIDR`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -133,6 +137,40 @@ pub enum Profile {
     Hadoop,
     /// Hosts plus Slurm (`slurm.conf`).
     Slurm,
+}
+
+/// Checks a cluster name: 1-32 ASCII letters, digits or '-', starting with a letter.
+///
+/// The name names the cluster's state folder and tags every resource, so anything
+/// else (a path, a space, a dot) is refused wherever a name comes in: `name` in
+/// `cluster.toml`, the CLI's `-c NAME`.
+///
+/// # Errors
+/// `Config` saying what a name may hold.
+pub fn validate_cluster_name(name: &str) -> crate::Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 32
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && name.as_bytes()[0].is_ascii_alphabetic();
+    if ok {
+        Ok(())
+    } else {
+        Err(crate::Error::config(format!(
+            "cluster name {name:?} must be 1-32 ASCII letters, digits or '-', starting with a letter"
+        )))
+    }
+}
+
+/// `[vpn] bandwidth_mbps`: a number >= 0, refused while parsing so that the error
+/// names the file, line and column of the value.
+fn non_negative_mbps<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    let v: Option<f64> = Option::deserialize(d)?;
+    match v {
+        Some(b) if !(b.is_finite() && b >= 0.0) => Err(serde::de::Error::custom(format!(
+            "bandwidth_mbps = {b} must be a number >= 0 (Mbit/s), e.g. 500"
+        ))),
+        v => Ok(v),
+    }
 }
 
 /// A virtual cluster request.
@@ -172,18 +210,13 @@ impl ClusterRequest {
     /// # Errors
     /// `Config` naming the group and what to fix.
     pub fn validate(&self) -> crate::Result<()> {
-        let name_ok = !self.name.is_empty()
-            && self.name.len() <= 32
-            && self
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && self.name.as_bytes()[0].is_ascii_alphabetic();
-        if !name_ok {
-            return Err(crate::Error::config(format!(
-                "cluster name {:?} must be 1-32 ASCII letters, digits or '-', starting with a letter",
-                self.name
-            )));
+        validate_cluster_name(&self.name)?;
+        if let Some(b) = self.vpn.bandwidth_mbps {
+            if !(b.is_finite() && b >= 0.0) {
+                return Err(crate::Error::config(format!(
+                    "vpn.bandwidth_mbps = {b} must be a number >= 0 (Mbit/s)"
+                )));
+            }
         }
         if self.groups.is_empty() {
             return Err(crate::Error::config("the cluster has no [[group]]"));

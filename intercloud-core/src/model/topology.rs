@@ -99,7 +99,7 @@ impl Topology {
             for s in &l.between {
                 if !self.sites.contains_key(s) {
                     return Err(crate::Error::config(format!(
-                        "{name} names site {s:?}, which is not in the federation"
+                        "{name} names site {s}, which is not in the federation"
                     )));
                 }
             }

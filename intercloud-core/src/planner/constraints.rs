@@ -203,7 +203,7 @@ pub(crate) fn violations(inst: &Instance, x: &[u32]) -> Vec<Violation> {
                         row[s],
                         grp.count,
                         inst.sites[s],
-                        grp.count - row[s],
+                        grp.count.saturating_sub(row[s]),
                         grp.survive_cap
                     ),
                 ));
@@ -245,8 +245,12 @@ pub(crate) fn violations(inst: &Instance, x: &[u32]) -> Vec<Violation> {
                     None,
                     Some(s),
                     format!(
-                        "{} × {} on {}, which can host {}",
-                        row[s], inst.levels[l], inst.sites[s], inst.cap[l][s]
+                        "{} × {} on {}, which can host {} ({} more than capacity)",
+                        row[s],
+                        inst.levels[l],
+                        inst.sites[s],
+                        inst.cap[l][s],
+                        row[s] - inst.cap[l][s]
                     ),
                 ));
             }

@@ -21,6 +21,32 @@ fn site_list(inst: &Instance, per_site: &[(usize, u32)]) -> String {
         .join(", ")
 }
 
+/// The links that exist but fall short of the VPN wish, between sites able to host
+/// a node: `a <-> b (790 Mbit/s usable)`, narrowest first.
+fn narrow_links(inst: &Instance) -> String {
+    let n = inst.n_sites();
+    let hosts = |s: usize| inst.groups.iter().any(|g| g.ub[s] > 0);
+    let mut v: Vec<(f64, usize, usize)> = Vec::new();
+    for a in 0..n {
+        for b in 0..a {
+            let p = inst.pair(a, b);
+            if hosts(a) && hosts(b) && inst.rtt_s[p].is_finite() && !inst.linked[p] {
+                v.push((8.0 / inst.spb[p] / 1e6, b, a));
+            }
+        }
+    }
+    v.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
+    v.iter()
+        .map(|&(mbps, a, b)| {
+            format!(
+                "{} <-> {} ({mbps:.0} Mbit/s usable)",
+                inst.sites[a], inst.sites[b]
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Checks what makes a request infeasible on its own: one constraint at a time.
 ///
 /// # Errors
@@ -172,10 +198,10 @@ pub(crate) fn diagnose(inst: &Instance, solvable: impl Fn(&Instance) -> bool) ->
             }
         }
     }
-    if inst.vpn_mbps.is_some() && solvable(&relaxed) {
+    if let Some(wish) = inst.vpn_mbps.filter(|_| solvable(&relaxed)) {
         return Error::invalid(format!(
-            "vpn-bandwidth: the links able to carry vpn.bandwidth_mbps = {} do not join enough capacity; lower the wish or add bandwidth",
-            inst.vpn_mbps.unwrap_or(0.0)
+            "vpn-bandwidth: the cluster needs sites joined by links below vpn.bandwidth_mbps = {wish}: {}; lower [vpn] bandwidth_mbps to at most what a link has usable or add bandwidth",
+            narrow_links(inst)
         ));
     }
     let mut relaxed = inst.clone();

@@ -140,7 +140,7 @@ impl Instance {
                 for p in pins {
                     if !topo.sites.contains_key(p) {
                         return Err(Error::invalid(format!(
-                            "group {:?} is pinned to site {p:?}, which is not in the federation (sites: {})",
+                            "group {:?} is pinned to site {p}, which is not in the federation (sites: {})",
                             g.role,
                             sites.iter().map(SiteId::as_str).collect::<Vec<_>>().join(", ")
                         )));
@@ -262,7 +262,7 @@ impl Instance {
             for (site, &c) in per {
                 let s = self.site_index(site).ok_or_else(|| {
                     Error::invalid(format!(
-                        "placement puts group {role:?} on site {site:?}, which is not in the federation"
+                        "placement puts group {role:?} on site {site}, which is not in the federation"
                     ))
                 })?;
                 x[g * n + s] = c;

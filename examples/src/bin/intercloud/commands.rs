@@ -204,8 +204,8 @@ async fn plan_cmd(g: &Global, file: &Path, args: &PlanArgs, fixed: Option<&Path>
     if g.json {
         output::json(&output::plan_doc(&p.placement, &p.plan)?)?;
     } else {
-        println!("{}", p.placement.explain());
-        println!("{}", p.plan.explain());
+        output::line(&p.placement.explain().to_string())?;
+        output::line(&p.plan.explain().to_string())?;
     }
     Ok(EXIT_OK)
 }
@@ -246,11 +246,11 @@ async fn plan_fixed(g: &Global, file: &Path, args: &PlanArgs, fixed: &Path) -> R
             &serde_json::json!({"cluster": request.name, "placement": counts, "cost": cost}),
         )?;
     } else {
-        println!("{}", output::placement_table(&counts));
-        println!(
+        output::line(&output::placement_table(&counts))?;
+        output::line(&format!(
             "cost: {} {} ({} money/h, {:.3} s communication per job)",
             cost.total, cost.unit, cost.money_per_hour, cost.communication_s
-        );
+        ))?;
     }
     Ok(EXIT_OK)
 }
@@ -259,10 +259,10 @@ async fn up(g: &Global, file: &Path, args: &PlanArgs, best_effort: Option<f64>) 
     let policy = match best_effort {
         None => FailurePolicy::AllOrNothing,
         Some(f) if (0.0..=1.0).contains(&f) => FailurePolicy::BestEffort { min_fraction: f },
-        Some(_) => {
-            return Err(Error::config(
-                "--best-effort takes a fraction in [0, 1], e.g. 0.8",
-            ))
+        Some(f) => {
+            return Err(Error::config(format!(
+                "--best-effort {f}: takes a fraction in [0, 1], e.g. 0.8"
+            )))
         }
     };
     let mut p = prepare(g, file, args).await?;
@@ -316,7 +316,7 @@ async fn up(g: &Global, file: &Path, args: &PlanArgs, best_effort: Option<f64>) 
         _ = tokio::signal::ctrl_c() => None,
     };
     drop(p.deployer);
-    let _ = bars.await;
+    let failures = bars.await.unwrap_or_default();
     let Some(report) = outcome else {
         eprintln!(
             "interrupted: everything created so far is in {}.\n  continue:  intercloud resume -c {name}\n  remove:    intercloud down -c {name}",
@@ -340,6 +340,7 @@ async fn up(g: &Global, file: &Path, args: &PlanArgs, best_effort: Option<f64>) 
         &report.nodes,
         &report.links,
         report.result,
+        &failures,
     )?;
     if p.fed.origin == Origin::Embedded {
         // The simulated clouds end with this process, and so does the deployment.
@@ -544,19 +545,8 @@ impl std::fmt::Debug for Deployed {
     }
 }
 
-/// The cluster a command names with `-c NAME` or `-f cluster.toml`.
-pub(crate) fn target_name(target: &Target) -> Result<String> {
-    match (&target.file, &target.cluster) {
-        (Some(f), _) => Ok(load_cluster(f)?.name),
-        (None, Some(c)) => Ok(c.clone()),
-        (None, None) => Err(Error::config(
-            "name the cluster: -c NAME or -f cluster.toml",
-        )),
-    }
-}
-
 async fn open_deployed(g: &Global, target: &Target) -> Result<Deployed> {
-    let name = target_name(target)?;
+    let name = crate::state::target_name(target)?;
     if !ClusterState::exists(&g.state_dir, &name) {
         return Err(Error::config(format!(
             "no deployment of cluster {name:?} in {}; run `intercloud up -f FILE` first (or \
@@ -570,6 +560,9 @@ async fn open_deployed(g: &Global, target: &Target) -> Result<Deployed> {
     let origin = std::fs::read_to_string(state.path("federation"))
         .ok()
         .map(|s| Origin::from_text(&s));
+    if origin == Some(Origin::Embedded) && crate::state::journal_is_empty(&state) {
+        return Err(crate::state::ended_with_embedded(&name));
+    }
     let fed =
         federation::open(g.federation.as_deref(), origin, &g.user, g.vault.as_deref()).await?;
     let (journal, tail) = FileJournal::open_checked(state.path("journal.log")).map_err(|e| {
@@ -577,14 +570,17 @@ async fn open_deployed(g: &Global, target: &Target) -> Result<Deployed> {
             e.kind(),
             format!(
                 "{}; the cluster's VMs can still be listed and removed by their tags: \
-                     `intercloud status -c {name} --from-clouds`, then \
-                     `intercloud down -c {name} --from-clouds --deployment ID --yes`",
+                 `intercloud status -c {name} --from-clouds`, then \
+                 `intercloud down -c {name} --from-clouds --deployment ID --yes`",
                 e.message()
             ),
         )
     })?;
-    if !matches!(tail, intercloud_core::deploy::Tail::Clean) {
-        eprintln!("warning: the journal's last record was torn ({tail:?}); it was ignored");
+    if let intercloud_core::deploy::Tail::Discarded { bytes } = tail {
+        eprintln!(
+            "warning: {}: a torn last record of {bytes} bytes was ignored (a write cut short)",
+            state.path("journal.log").display()
+        );
     }
     let overlay = deployed_overlay(&state, &request, &fed, &journal).await?;
     Ok(Deployed {
@@ -606,14 +602,20 @@ async fn status(g: &Global, target: &Target) -> Result<u8> {
         doc["sites"] = serde_json::json!(s.sites);
         output::json(&doc)?;
     } else {
-        output::cluster_report(false, &s.cluster, &s.nodes, &s.links, s.result)?;
-        println!("{}", output::site_table(&s.sites));
+        output::cluster_report(false, &s.cluster, &s.nodes, &s.links, s.result, &[])?;
+        output::line(&output::site_table(&s.sites))?;
+    }
+    if output::interrupted(&d.journal.records()?) {
+        output::interrupted_hint(&s.cluster);
     }
     Ok(output::exit_code(s.result))
 }
 
 async fn resume(g: &Global, target: &Target, rollback: bool) -> Result<u8> {
     let d = open_deployed(g, target).await?;
+    if let Some(file) = &target.file {
+        d.state.check_unchanged(file, &d.request)?;
+    }
     let mode = if rollback {
         ResumeMode::RollBack
     } else {
@@ -637,12 +639,15 @@ async fn resume(g: &Global, target: &Target, rollback: bool) -> Result<u8> {
         }
     }
     output::write_inventory(&d.state, &d.request, &r.nodes)?;
-    output::cluster_report(g.json, &r.cluster, &r.nodes, &r.links, r.result)?;
+    output::cluster_report(g.json, &r.cluster, &r.nodes, &r.links, r.result, &[])?;
     Ok(output::exit_code(r.result))
 }
 
 async fn repair(g: &Global, target: &Target, watch: Option<u64>) -> Result<u8> {
     let d = open_deployed(g, target).await?;
+    if let Some(file) = &target.file {
+        d.state.check_unchanged(file, &d.request)?;
+    }
     remake_unsaved_l2tp_links(&d).await?;
     let dep = deployer(
         &d.fed,
@@ -670,12 +675,15 @@ async fn repair(g: &Global, target: &Target, watch: Option<u64>) -> Result<u8> {
         output::json(&doc)?;
     } else {
         output::repair_summary(&r);
-        output::cluster_report(false, &r.cluster, &r.nodes, &r.links, r.result)?;
+        output::cluster_report(false, &r.cluster, &r.nodes, &r.links, r.result, &[])?;
     }
     Ok(output::exit_code(r.result))
 }
 
 async fn down(g: &Global, target: &Target) -> Result<u8> {
+    if let Some(code) = crate::state::down_if_gone(g, target)? {
+        return Ok(code);
+    }
     let d = open_deployed(g, target).await?;
     let r = deployer(&d.fed, &d.request, d.overlay.clone(), None)
         .destroy(&d.request.name, Some(&d.journal))
@@ -683,10 +691,7 @@ async fn down(g: &Global, target: &Target) -> Result<u8> {
     output::destroy_report(g.json, &r)?;
     if r.is_clean() {
         // Nothing is left anywhere: the deployment's state goes too.
-        let dir = d.state.path("");
-        drop(d);
-        std::fs::remove_dir_all(&dir)
-            .map_err(|e| Error::config(format!("cannot remove {}: {e}", dir.display())))?;
+        crate::state::remove_state(d.state)?;
         Ok(EXIT_OK)
     } else {
         Ok(EXIT_FAILED)
@@ -699,12 +704,16 @@ async fn inventory(g: &Global, target: &Target, format: crate::InventoryFormat) 
         .status(&d.journal)
         .await?;
     let layout = output::layout(&d.request, &s.nodes);
+    if g.json {
+        output::json(&output::inventory_doc(&layout, &s.nodes, format))?;
+        return Ok(EXIT_OK);
+    }
     let text = match format {
         crate::InventoryFormat::Ini => intercloud_core::bootstrap::ansible_ini(&layout),
         crate::InventoryFormat::Yaml => intercloud_core::bootstrap::ansible_yaml(&layout),
         crate::InventoryFormat::Hosts => intercloud_core::bootstrap::hosts_file(&layout),
     };
-    print!("{text}");
+    output::stdout(&text)?;
     Ok(EXIT_OK)
 }
 
@@ -727,6 +736,11 @@ async fn creds_cmd(g: &Global, action: CredsAction) -> Result<u8> {
                 g.user,
                 path.display()
             );
+            if g.json {
+                output::json(
+                    &serde_json::json!({"user": g.user, "site": site, "action": "added"}),
+                )?;
+            }
         }
         CredsAction::List => {
             let vault = creds::open_vault(&path, false).await?;
@@ -735,7 +749,7 @@ async fn creds_cmd(g: &Global, action: CredsAction) -> Result<u8> {
                 output::json(&serde_json::json!({"user": g.user, "sites": sites}))?;
             } else {
                 for s in sites {
-                    println!("{s}");
+                    output::line(s.as_str())?;
                 }
             }
         }
@@ -746,6 +760,13 @@ async fn creds_cmd(g: &Global, action: CredsAction) -> Result<u8> {
                     "no credentials {site:?} for user {:?}",
                     g.user
                 )));
+            }
+            if g.json {
+                output::json(
+                    &serde_json::json!({"user": g.user, "site": site, "action": "removed"}),
+                )?;
+            } else {
+                eprintln!("removed credentials {site:?} for user {:?}", g.user);
             }
         }
     }
@@ -781,7 +802,7 @@ async fn sim(
         .map_err(|e| Error::config(format!("cannot render the federation: {e}")))?;
     match write_federation {
         Some(p) => write(p, &text)?,
-        None if !g.json => print!("{text}"),
+        None if !g.json => output::stdout(&text)?,
         None => {}
     }
     let mut env = Vec::new();

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 
-use intercloud_core::{Credentials, EncryptedFileVault, Error, Middleware, Result, SiteId, Vault};
+use intercloud_core::{
+    Credentials, EncryptedFileVault, Error, Middleware, Result, SiteId, Vault, VaultError,
+};
 
 /// The vault file: `--vault`, else `$INTERCLOUD_VAULT`, else
 /// `$XDG_CONFIG_HOME/intercloud/vault` or `~/.config/intercloud/vault`.
@@ -44,6 +46,15 @@ pub(crate) async fn open_vault(path: &Path, create: bool) -> Result<EncryptedFil
         .create(create)
         .open(path, &passphrase()?)
         .await
+        .map_err(|e| match VaultError::of(&e) {
+            // The library's hint names its own `create` option, not a command.
+            Some(VaultError::Missing { .. }) => Error::not_found(format!(
+                "there is no vault at {} yet; `intercloud creds add --site NAME --middleware \
+                 MIDDLEWARE --id IDENT` creates it (or pass --vault FILE)",
+                path.display()
+            )),
+            _ => e,
+        })
 }
 
 /// Reads one secret: a hidden prompt on a terminal, else the next line of stdin.

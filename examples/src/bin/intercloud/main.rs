@@ -19,7 +19,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use intercloud_core::{Error, ErrorKind, Middleware};
+use intercloud_core::{Error, ErrorKind, Middleware, VaultError};
 
 /// Exit code: done.
 const EXIT_OK: u8 = 0;
@@ -97,8 +97,8 @@ struct PlanArgs {
     /// What the planner minimises.
     #[arg(long, value_enum, default_value = "balanced")]
     objective: ObjectiveArg,
-    /// Money units one second of communication per job is worth (balanced only).
-    #[arg(long)]
+    /// Money units one second of communication per job is worth (balanced only; >= 0).
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_lambda)]
     lambda: Option<f64>,
 }
 
@@ -123,7 +123,7 @@ enum Command {
         #[command(flatten)]
         plan: PlanArgs,
         /// Keep what runs when at least this fraction of nodes runs (default: all or nothing).
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true, value_parser = parse_fraction)]
         best_effort: Option<f64>,
     },
     /// Wanted versus observed, per node and per site.
@@ -227,6 +227,30 @@ enum CredsAction {
     },
 }
 
+/// `--lambda`: a finite number >= 0 (a negative one is read as a value, then refused).
+fn parse_lambda(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        Ok(_) => Err(format!(
+            "{s} is out of range: --lambda takes a number >= 0 (money units per second of communication), e.g. 0.5"
+        )),
+        Err(_) => Err(format!("{s:?} is not a number: --lambda takes a number >= 0, e.g. 0.5")),
+    }
+}
+
+/// `--best-effort`: a fraction in [0, 1].
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        Ok(_) => Err(format!(
+            "{s} is out of range: --best-effort takes a fraction in [0, 1], e.g. 0.8"
+        )),
+        Err(_) => Err(format!(
+            "{s:?} is not a number: --best-effort takes a fraction in [0, 1], e.g. 0.8"
+        )),
+    }
+}
+
 fn parse_middleware(s: &str) -> Result<Middleware, String> {
     serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
         format!("unknown middleware {s:?}: use cloudstack, opennebula, ec2 or eucalyptus")
@@ -236,6 +260,10 @@ fn parse_middleware(s: &str) -> Result<Middleware, String> {
 /// The exit code for an error: bad input (2) for what the user can fix in files or
 /// flags, failed (1) otherwise.
 fn exit_code_of(e: &Error) -> u8 {
+    if let Some(VaultError::WrongPassphrase { .. }) = VaultError::of(e) {
+        // The passphrase is input the user can fix.
+        return EXIT_BAD_INPUT;
+    }
     match e.kind() {
         ErrorKind::Config | ErrorKind::InvalidRequest | ErrorKind::QuotaExceeded => EXIT_BAD_INPUT,
         _ => EXIT_FAILED,

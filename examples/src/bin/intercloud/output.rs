@@ -7,20 +7,43 @@ use serde::Serialize;
 
 use intercloud_core::bootstrap::{ansible_ini, hosts_file, ClusterLayout, NodeInfo};
 use intercloud_core::deploy::{
-    DeployReport, DeployResult, DestroyReport, LinkReport, NodeReport, Plan, SiteStatus,
+    DeployReport, DeployResult, DestroyReport, LinkReport, NodeReport, Plan, Record, SiteStatus,
 };
 use intercloud_core::planner::Placement;
-use intercloud_core::{ClusterRequest, Error, PlacementCounts, Result, SiteId};
+use intercloud_core::{ClusterRequest, Error, ErrorKind, PlacementCounts, Result, SiteId};
 
 use crate::state::ClusterState;
 use crate::{EXIT_FAILED, EXIT_OK, EXIT_PARTIAL};
 
 /// Prints one JSON document on stdout.
 pub(crate) fn json(doc: &impl Serialize) -> Result<()> {
-    let text = serde_json::to_string_pretty(doc)
+    let mut text = serde_json::to_string_pretty(doc)
         .map_err(|e| Error::protocol(format!("cannot render JSON: {e}")))?;
-    println!("{text}");
-    Ok(())
+    text.push('\n');
+    stdout(&text)
+}
+
+/// Writes `text` to stdout: every report goes through here, never `println!`.
+///
+/// A reader that stopped reading (`intercloud plan | head -1`: a closed pipe) is not
+/// an error: the rest of the output is dropped quietly and the command finishes its
+/// work and exits with its own code (`println!` would panic, exit 101).
+pub(crate) fn stdout(text: &str) -> Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::new(
+            ErrorKind::Unavailable,
+            format!("cannot write to stdout: {e}"),
+        )),
+    }
+}
+
+/// [`stdout`] with a line break after `text`.
+pub(crate) fn line(text: &str) -> Result<()> {
+    stdout(&format!("{text}\n"))
 }
 
 /// `down --json`: `{cluster, deleted, remaining, unverified}`, or the text lines.
@@ -33,17 +56,24 @@ pub(crate) fn destroy_report(as_json: bool, r: &DestroyReport) -> Result<()> {
             "unverified": r.unverified.keys().collect::<Vec<_>>(),
         }));
     }
-    println!(
-        "cluster {}: deleted {} VMs, {} remaining",
+    let mut out = format!(
+        "cluster {}: deleted {} VMs, {} remaining\n",
         r.cluster, r.deleted, r.remaining
     );
     for (site, n) in &r.remaining_by_site {
-        println!("  {site}: {n} still listed at the deadline; run `down` again");
+        let _ = writeln!(
+            out,
+            "  {site}: {n} still listed at the deadline; run `down` again"
+        );
     }
     for (site, e) in &r.unverified {
-        println!("  {site}: not verified empty, it could not be listed ({e}); run `down` again when it answers");
+        let _ = writeln!(
+            out,
+            "  {site}: not verified empty, it could not be listed ({e}); run `down` again \
+             when it answers"
+        );
     }
-    Ok(())
+    stdout(&out)
 }
 
 /// The exit code of a pass's result.
@@ -71,30 +101,51 @@ pub(crate) fn cluster_doc(
 ) -> serde_json::Value {
     serde_json::json!({
         "cluster": cluster,
-        "nodes": nodes.iter().map(|n| serde_json::json!({
-            "name": n.name,
-            "role": n.role,
-            "site": n.site,
-            "vm_id": n.vm_id,
-            "state": n.state,
-            "overlay_ip": n.overlay_ip,
-            "private_ip": n.private_ip,
-        })).collect::<Vec<_>>(),
+        "nodes": nodes.iter().map(node_doc).collect::<Vec<_>>(),
         "links": links,
         "result": result.as_cli_str(),
     })
 }
 
+/// One node of `--json`: `{name, role, site, vm_id, state, overlay_ip, private_ip}`,
+/// plus `error` when the node failed.
+fn node_doc(n: &NodeReport) -> serde_json::Value {
+    let mut doc = serde_json::json!({
+        "name": n.name,
+        "role": n.role,
+        "site": n.site,
+        "vm_id": n.vm_id,
+        "state": n.state,
+        "overlay_ip": n.overlay_ip,
+        "private_ip": n.private_ip,
+    });
+    if let Some(e) = &n.error {
+        doc["error"] = e.clone().into();
+    }
+    doc
+}
+
 /// Prints a cluster report: JSON, or a node table and the links.
+///
+/// Every node's error is shown (`--json`: the node's `"error"`; text: a line per
+/// failed node under the table). `errors` are the pass's failures that belong to no
+/// node (a link, the journal, a rollback): shown when the pass did not end `ok` and
+/// no node says why (`--json`: `"errors"`, only then).
 pub(crate) fn cluster_report(
     as_json: bool,
     cluster: &str,
     nodes: &[NodeReport],
     links: &[LinkReport],
     result: DeployResult,
+    errors: &[String],
 ) -> Result<()> {
+    let unexplained = result != DeployResult::Ok && nodes.iter().all(|n| n.error.is_none());
     if as_json {
-        return json(&cluster_doc(cluster, nodes, links, result));
+        let mut doc = cluster_doc(cluster, nodes, links, result);
+        if unexplained && !errors.is_empty() {
+            doc["errors"] = serde_json::json!(errors);
+        }
+        return json(&doc);
     }
     let mut out = format!("cluster {cluster}: {}\n", result.as_cli_str());
     let _ = writeln!(
@@ -115,6 +166,11 @@ pub(crate) fn cluster_report(
             n.vm_id.as_ref().map_or("-", |v| v.as_str())
         );
     }
+    for n in nodes {
+        if let Some(e) = &n.error {
+            let _ = writeln!(out, "  {} failed: {e}", n.name);
+        }
+    }
     for l in links {
         let _ = writeln!(
             out,
@@ -122,8 +178,12 @@ pub(crate) fn cluster_report(
             l.between[0], l.between[1], l.state, l.link
         );
     }
-    print!("{out}");
-    Ok(())
+    if unexplained {
+        for e in errors {
+            let _ = writeln!(out, "error: {e}");
+        }
+    }
+    stdout(&out)
 }
 
 /// A placement as a table: one row per group, one column per site.
@@ -185,6 +245,26 @@ pub(crate) fn site_table(sites: &BTreeMap<SiteId, SiteStatus>) -> String {
     out
 }
 
+/// Whether the journal's last pass was cut short: its last record is neither a pass's
+/// end (`Finished`) nor `Destroyed` (an `up`, `resume` or `repair` killed or
+/// interrupted).
+pub(crate) fn interrupted(records: &[Record]) -> bool {
+    !matches!(
+        records.last(),
+        None | Some(Record::Finished { .. } | Record::Destroyed)
+    )
+}
+
+/// On stderr, after `status` of an interrupted deployment: what the result means and
+/// how to continue.
+pub(crate) fn interrupted_hint(cluster: &str) {
+    eprintln!(
+        "note: the deployment of cluster {cluster} was interrupted before it finished, so \
+         it is incomplete rather than failed; continue it with `intercloud resume -c \
+         {cluster}` (or remove it with `intercloud down -c {cluster}`)"
+    );
+}
+
 /// What a repair pass did, on stderr.
 pub(crate) fn repair_summary(r: &DeployReport) {
     for n in &r.recreated {
@@ -216,6 +296,34 @@ pub(crate) fn layout(request: &ClusterRequest, nodes: &[NodeReport]) -> ClusterL
             })
             .collect(),
     }
+}
+
+/// `inventory --json`: `{cluster, format, hosts: [{name, role, site, overlay_ip,
+/// private_ip}], text}`, `text` being the inventory in `format` as printed without
+/// `--json`.
+pub(crate) fn inventory_doc(
+    layout: &ClusterLayout,
+    nodes: &[NodeReport],
+    format: crate::InventoryFormat,
+) -> serde_json::Value {
+    use intercloud_core::bootstrap::ansible_yaml;
+    let (name, text) = match format {
+        crate::InventoryFormat::Ini => ("ini", ansible_ini(layout)),
+        crate::InventoryFormat::Yaml => ("yaml", ansible_yaml(layout)),
+        crate::InventoryFormat::Hosts => ("hosts", hosts_file(layout)),
+    };
+    serde_json::json!({
+        "cluster": layout.cluster,
+        "format": name,
+        "hosts": layout.nodes.iter().map(|n| serde_json::json!({
+            "name": n.name,
+            "role": n.role,
+            "site": n.site,
+            "overlay_ip": n.overlay_ip,
+            "private_ip": nodes.iter().find(|r| r.name == n.name).and_then(|r| r.private_ip.clone()),
+        })).collect::<Vec<_>>(),
+        "text": text,
+    })
 }
 
 /// Writes `hosts` and `inventory.ini` into the cluster's state folder.

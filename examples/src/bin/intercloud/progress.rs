@@ -18,12 +18,14 @@ struct Counts {
     retries: u64,
 }
 
-/// Draws events until the channel closes; returns the number of events seen.
+/// Draws events until the channel closes; returns every failed step as
+/// `site S: STEP: ERROR` (or `STEP: ERROR` when it concerns no site), in order, so
+/// that a failed pass whose nodes name no error can still say why.
 pub(crate) async fn draw(
     mut rx: UnboundedReceiver<Event>,
     wanted: BTreeMap<SiteId, u64>,
     visible: bool,
-) -> usize {
+) -> Vec<String> {
     let multi = MultiProgress::with_draw_target(if visible {
         ProgressDrawTarget::stderr()
     } else {
@@ -39,9 +41,17 @@ pub(crate) async fn draw(
         bar.set_prefix(site.to_string());
         bars.insert(site.clone(), (bar, Counts::default()));
     }
-    let mut seen = 0;
+    let mut failures: Vec<String> = Vec::new();
     while let Some(ev) = rx.recv().await {
-        seen += 1;
+        if let EventKind::StepFailed { step, error } = &ev.kind {
+            let text = match &ev.site {
+                Some(site) => format!("site {site}: {step}: {error}"),
+                None => format!("{step}: {error}"),
+            };
+            if !failures.contains(&text) {
+                failures.push(text);
+            }
+        }
         let Some(site) = ev.site.clone() else {
             continue;
         };
@@ -71,5 +81,5 @@ pub(crate) async fn draw(
     for (bar, _) in bars.values() {
         bar.finish();
     }
-    seen
+    failures
 }

@@ -1,15 +1,16 @@
 //! `status --from-clouds` and `down --from-clouds`: a cluster's VMs found by the
 //! clouds' tags alone, for a state folder that was lost or whose journal is damaged.
 
+use std::fmt::Write as _;
 use std::io::{BufRead as _, IsTerminal as _};
 use std::time::Duration;
 
 use intercloud_core::deploy::{Census, Deployer};
 use intercloud_core::{Error, Result};
 
-use crate::commands::target_name;
 use crate::federation;
 use crate::output;
+use crate::state::target_name;
 use crate::{Global, Target, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK};
 
 /// How long one site's listing may take.
@@ -29,7 +30,7 @@ pub(crate) async fn status(g: &Global, target: &Target) -> Result<u8> {
     if g.json {
         output::json(&census_doc(&census))?;
     } else {
-        print_census(&census);
+        output::stdout(&census_text(&census))?;
     }
     Ok(if census.unverified().is_empty() {
         EXIT_OK
@@ -59,7 +60,7 @@ pub(crate) async fn down(
         None => format!("{doomed} VMs tagged with cluster {name:?} (every deployment)"),
     };
     if !g.json {
-        print_census(&census);
+        output::stdout(&census_text(&census))?;
     }
     if !yes {
         let stdin = std::io::stdin();
@@ -101,19 +102,20 @@ fn census_doc(c: &Census) -> serde_json::Value {
     })
 }
 
-fn print_census(c: &Census) {
-    println!(
-        "cluster {}: {} VMs listed by their tags",
+fn census_text(c: &Census) -> String {
+    let mut out = format!(
+        "cluster {}: {} VMs listed by their tags\n",
         c.cluster,
         c.len()
     );
     for (id, n) in c.by_deployment() {
-        println!("  deployment {id}: {n} VMs");
+        let _ = writeln!(out, "  deployment {id}: {n} VMs");
     }
     for (site, s) in &c.sites {
-        match &s.error {
-            Some(e) => println!("  {site}: could not be listed ({e})"),
-            None => println!("  {site}: {} VMs", s.vms.len()),
-        }
+        let _ = match &s.error {
+            Some(e) => writeln!(out, "  {site}: could not be listed ({e})"),
+            None => writeln!(out, "  {site}: {} VMs", s.vms.len()),
+        };
     }
+    out
 }
