@@ -14,8 +14,8 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{cli, command, provider, site_ids, start_sim_with, Sim};
-use intercloud_core::{Vm, VmFilter, TAG_INDEX, TAG_KEY};
+use common::{alive, cli, command, start_sim_with, Sim};
+use intercloud_core::{Vm, TAG_INDEX, TAG_KEY};
 
 /// Rounds of kill + recovery.
 const ROUNDS: usize = 20;
@@ -68,26 +68,6 @@ impl Rng {
     fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
-}
-
-/// The cluster's VMs still holding resources, over every site, listed through each
-/// cloud's own API: every VM tagged with the cluster, and every VM named after it
-/// (`{cluster}-{role}-{hex}-{i}`) whatever its tags — a VM whose tagging was cut short
-/// by the kill is still found.
-fn alive(sim: &Sim, rt: &tokio::runtime::Runtime, cluster: &str) -> Vec<Vm> {
-    let filter = VmFilter::default().with_terminated();
-    let prefix = format!("{cluster}-");
-    let mut out = Vec::new();
-    for site in site_ids(sim) {
-        let p = provider(sim, &site);
-        let vms = rt
-            .block_on(p.list_vms(&filter))
-            .unwrap_or_else(|e| panic!("listing {site}: {e}"));
-        out.extend(vms.into_iter().filter(|v| {
-            v.state.is_alive() && (v.cluster() == Some(cluster) || v.name.starts_with(&prefix))
-        }));
-    }
-    out
 }
 
 /// Asserts the cluster is whole: exactly `WANTED` VMs, one per (key, index).

@@ -9,7 +9,7 @@ use std::process::{Child, Command as StdCommand, Stdio};
 use std::sync::Arc;
 
 use assert_cmd::Command;
-use intercloud_core::{CloudProvider, Middleware};
+use intercloud_core::{CloudProvider, Middleware, Vm, VmFilter};
 use serde_json::Value;
 
 /// A running `intercloud sim`, killed on drop (also when a test panics).
@@ -23,6 +23,14 @@ pub struct Sim {
 
 impl Drop for Sim {
     fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Sim {
+    /// Stops the simulator: every site stops answering.
+    pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -144,4 +152,24 @@ pub fn provider(sim: &Sim, site: &str) -> Arc<dyn CloudProvider> {
                 .unwrap(),
         ),
     }
+}
+
+/// The cluster's VMs still holding resources, over every site, listed through each
+/// cloud's own API: every VM tagged with the cluster, and every VM named after it
+/// (`{cluster}-{role}-{hex}-{i}`) whatever its tags — a VM whose tagging was cut short
+/// by the kill is still found.
+pub fn alive(sim: &Sim, rt: &tokio::runtime::Runtime, cluster: &str) -> Vec<Vm> {
+    let filter = VmFilter::default().with_terminated();
+    let prefix = format!("{cluster}-");
+    let mut out = Vec::new();
+    for site in site_ids(sim) {
+        let p = provider(sim, &site);
+        let vms = rt
+            .block_on(p.list_vms(&filter))
+            .unwrap_or_else(|e| panic!("listing {site}: {e}"));
+        out.extend(vms.into_iter().filter(|v| {
+            v.state.is_alive() && (v.cluster() == Some(cluster) || v.name.starts_with(&prefix))
+        }));
+    }
+    out
 }

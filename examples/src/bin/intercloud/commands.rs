@@ -325,7 +325,18 @@ async fn up(g: &Global, file: &Path, args: &PlanArgs, best_effort: Option<f64>) 
         );
         return Ok(EXIT_FAILED);
     };
-    let report = report?;
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            if journal.records().is_ok_and(|r| r.is_empty()) {
+                // Refused before anything was created (a site's check, a name in use):
+                // no deployment to keep state for.
+                drop(journal);
+                crate::state::remove_state(state)?;
+            }
+            return Err(e);
+        }
+    };
     if let Some(OverlayBoot::Composite(c)) = &p.overlay {
         // What a replacement gateway VM needs (PSKs, the VPN user's password): only
         // this process saw the links made. Nothing to save once rolled back.
