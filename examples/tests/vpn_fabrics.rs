@@ -591,6 +591,20 @@ impl Drop for Reaper {
 /// Starts `up -f file` and SIGKILLs it as soon as its journal holds a `record`;
 /// returns the journal's text at the kill.
 fn up_killed_at(sim: &LiveSim, state: &Path, file: &str, cluster: &str, record: &str) -> String {
+    up_killed_at_after(sim, state, file, cluster, record, || {})
+}
+
+/// As [`up_killed_at`], running `once_started` as soon as the deployment has started
+/// (its first journal record: every site passed the check before creating).
+fn up_killed_at_after(
+    sim: &LiveSim,
+    state: &Path,
+    file: &str,
+    cluster: &str,
+    record: &str,
+    once_started: impl FnOnce(),
+) -> String {
+    let mut once_started = Some(once_started);
     let child = Command::new(env!("CARGO_BIN_EXE_intercloud"))
         .envs(sim.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .arg("--federation")
@@ -608,6 +622,11 @@ fn up_killed_at(sim: &LiveSim, state: &Path, file: &str, cluster: &str, record: 
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let text = std::fs::read_to_string(&journal).unwrap_or_default();
+        if text.contains("\"record\":\"started\"") {
+            if let Some(f) = once_started.take() {
+                f();
+            }
+        }
         if text.contains(&needle) {
             assert!(
                 up.0.try_wait().unwrap().is_none(),
@@ -752,19 +771,23 @@ fn l2tp_up_killed_after_its_link_is_resumed_and_torn_down() {
     //    overlay never calls) is down, so its gateway VM cannot exist; `up` is
     //    killed once the link is journaled, and the link's record is cut out of the
     //    journal (each line stands alone), leaving its intent unsettled.
+    //    nii goes down once `up` has checked every site (a site down at the start
+    //    stops `up` before anything is made).
     let nii = sim.fed.as_ref().unwrap().site("nii").unwrap();
-    nii.set_faults(intercloud_sim::Faults {
-        outage: Some([0.0, 1e12]),
-        ..Default::default()
-    });
     let file = dir.path().join("c.toml");
     std::fs::write(&file, cluster("l2tp-kill-c", "l2tp", 2, 3)).unwrap();
-    let journal = up_killed_at(
+    let journal = up_killed_at_after(
         &sim,
         &state,
         file.to_str().unwrap(),
         "l2tp-kill-c",
         "link_connected",
+        || {
+            nii.set_faults(intercloud_sim::Faults {
+                outage: Some([0.0, 1e12]),
+                ..Default::default()
+            })
+        },
     );
     nii.set_faults(intercloud_sim::Faults::default());
     let cluster_dir = state.join("l2tp-kill-c");
