@@ -61,6 +61,20 @@ fn vm_ids(sim: &Sim, rt: &tokio::runtime::Runtime, name: &str) -> BTreeSet<(Stri
         .collect()
 }
 
+/// `down -c NAME --from-clouds [--deployment ID] --yes`.
+fn down_from_clouds(
+    sim: &Sim,
+    state: &Path,
+    name: &str,
+    deployment: Option<&str>,
+) -> (i32, Value, String) {
+    let mut args = vec!["down", "-c", name, "--from-clouds", "--yes"];
+    if let Some(id) = deployment {
+        args.extend(["--deployment", id]);
+    }
+    cli(sim, state, &args)
+}
+
 fn up_ok(sim: &Sim, state: &Path, file: &str) -> Value {
     let (code, doc, err) = cli(sim, state, &["up", "-f", file]);
     assert_eq!(code, 0, "up failed: {err}\n{doc}");
@@ -146,36 +160,12 @@ fn a_damaged_journal_leaves_the_vms_listed_and_removable_by_their_tags() {
     assert_eq!(vm_ids(&sim, &rt, "flip").len(), 5);
 
     // Another deployment's id deletes nothing of this one.
-    let (code, doc, err) = cli(
-        &sim,
-        &state,
-        &[
-            "down",
-            "-c",
-            "flip",
-            "--from-clouds",
-            "--deployment",
-            "d-other",
-            "--yes",
-        ],
-    );
+    let (code, doc, err) = down_from_clouds(&sim, &state, "flip", Some("d-other"));
     assert_eq!(code, 0, "{err}");
     assert_eq!(doc["deleted"], 0);
     assert_eq!(vm_ids(&sim, &rt, "flip").len(), 5);
 
-    let (code, doc, err) = cli(
-        &sim,
-        &state,
-        &[
-            "down",
-            "-c",
-            "flip",
-            "--from-clouds",
-            "--deployment",
-            id,
-            "--yes",
-        ],
-    );
+    let (code, doc, err) = down_from_clouds(&sim, &state, "flip", Some(id));
     assert_eq!(code, 0, "{err}\n{doc}");
     assert_eq!(doc["deleted"], 5, "{doc}");
     assert_eq!(doc["remaining"], 0, "{doc}");

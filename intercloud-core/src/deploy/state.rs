@@ -315,6 +315,14 @@ impl State {
             .sum()
     }
 
+    /// This deployment, as cleanups and status tell its VMs apart.
+    pub(crate) fn owner(&self) -> super::cleanup::Owner<'_> {
+        super::cleanup::Owner {
+            id: &self.plan.deployment_id,
+            keys: &self.keys,
+        }
+    }
+
     pub(crate) fn running(&self) -> usize {
         self.nodes.values().filter(|n| n.is_running()).count()
     }

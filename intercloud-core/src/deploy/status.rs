@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 
-use super::cleanup::{list_scope, purge, Owner, Purged, Scope};
+use super::cleanup::{list_scope, purge, Purged, Scope};
 use super::events::EventKind;
 use super::executor::Executor;
 use super::journal::{Journal, Record};
@@ -98,10 +98,7 @@ impl Deployer {
         // cut short (a VM made just before a kill may not carry its tags yet).
         let unsettled = st.unsettled_keys();
         let scope = Scope {
-            owner: Some(Owner {
-                id: &st.plan.deployment_id,
-                keys: &st.keys,
-            }),
+            owner: Some(st.owner()),
             unsettled: &unsettled,
         };
         let lists = join_all(sites.iter().map(|s| {
@@ -236,10 +233,7 @@ impl Deployer {
         sites.extend(st.sites_touched());
         let unsettled = st.unsettled_keys();
         let scope = Scope {
-            owner: Some(Owner {
-                id: &st.plan.deployment_id,
-                keys: &st.keys,
-            }),
+            owner: Some(st.owner()),
             unsettled: &unsettled,
         };
         let purged = purge(self, &sites, cluster, scope, journal).await;
