@@ -4,8 +4,9 @@
 //!
 //! The files come out of the real path: a three-site plan ([`Plan::build`]), its
 //! WireGuard overlay ([`wireguard_overlay`]) and the CLI's [`ClusterConfigurer`]
-//! rendering each create call's cloud-init; the tests decode the `write_files` of the
-//! user data and hand those bytes to the tools.
+//! rendering each create call's cloud-init; the tests apply each call's user data as
+//! a VM does — its compact programs run with the real `sh` (`common::expand`) — and
+//! hand the files written to the tools.
 //!
 //! - `slurm.conf`: `slurmctld -D` runs on it (as the head node, in a private
 //!   network/UTS/mount/PID namespace, with the directories of a fresh Debian node and
@@ -33,6 +34,7 @@
 mod common;
 
 use common::cloud_config::parse_cloud_config;
+use common::expand::expand;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -211,11 +213,16 @@ fn render(profile: Profile) -> Rendered {
     let mut commands = Vec::new();
     for batch in &plan.batches {
         let ud = user_data(&configurer, &ctx, batch);
-        let (batch_files, batch_commands) = parse_cloud_config(&ud);
-        // Profile files are the cluster's view: every create call carries the same.
-        let profile_files: BTreeMap<_, _> = batch_files
+        let (_, batch_commands) = parse_cloud_config(&ud);
+        let scratch = tempfile::tempdir().expect("tempdir");
+        // Profile files are the cluster's view: every create call writes the same.
+        let profile_files: BTreeMap<_, _> = expand(&ud, 0, scratch.path(), false)
             .into_iter()
-            .filter(|(p, _)| !p.starts_with("/etc/intercloud/nodes/") && !p.contains("wireguard"))
+            .filter(|(p, _)| {
+                !p.contains("wireguard")
+                    && !p.starts_with("/etc/intercloud/tpl/")
+                    && !(p.starts_with("/etc/intercloud/") && p.ends_with(".sh"))
+            })
             .collect();
         match &files {
             None => {
@@ -949,14 +956,18 @@ fn every_node_takes_its_cluster_name_as_host_name() {
     };
     let mut renamed = 0;
     for batch in &r.plan.batches {
-        let (files, commands) = parse_cloud_config(&user_data(&configurer, &ctx, batch));
+        let ud = user_data(&configurer, &ctx, batch);
+        let (_, commands) = parse_cloud_config(&ud);
         for (i, name) in batch.nodes.iter().enumerate() {
             let want = format!("hostnamectl set-hostname '{name}'");
             let own = if batch.nodes.len() == 1 {
                 commands.join("\n")
             } else {
-                let run = format!("/etc/intercloud/nodes/{i}/run.sh");
-                let (mode, script) = files.get(&run).unwrap_or_else(|| panic!("no {run}"));
+                // VM i's own commands, as its batch.sh picks them (real sh)
+                let scratch = tempfile::tempdir().expect("tempdir");
+                let files = expand(&ud, i, scratch.path(), false);
+                let run = "/etc/intercloud/run.sh";
+                let (mode, script) = files.get(run).unwrap_or_else(|| panic!("no {run}"));
                 assert_eq!(mode, "0700");
                 script.clone()
             };
