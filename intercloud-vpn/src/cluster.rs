@@ -496,21 +496,29 @@ impl ClusterConfigurer {
         self
     }
 
+    /// The cluster as the profile's files list it: nodes by overlay address (then
+    /// name), whatever order the deployer keeps them in, so every call writes the
+    /// same files and a (group, site)'s lines are runs for [`compact_files`].
     fn layout(&self, ctx: &ConfigContext<'_>) -> ClusterLayout {
+        let mut nodes: Vec<NodeInfo> = ctx
+            .nodes
+            .iter()
+            .map(|n| NodeInfo {
+                name: n.name.clone(),
+                role: n.role.clone(),
+                site: n.site.clone(),
+                overlay_ip: n.overlay_ip.clone(),
+                slots: slots_for_level(&n.level),
+            })
+            .collect();
+        nodes.sort_by(|a, b| {
+            let key = |n: &NodeInfo| n.overlay_ip.parse::<std::net::Ipv4Addr>().ok();
+            (key(a).is_none(), key(a), &a.name).cmp(&(key(b).is_none(), key(b), &b.name))
+        });
         ClusterLayout {
             cluster: ctx.cluster.to_owned(),
             profile: self.profile,
-            nodes: ctx
-                .nodes
-                .iter()
-                .map(|n| NodeInfo {
-                    name: n.name.clone(),
-                    role: n.role.clone(),
-                    site: n.site.clone(),
-                    overlay_ip: n.overlay_ip.clone(),
-                    slots: slots_for_level(&n.level),
-                })
-                .collect(),
+            nodes,
         }
     }
 
@@ -740,9 +748,12 @@ pub fn check_user_data(
     });
     let configurer = ClusterConfigurer::new(request.profile, limits, None).with_overlay(boot);
     let endpoints = BTreeMap::new();
+    // in the deployer's order (by name): it decides which node is a site's gateway
+    let mut nodes = plan.nodes.clone();
+    nodes.sort_by(|a, b| a.name.cmp(&b.name));
     let ctx = ConfigContext {
         cluster: &plan.cluster,
-        nodes: &plan.nodes,
+        nodes: &nodes,
         endpoints: &endpoints,
         fabric: None,
     };

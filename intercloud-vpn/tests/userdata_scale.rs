@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use common::expand::expand;
 use intercloud_core::bootstrap::{profile_bootstrap, ClusterLayout, NodeInfo};
-use intercloud_core::deploy::{ConfigContext, NodeConfigurer, Plan, PlanOptions};
+use intercloud_core::deploy::{ConfigContext, NodeConfigurer, NodePlan, Plan, PlanOptions};
 use intercloud_core::{
     Capabilities, ClusterRequest, LevelOffering, Link, Middleware, NodeGroup, PlacementCounts,
     Profile, ServiceLevel, Site, SiteId, Spread, Topology, VpnWish,
@@ -167,12 +167,19 @@ fn planned(profile: Profile, limit: Option<usize>) -> intercloud_core::Result<Pl
     })
 }
 
-fn ctx(plan: &Plan) -> ConfigContext<'_> {
+/// The nodes as the deployer hands them to the configurer: by name.
+fn by_name(plan: &Plan) -> Vec<NodePlan> {
+    let mut nodes = plan.nodes.clone();
+    nodes.sort_by(|a, b| a.name.cmp(&b.name));
+    nodes
+}
+
+fn ctx<'a>(plan: &'a Plan, nodes: &'a [NodePlan]) -> ConfigContext<'a> {
     static NONE: std::sync::OnceLock<BTreeMap<SiteId, intercloud_core::SiteEndpoint>> =
         std::sync::OnceLock::new();
     ConfigContext {
         cluster: &plan.cluster,
-        nodes: &plan.nodes,
+        nodes,
         endpoints: NONE.get_or_init(BTreeMap::new),
         fabric: None,
     }
@@ -192,11 +199,12 @@ fn largest_user_data_of_2000_nodes_is_under_every_limit() {
             .iter()
             .map(|(s, _, c, _)| (*s, c.max_user_data))
             .collect();
+        let nodes = by_name(&p.plan);
         let mut largest: BTreeMap<String, (usize, usize)> = BTreeMap::new();
         for b in &p.plan.batches {
             let ud = p
                 .configurer
-                .user_data(&ctx(&p.plan), b)
+                .user_data(&ctx(&p.plan, &nodes), b)
                 .expect("renders")
                 .expect("a profile gives user data");
             let e = largest.entry(b.site.to_string()).or_default();
@@ -245,20 +253,24 @@ fn compact_user_data_writes_the_rust_rendered_files() {
     let layout = ClusterLayout {
         cluster: p.plan.cluster.clone(),
         profile: Profile::Hadoop,
-        nodes: p
-            .plan
-            .nodes
-            .iter()
-            .map(|n| NodeInfo {
-                name: n.name.clone(),
-                role: n.role.clone(),
-                site: n.site.clone(),
-                overlay_ip: n.overlay_ip.clone(),
-                slots: slots_for_level(&n.level),
-            })
-            .collect(),
+        // the files list nodes by overlay address
+        nodes: {
+            let mut by_ip = p.plan.nodes.clone();
+            by_ip.sort_by_key(|n| n.overlay_ip.parse::<std::net::Ipv4Addr>().unwrap());
+            by_ip
+        }
+        .iter()
+        .map(|n| NodeInfo {
+            name: n.name.clone(),
+            role: n.role.clone(),
+            site: n.site.clone(),
+            overlay_ip: n.overlay_ip.clone(),
+            slots: slots_for_level(&n.level),
+        })
+        .collect(),
     };
     let profile_files = profile_bootstrap(&layout).files;
+    let nodes = by_name(&p.plan);
     assert!(profile_files
         .iter()
         .any(|f| f.content.lines().count() >= NODES as usize));
@@ -283,12 +295,10 @@ fn compact_user_data_writes_the_rust_rendered_files() {
     for b in picks {
         let ud = p
             .configurer
-            .user_data(&ctx(&p.plan), b)
+            .user_data(&ctx(&p.plan, &nodes), b)
             .expect("renders")
             .expect("user data");
-        let gateway = p
-            .plan
-            .nodes
+        let gateway = nodes
             .iter()
             .find(|n| n.site == b.site)
             .map(|n| n.name.clone());
