@@ -270,8 +270,16 @@ impl Rendered {
         head
     }
 
+    /// The nodes in the order the files list them: by overlay address.
+    fn listed(&self) -> Vec<&NodePlan> {
+        let mut nodes: Vec<&NodePlan> = self.plan.nodes.iter().collect();
+        nodes.sort_by_key(|n| n.overlay_ip.parse::<Ipv4Addr>().expect("IPv4"));
+        nodes
+    }
+
     fn workers(&self) -> impl Iterator<Item = &NodePlan> {
-        self.plan.nodes.iter().skip(1)
+        let head = self.head().name.clone();
+        self.listed().into_iter().filter(move |n| n.name != head)
     }
 }
 
@@ -589,7 +597,7 @@ echo '== over'
     assert!(out.ok, "{}\n{}", out.stderr, out.stdout);
     let fit = section(&out.stdout, "fit").join("\n");
 
-    // One "Data for node" block per node of the plan, in hostfile order, with the
+    // One "Data for node" block per node of the plan, in map order, with the
     // slots of its level and exactly that many ranks.
     let mapped: Vec<(String, u32, u32)> = fit
         .lines()
@@ -606,10 +614,11 @@ echo '== over'
             Some((name, slots, procs))
         })
         .collect();
-    let want: Vec<(String, u32, u32)> = r
-        .plan
-        .nodes
-        .iter()
+    // mpirun maps the node it runs on (the head) first, then the others in hostfile
+    // order.
+    let head = r.head().name.clone();
+    let want: Vec<(String, u32, u32)> = std::iter::once(r.head())
+        .chain(r.listed().into_iter().filter(|n| n.name != head))
         .map(|n| {
             let s = expected_slots(n.level.as_str());
             (n.name.clone(), s, s)
@@ -679,9 +688,8 @@ cat $T/hydra.out
         })
         .collect();
     let want: Vec<(String, u32)> = r
-        .plan
-        .nodes
-        .iter()
+        .listed()
+        .into_iter()
         .map(|n| (n.name.clone(), expected_slots(n.level.as_str())))
         .collect();
     assert_eq!(proxies, want, "Hydra's proxies:\n{}", out.stdout);
