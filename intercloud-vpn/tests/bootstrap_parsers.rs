@@ -219,9 +219,9 @@ fn render(profile: Profile) -> Rendered {
         let profile_files: BTreeMap<_, _> = expand(&ud, 0, scratch.path(), false)
             .into_iter()
             .filter(|(p, _)| {
-                !p.contains("wireguard")
-                    && !p.starts_with("/etc/intercloud/tpl/")
-                    && !(p.starts_with("/etc/intercloud/") && p.ends_with(".sh"))
+                let internal = p.starts_with("/etc/intercloud/tpl/")
+                    || (p.starts_with("/etc/intercloud/") && p.ends_with(".sh"));
+                !(internal || p.contains("wireguard"))
             })
             .collect();
         match &files {
