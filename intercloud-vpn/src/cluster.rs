@@ -18,10 +18,11 @@
 //! - the nodes' own parts (overlay file, routes, host name) travel as templates with
 //!   the name, address and WireGuard key abstracted, and a compressed table of which
 //!   VM index is which node (`node_parts`);
-//! - WireGuard member keys derive from one secret per key group (the members one
-//!   call creates) and the node's name, and a gateway derives its members' public
-//!   keys from its site's group secrets (`wireguard::derive`): a member learns its
-//!   own call's secret, a gateway its own site's, no node another site's.
+//! - WireGuard member keys derive from one secret per key group (whole calls of one
+//!   site and role, up to [`KEY_GROUP_MEMBERS`] members) and the node's name, and a
+//!   gateway derives its members' public keys from its site's group secrets
+//!   (`wireguard::derive`): a member learns its own group's secret, a gateway its
+//!   own site's, no node another site's.
 //!
 //! Every renderer in Rust stays the one definition of its format: the node-side
 //! programs reproduce the rendered text, and the tests run them with the real `sh`,
@@ -435,12 +436,7 @@ pub fn wireguard_overlay(
         mesh.add_site(site)?;
         mesh.set_gateway_address(site, Some(&gw), None)?;
     }
-    // Each create call's members form a key group: one secret per call's user data.
-    let group: BTreeMap<&str, &str> = draft
-        .batches
-        .iter()
-        .flat_map(|b| b.nodes.iter().map(|n| (n.as_str(), b.key.as_str())))
-        .collect();
+    let group = key_groups(draft);
     for n in &draft.nodes {
         match group.get(n.name.as_str()) {
             Some(g) => mesh.add_member_in_group(&n.name, &n.site, g)?,
@@ -448,6 +444,38 @@ pub fn wireguard_overlay(
         };
     }
     Ok(Some(Arc::new(WireGuardFabric::new(mesh))))
+}
+
+/// Members per WireGuard key group, at most (unless one create call makes more).
+///
+/// A gateway's user data holds one line per key group of its site, a call's user
+/// data the secret of the group(s) of its VMs: groups of whole calls, up to this
+/// many members, keep both small (a 2,000-node site with 20 VMs per call has 20
+/// groups, not 100) while a member learns the keys of at most this many members of
+/// its own site (or of its own call, when larger).
+pub const KEY_GROUP_MEMBERS: usize = 100;
+
+/// Each node's key group: consecutive create calls of one (site, role) of `draft`,
+/// as many as fit in [`KEY_GROUP_MEMBERS`] (at least one), named after the first.
+fn key_groups(draft: &Plan) -> BTreeMap<&str, &str> {
+    let mut out = BTreeMap::new();
+    let mut current: Option<(&SiteId, &str, &str, usize)> = None;
+    for b in &draft.batches {
+        let id = match current {
+            Some((site, role, id, n))
+                if site == &b.site && role == b.role && n + b.nodes.len() <= KEY_GROUP_MEMBERS =>
+            {
+                current = Some((site, role, id, n + b.nodes.len()));
+                id
+            }
+            _ => {
+                current = Some((&b.site, &b.role, b.key.as_str(), b.nodes.len()));
+                b.key.as_str()
+            }
+        };
+        out.extend(b.nodes.iter().map(|n| (n.as_str(), id)));
+    }
+    out
 }
 
 /// Each node's overlay address as the mesh assigned it, for

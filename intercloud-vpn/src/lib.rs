@@ -31,7 +31,7 @@ pub mod wireguard;
 pub use cluster::{
     check_user_data, deployed_composite, overlay_addresses, plan_cluster, plan_overlay,
     slots_for_level, wireguard_overlay, ClusterConfigurer, ClusterOverlay, OverlayBoot,
-    RenderedOverlay, SiteVpn,
+    RenderedOverlay, SiteVpn, KEY_GROUP_MEMBERS,
 };
 pub use composite::{choose, CompositeFabric, PairFabric, Side};
 pub use ipam::{Ipam, SiteSubnet, DEFAULT_OVERLAY_CIDR};

@@ -12,7 +12,7 @@
 //! [`sh_lines`]) tells each VM which template is its own. The private key is not in
 //! the table: the VM derives it from its key group's secret and its name
 //! (`crate::wireguard::DERIVE_FN`), so the call carries one secret per key group —
-//! one for a call of the initial plan, whose members form a group.
+//! one for a call of the initial plan, whose members belong to one group.
 //!
 //! A template used by one node only (a site's gateway, a member with a rotated key)
 //! ships as that node's literal part: explicit exceptions, bounded by the call.

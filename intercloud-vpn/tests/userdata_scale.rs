@@ -24,8 +24,8 @@ use intercloud_vpn::{plan_cluster, slots_for_level, ClusterConfigurer, OverlayBo
 
 const NODES: u32 = 2000;
 
-/// (site, middleware, capabilities as its backend reports them, workers placed).
-fn sites() -> Vec<(&'static str, Middleware, Capabilities, u32)> {
+/// (site, middleware, capabilities as its backend reports them).
+fn sites() -> Vec<(&'static str, Middleware, Capabilities)> {
     let one_by_one = |max_user_data| Capabilities {
         batch_create: false,
         max_batch: 1000,
@@ -33,13 +33,8 @@ fn sites() -> Vec<(&'static str, Middleware, Capabilities, u32)> {
         ..Capabilities::default()
     };
     vec![
-        (
-            "hokkaido",
-            Middleware::CloudStack,
-            one_by_one(32 * 1024),
-            999,
-        ),
-        ("nii", Middleware::OpenNebula, one_by_one(64 * 1024), 400),
+        ("hokkaido", Middleware::CloudStack, one_by_one(32 * 1024)),
+        ("nii", Middleware::OpenNebula, one_by_one(64 * 1024)),
         (
             "tokyo",
             Middleware::Ec2,
@@ -50,10 +45,28 @@ fn sites() -> Vec<(&'static str, Middleware, Capabilities, u32)> {
                 max_user_data: 16 * 1024,
                 ..Capabilities::default()
             },
-            600,
         ),
     ]
 }
+
+/// Where the master goes and how many workers each site gets.
+struct Placed {
+    master: &'static str,
+    workers: [(&'static str, u32); 3],
+}
+
+/// Spread over the three sites.
+const SPREAD: Placed = Placed {
+    master: "hokkaido",
+    workers: [("hokkaido", 999), ("nii", 400), ("tokyo", 600)],
+};
+
+/// What the planner chooses for the seed federation (`examples/tests/scale.rs`):
+/// most workers on the cheapest CloudStack site, whose gateway has the most peers.
+const SEED_PLAN: Placed = Placed {
+    master: "nii",
+    workers: [("hokkaido", 1598), ("nii", 400), ("tokyo", 1)],
+};
 
 fn topology() -> Topology {
     let site = |id: &str, middleware| Site {
@@ -87,7 +100,7 @@ fn topology() -> Topology {
     Topology::new(
         sites()
             .iter()
-            .map(|(s, m, _, _)| site(s, *m))
+            .map(|(s, m, _)| site(s, *m))
             .collect::<Vec<_>>(),
         vec![
             link("hokkaido", "nii"),
@@ -103,9 +116,13 @@ struct Planned {
     boot: OverlayBoot,
 }
 
-/// The 2,000-node cluster planned as the CLI plans it, `limit` overriding every
-/// site's user-data limit when given.
-fn planned(profile: Profile, limit: Option<usize>) -> intercloud_core::Result<Planned> {
+/// The 2,000-node cluster placed as `placed` and planned as the CLI plans it,
+/// `limit` overriding every site's user-data limit when given.
+fn planned(
+    profile: Profile,
+    limit: Option<usize>,
+    placed: &Placed,
+) -> intercloud_core::Result<Planned> {
     let group = |role: &str, count, level: &str| NodeGroup {
         role: role.into(),
         count,
@@ -126,17 +143,19 @@ fn planned(profile: Profile, limit: Option<usize>) -> intercloud_core::Result<Pl
     counts
         .entry("master".into())
         .or_default()
-        .insert(SiteId::new("hokkaido"), 1);
-    let mut caps = BTreeMap::new();
-    let mut vpns = BTreeMap::new();
-    for (s, _, mut c, workers) in sites() {
-        if let Some(l) = limit {
-            c.max_user_data = l;
-        }
+        .insert(SiteId::new(placed.master), 1);
+    for (s, n) in placed.workers {
         counts
             .entry("worker".into())
             .or_default()
-            .insert(SiteId::new(s), workers);
+            .insert(SiteId::new(s), n);
+    }
+    let mut caps = BTreeMap::new();
+    let mut vpns = BTreeMap::new();
+    for (s, _, mut c) in sites() {
+        if let Some(l) = limit {
+            c.max_user_data = l;
+        }
         caps.insert(SiteId::new(s), c);
         vpns.insert(SiteId::new(s), SiteVpn::new(c, None));
     }
@@ -187,17 +206,19 @@ fn ctx<'a>(plan: &'a Plan, nodes: &'a [NodePlan]) -> ConfigContext<'a> {
 
 #[test]
 fn largest_user_data_of_2000_nodes_is_under_every_limit() {
-    for profile in [
-        Profile::Hadoop,
-        Profile::Mpi,
-        Profile::Slurm,
-        Profile::Hosts,
-    ] {
-        let p = planned(profile, None).expect("a 2,000-node cluster plans");
+    let cases = [
+        (Profile::Hadoop, &SPREAD),
+        (Profile::Hadoop, &SEED_PLAN),
+        (Profile::Mpi, &SPREAD),
+        (Profile::Slurm, &SPREAD),
+        (Profile::Hosts, &SPREAD),
+    ];
+    for (profile, placed) in cases {
+        let p = planned(profile, None, placed).expect("a 2,000-node cluster plans");
         assert_eq!(p.plan.nodes.len(), NODES as usize);
         let limits: BTreeMap<&str, usize> = sites()
             .iter()
-            .map(|(s, _, c, _)| (*s, c.max_user_data))
+            .map(|(s, _, c)| (*s, c.max_user_data))
             .collect();
         let nodes = by_name(&p.plan);
         let mut largest: BTreeMap<String, (usize, usize)> = BTreeMap::new();
@@ -215,13 +236,16 @@ fn largest_user_data_of_2000_nodes_is_under_every_limit() {
         for (site, (bytes, vms)) in &largest {
             let limit = limits[site.as_str()];
             println!(
-                "{profile:?} {site}: largest user data {bytes} bytes ({vms} VMs in the call), limit {limit}"
+                "{profile:?} {:?} {site}: largest user data {bytes} bytes ({vms} VMs in the \
+                 call), limit {limit}",
+                placed.workers
             );
             assert!(bytes < &limit, "{site}: {bytes} >= {limit}");
         }
         // EC2 makes a site's workers in one call: the bound holds for hundreds of VMs
         let tokyo = p.plan.batches.iter().filter(|b| b.site.as_str() == "tokyo");
-        assert!(tokyo.map(|b| b.nodes.len()).max() >= Some(600));
+        let on_tokyo = placed.workers[2].1 as usize;
+        assert_eq!(tokyo.map(|b| b.nodes.len()).max(), Some(on_tokyo));
     }
 }
 
@@ -229,7 +253,7 @@ fn largest_user_data_of_2000_nodes_is_under_every_limit() {
 /// anything is created, naming the site, the size and the limit.
 #[test]
 fn plan_refuses_user_data_over_a_site_limit() {
-    let e = planned(Profile::Hadoop, Some(1024))
+    let e = planned(Profile::Hadoop, Some(1024), &SPREAD)
         .err()
         .expect("1 KiB cannot hold the cluster's files");
     assert_eq!(e.kind(), intercloud_core::ErrorKind::InvalidRequest);
@@ -249,7 +273,7 @@ fn compact_user_data_writes_the_rust_rendered_files() {
         &["openssl", "wg", "base64"],
         "`scripts/vpn-deps.sh`",
     );
-    let p = planned(Profile::Hadoop, None).expect("plans");
+    let p = planned(Profile::Hadoop, None, &SPREAD).expect("plans");
     let layout = ClusterLayout {
         cluster: p.plan.cluster.clone(),
         profile: Profile::Hadoop,

@@ -2,18 +2,20 @@
 //! call at any cluster size.
 //!
 //! A member's private key is `HMAC-SHA256(group secret, node name)` (32 bytes, used
-//! as a Curve25519 private key; WireGuard clamps it). A key group is the set of
-//! members first created by one create call (its batch): the call's user data holds
-//! the group's one secret, and each VM derives its own key from it and its name
-//! ([`DERIVE_FN`], `openssl`), instead of one key per VM. The site's gateway derives
-//! its members' public keys the same way (`wg pubkey`) from the secrets of its site's
-//! groups: O(groups) bytes instead of O(members) ([`super::Mesh::gateway_compact`]).
+//! as a Curve25519 private key; WireGuard clamps it). A key group is made of whole
+//! create calls of one (site, role), up to `crate::KEY_GROUP_MEMBERS` members (or
+//! one call, when larger): a call's user data holds its group's one secret, and each
+//! VM derives its own key from it and its name ([`DERIVE_FN`], `openssl`), instead of
+//! one key per VM. The site's gateway derives its members' public keys the same way
+//! (`wg pubkey`) from the secrets of its site's groups: O(groups) bytes instead of
+//! O(members) ([`super::Mesh::gateway_compact`]).
 //!
-//! What a node learns: a member, its group's secret — the keys of the VMs created in
-//! the same call (one call's user data held all their keys before, too); a gateway,
-//! the secrets of its own site's groups — the keys of the members it routes. No node
-//! learns another site's secrets. A rotated key is random again and travels as a
-//! literal key (an explicit exception).
+//! What a node learns: a member, its group's secret — the keys of at most
+//! `KEY_GROUP_MEMBERS` members of its own site (or of its own call); a gateway, the
+//! secrets of its own site's groups — the keys of the members it routes. No node
+//! learns another site's secrets (a member moved to another site keeps its key: that
+//! site's gateway then learns its group's secret). A rotated key is random again and
+//! travels as a literal key (an explicit exception).
 
 use std::fmt;
 

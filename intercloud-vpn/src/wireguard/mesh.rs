@@ -155,7 +155,7 @@ impl Mesh {
 
     /// Adds member `name` on `site` as [`Mesh::add_member`], a new member's key
     /// derived from key group `group`'s secret (the group made if new): see `derive`.
-    /// Give the members one create call makes one group.
+    /// Give the members of one create call one group.
     ///
     /// # Errors
     /// As [`Mesh::add_member`].
