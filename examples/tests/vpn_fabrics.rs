@@ -189,11 +189,68 @@ fn written_files(vm: &ResourceRecord) -> BTreeMap<String, (String, String)> {
             (mode, String::from_utf8(content).unwrap()),
         );
     }
+    if out.contains_key("/etc/intercloud/batch.sh") {
+        out.extend(own_part(vm, &out));
+    }
     out
 }
 
-/// The decoded user data of the alive VMs of `site`, with each node's run script
-/// (`/etc/intercloud/nodes/I/run.sh` of a batch) decoded too.
+/// What a VM of a multi-VM create call makes of its call's node templates: its
+/// `batch.sh` run with the real `sh` under a scratch root as VM `index` (its index
+/// tag), giving its own files and its own commands (`/etc/intercloud/run.sh`).
+fn own_part(
+    vm: &ResourceRecord,
+    files: &BTreeMap<String, (String, String)>,
+) -> BTreeMap<String, (String, String)> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let root = tempfile::tempdir().unwrap();
+    for (path, (mode, content)) in files {
+        let p = root.path().join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, content).unwrap();
+        let mode = u32::from_str_radix(mode, 8).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    // as batch.sh finds it on the VM: the index tag, or the `-INDEX` end of its name
+    let index = vm
+        .tags
+        .get(intercloud_core::TAG_INDEX)
+        .cloned()
+        .or_else(|| vm.name.rsplit_once('-').map(|(_, i)| i.to_owned()))
+        .expect("an index tag or a KEY-INDEX name");
+    let out = Command::new("sh")
+        .arg(root.path().join("etc/intercloud/batch.sh"))
+        .env("IC_ROOT", root.path())
+        .env("IC_INDEX", index)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut own = BTreeMap::new();
+    let mut dirs = vec![root.path().to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+                continue;
+            }
+            let rel = format!("/{}", p.strip_prefix(root.path()).unwrap().display());
+            if !files.contains_key(&rel) {
+                let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o7777;
+                let text = std::fs::read_to_string(&p).unwrap();
+                own.insert(rel, (format!("{mode:04o}"), text));
+            }
+        }
+    }
+    own
+}
+
+/// The decoded user data of the alive VMs of `site`, with each node's own files and
+/// run script (`/etc/intercloud/run.sh`, from its call's templates) decoded too.
 fn site_texts(sim: &LiveSim, site: &str) -> Vec<String> {
     let b64 = base64::engine::general_purpose::STANDARD;
     sim.alive(ResourceKind::Vm)
@@ -220,7 +277,7 @@ fn site_files(sim: &LiveSim, site: &str) -> Vec<BTreeMap<String, (String, String
 }
 
 /// The file whose path ends with `suffix` among `files` (a node's own file, or the
-/// per-index copy `/etc/intercloud/nodes/I/root/…` of a batch's user data).
+/// template copy `/etc/intercloud/tpl/T/root/…` of a call's user data).
 fn find<'a>(
     files: &'a BTreeMap<String, (String, String)>,
     suffix: &str,

@@ -5,23 +5,49 @@
 //!
 //! The CLI and the portal both deploy through these, so a node boots the same way
 //! whichever front end asked for it.
+//!
+//! # User data of constant size
+//!
+//! One create call's user data is bounded by a constant independent of the cluster's
+//! and the call's size (issue #25: a 2,000-node Hadoop cluster deploys on CloudStack
+//! with 20 VMs per call and on EC2 with hundreds per RunInstances):
+//! - the profile's files (hosts, Hadoop workers and racks, MPI hostfiles,
+//!   `slurm.conf`), rendered by `intercloud_core::bootstrap` as before, travel as a
+//!   `sh` program writing them byte for byte from runs of lines
+//!   ([`compact_files`]);
+//! - the nodes' own parts (overlay file, routes, host name) travel as templates with
+//!   the name, address and WireGuard key abstracted, and a compressed table of which
+//!   VM index is which node (`node_parts`);
+//! - WireGuard member keys derive from one secret per key group (whole calls of one
+//!   site and role, up to [`KEY_GROUP_MEMBERS`] members) and the node's name, and a
+//!   gateway derives its members' public keys from its site's group secrets
+//!   (`wireguard::derive`): a member learns its own group's secret, a gateway its
+//!   own site's, no node another site's.
+//!
+//! Every renderer in Rust stays the one definition of its format: the node-side
+//! programs reproduce the rendered text, and the tests run them with the real `sh`,
+//! `openssl` and `wg` and compare. [`plan_cluster`] renders every call once and
+//! refuses a cluster whose user data still exceeds a site's limit.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use intercloud_core::bootstrap::{cloud_init, profile_bootstrap, ClusterLayout, NodeInfo};
+use intercloud_core::bootstrap::{
+    cloud_init, compact_files, profile_bootstrap, ClusterLayout, NodeInfo,
+};
 use intercloud_core::deploy::{Batch, ConfigContext, NodeConfigurer, Plan, PlanOptions};
 use intercloud_core::{
-    BootFile, Bootstrap, Capabilities, CloudProvider, ClusterRequest, Error, FabricChoice,
-    GuestNetwork, Member, PlacementCounts, Profile, Result, ServiceLevel, SiteId, Topology,
-    UserData, VpnFabric, DEFAULT_OVERLAY_CIDR,
+    Bootstrap, Capabilities, CloudProvider, ClusterRequest, Error, FabricChoice, GuestNetwork,
+    Member, PlacementCounts, Profile, Result, ServiceLevel, SiteId, Topology, UserData, VpnFabric,
+    DEFAULT_OVERLAY_CIDR,
 };
 
 use crate::composite::CompositeFabric;
 use crate::ipam::Ipam;
 use crate::ipsec::StrongSwanFabric;
+use crate::node_parts::{batch_parts, NodePart};
 use crate::wireguard::{Mesh, WireGuardFabric, DEFAULT_PORT};
 
 /// The overlay interface name on every node.
@@ -263,8 +289,11 @@ pub fn plan_overlay(
 /// an overlay (one site) the draft is the plan. The draft's deployment id (`opts`', or
 /// a random one) is the plan's.
 ///
+/// Every create call's user data is rendered once ([`check_user_data`]): a cluster
+/// that a site cannot take is refused here, naming the site, the size and the limit.
+///
 /// # Errors
-/// As [`Plan::build`] and [`plan_overlay`].
+/// As [`Plan::build`], [`plan_overlay`] and [`check_user_data`].
 pub fn plan_cluster(
     request: &ClusterRequest,
     topology: &Topology,
@@ -276,6 +305,7 @@ pub fn plan_cluster(
 ) -> Result<(Plan, Option<ClusterOverlay>)> {
     let draft = Plan::build(request, topology, counts, caps, opts.clone())?;
     let Some(overlay) = plan_overlay(request, &draft, sites, gateway)? else {
+        check_user_data(request, &draft, None, caps)?;
         return Ok((draft, None));
     };
     opts.deployment_id = Some(draft.deployment_id.clone());
@@ -283,6 +313,7 @@ pub fn plan_cluster(
     opts.overlay = Some(overlay.addresses.clone());
     opts.pinned_sites = overlay.pinned_sites.clone();
     let plan = Plan::build(request, topology, counts, caps, opts)?;
+    check_user_data(request, &plan, Some(&overlay), caps)?;
     Ok((plan, Some(overlay)))
 }
 
@@ -405,10 +436,46 @@ pub fn wireguard_overlay(
         mesh.add_site(site)?;
         mesh.set_gateway_address(site, Some(&gw), None)?;
     }
+    let group = key_groups(draft);
     for n in &draft.nodes {
-        mesh.add_member(&n.name, &n.site)?;
+        match group.get(n.name.as_str()) {
+            Some(g) => mesh.add_member_in_group(&n.name, &n.site, g)?,
+            None => mesh.add_member(&n.name, &n.site)?,
+        };
     }
     Ok(Some(Arc::new(WireGuardFabric::new(mesh))))
+}
+
+/// Members per WireGuard key group, at most (unless one create call makes more).
+///
+/// A gateway's user data holds one line per key group of its site, a call's user
+/// data the secret of the group(s) of its VMs: groups of whole calls, up to this
+/// many members, keep both small (a 2,000-node site with 20 VMs per call has 20
+/// groups, not 100) while a member learns the keys of at most this many members of
+/// its own site (or of its own call, when larger).
+pub const KEY_GROUP_MEMBERS: usize = 100;
+
+/// Each node's key group: consecutive create calls of one (site, role) of `draft`,
+/// as many as fit in [`KEY_GROUP_MEMBERS`] (at least one), named after the first.
+fn key_groups(draft: &Plan) -> BTreeMap<&str, &str> {
+    let mut out = BTreeMap::new();
+    let mut current: Option<(&SiteId, &str, &str, usize)> = None;
+    for b in &draft.batches {
+        let id = match current {
+            Some((site, role, id, n))
+                if site == &b.site && role == b.role && n + b.nodes.len() <= KEY_GROUP_MEMBERS =>
+            {
+                current = Some((site, role, id, n + b.nodes.len()));
+                id
+            }
+            _ => {
+                current = Some((&b.site, &b.role, b.key.as_str(), b.nodes.len()));
+                b.key.as_str()
+            }
+        };
+        out.extend(b.nodes.iter().map(|n| (n.as_str(), id)));
+    }
+    out
 }
 
 /// Each node's overlay address as the mesh assigned it, for
@@ -457,21 +524,29 @@ impl ClusterConfigurer {
         self
     }
 
+    /// The cluster as the profile's files list it: nodes by overlay address (then
+    /// name), whatever order the deployer keeps them in, so every call writes the
+    /// same files and a (group, site)'s lines are runs for [`compact_files`].
     fn layout(&self, ctx: &ConfigContext<'_>) -> ClusterLayout {
+        let mut nodes: Vec<NodeInfo> = ctx
+            .nodes
+            .iter()
+            .map(|n| NodeInfo {
+                name: n.name.clone(),
+                role: n.role.clone(),
+                site: n.site.clone(),
+                overlay_ip: n.overlay_ip.clone(),
+                slots: slots_for_level(&n.level),
+            })
+            .collect();
+        nodes.sort_by(|a, b| {
+            let key = |n: &NodeInfo| n.overlay_ip.parse::<std::net::Ipv4Addr>().ok();
+            (key(a).is_none(), key(a), &a.name).cmp(&(key(b).is_none(), key(b), &b.name))
+        });
         ClusterLayout {
             cluster: ctx.cluster.to_owned(),
             profile: self.profile,
-            nodes: ctx
-                .nodes
-                .iter()
-                .map(|n| NodeInfo {
-                    name: n.name.clone(),
-                    role: n.role.clone(),
-                    site: n.site.clone(),
-                    overlay_ip: n.overlay_ip.clone(),
-                    slots: slots_for_level(&n.level),
-                })
-                .collect(),
+            nodes,
         }
     }
 
@@ -542,7 +617,7 @@ impl ClusterConfigurer {
             }
         };
         if is_gateway {
-            let mut b = wg.gateway_bootstrap(&node.site)?;
+            let mut b = wg.gateway_bootstrap_compact(&node.site)?;
             b.commands.push(format!(
                 "ip addr add {}/32 dev {OVERLAY_IFACE}",
                 node.overlay_ip
@@ -612,54 +687,23 @@ fn with_overlay_address(
     b
 }
 
-/// Moves one node's files under `/etc/intercloud/nodes/INDEX/root` and its commands
-/// into `/etc/intercloud/nodes/INDEX/run.sh`, so a call's shared user data holds every
-/// node's part and each VM applies its own.
-fn per_index(index: usize, part: Bootstrap) -> Bootstrap {
-    let dir = format!("/etc/intercloud/nodes/{index}");
-    let mut files: Vec<BootFile> = part
-        .files
-        .into_iter()
-        .map(|f| BootFile {
-            path: format!("{dir}/root{}", f.path),
-            ..f
-        })
-        .collect();
-    let mut script = String::from("#!/bin/sh\nset -e\n");
-    for c in &part.commands {
-        script.push_str(c);
-        script.push('\n');
-    }
-    files.push(BootFile {
-        path: format!("{dir}/run.sh"),
-        mode: "0700".into(),
-        content: script,
-    });
-    Bootstrap {
-        packages: part.packages,
-        files,
-        commands: Vec::new(),
-    }
-}
-
 /// The command that makes `name` the VM's host name, now and after a reboot: slurmd,
 /// MPI launchers and Hadoop's daemons identify a node by it, while the clouds name
-/// VMs `KEY-INDEX`. Runs after [`APPLY_OWN_PART`] has read the index from the old name.
+/// VMs `KEY-INDEX`. Runs after `batch.sh` has read the index from the old name.
 fn set_hostname(name: &str) -> String {
     let q = format!("'{}'", name.replace('\'', r"'\''"));
     format!("hostnamectl set-hostname {q} 2>/dev/null || hostname {q}; echo {q} > /etc/hostname")
 }
 
-/// The command that applies a VM's own part: its index is EC2's `ami-launch-index`
-/// (VM i of a RunInstances call) or the `-INDEX` suffix of its host name (CloudStack
-/// and OpenNebula VMs are named `KEY-INDEX`).
-const APPLY_OWN_PART: &str = "i=$(curl -sf --max-time 2 http://169.254.169.254/latest/meta-data/ami-launch-index \
-                              || hostname | sed 's/.*-//'); d=/etc/intercloud/nodes/$i; \
-                              [ -d \"$d/root\" ] && cp -a \"$d/root/.\" /; [ -x \"$d/run.sh\" ] && \"$d/run.sh\"";
+/// Where the profile's files are written from (see [`compact_files`]).
+const PROFILE_SCRIPT: &str = "/etc/intercloud/cluster-files.sh";
 
 impl NodeConfigurer for ClusterConfigurer {
     fn user_data(&self, ctx: &ConfigContext<'_>, batch: &Batch) -> Result<Option<UserData>> {
-        let mut parts = vec![profile_bootstrap(&self.layout(ctx))];
+        let mut parts = vec![compact_files(
+            profile_bootstrap(&self.layout(ctx)),
+            PROFILE_SCRIPT,
+        )];
         // A profile's tools find nodes by name: each VM takes its node's name.
         let own = |name: &str| -> Result<Option<Bootstrap>> {
             let mut part = self.overlay(ctx, name)?;
@@ -673,19 +717,28 @@ impl NodeConfigurer for ClusterConfigurer {
         if let [only] = batch.nodes.as_slice() {
             parts.extend(own(only)?);
         } else {
-            let mut any = false;
-            for (i, name) in batch.nodes.iter().enumerate() {
-                if let Some(b) = own(name)? {
-                    parts.push(per_index(i, b));
-                    any = true;
-                }
-            }
-            if any {
-                parts.push(Bootstrap {
-                    commands: vec![APPLY_OWN_PART.to_owned()],
-                    ..Bootstrap::default()
+            let mut nodes = Vec::new();
+            for (index, name) in batch.nodes.iter().enumerate() {
+                let Some(part) = own(name)? else { continue };
+                let ip = ctx
+                    .nodes
+                    .iter()
+                    .find(|n| &n.name == name)
+                    .map(|n| n.overlay_ip.clone())
+                    .unwrap_or_default();
+                let key = match &self.overlay {
+                    Some(OverlayBoot::WireGuard(wg)) => wg.member_key_source(name),
+                    _ => None,
+                };
+                nodes.push(NodePart {
+                    index,
+                    name: name.clone(),
+                    ip,
+                    key,
+                    part,
                 });
             }
+            parts.extend(batch_parts(&nodes));
         }
         if parts.iter().all(|p| *p == Bootstrap::default()) {
             return Ok(None);
@@ -697,4 +750,43 @@ impl NodeConfigurer for ClusterConfigurer {
             .unwrap_or(16 * 1024);
         cloud_init(&parts, max, &batch.site).map(Some)
     }
+}
+
+/// Renders every create call's user data of `plan` as the deployer will, before
+/// anything is created, so a cluster whose user data a site cannot take is refused
+/// at plan time. A composite overlay's gateway parts exist only once its links are
+/// made: for it, the profile and the nodes' names are checked.
+///
+/// # Errors
+/// `InvalidRequest` naming the site, the size and the site's limit (from `caps`'
+/// `max_user_data`), or the overlay's rendering errors.
+pub fn check_user_data(
+    request: &ClusterRequest,
+    plan: &Plan,
+    overlay: Option<&ClusterOverlay>,
+    caps: &BTreeMap<SiteId, Capabilities>,
+) -> Result<()> {
+    let limits = caps
+        .iter()
+        .map(|(s, c)| (s.clone(), c.max_user_data))
+        .collect();
+    let boot = overlay.and_then(|o| match &o.boot {
+        OverlayBoot::Composite(_) => None,
+        b => Some(b.clone()),
+    });
+    let configurer = ClusterConfigurer::new(request.profile, limits, None).with_overlay(boot);
+    let endpoints = BTreeMap::new();
+    // in the deployer's order (by name): it decides which node is a site's gateway
+    let mut nodes = plan.nodes.clone();
+    nodes.sort_by(|a, b| a.name.cmp(&b.name));
+    let ctx = ConfigContext {
+        cluster: &plan.cluster,
+        nodes: &nodes,
+        endpoints: &endpoints,
+        fabric: None,
+    };
+    for batch in &plan.batches {
+        configurer.user_data(&ctx, batch)?;
+    }
+    Ok(())
 }

@@ -25,11 +25,13 @@ mod composite_ids;
 pub mod ipam;
 pub mod ipsec;
 pub mod l2tp;
+mod node_parts;
 pub mod wireguard;
 
 pub use cluster::{
-    deployed_composite, overlay_addresses, plan_cluster, plan_overlay, slots_for_level,
-    wireguard_overlay, ClusterConfigurer, ClusterOverlay, OverlayBoot, RenderedOverlay, SiteVpn,
+    check_user_data, deployed_composite, overlay_addresses, plan_cluster, plan_overlay,
+    slots_for_level, wireguard_overlay, ClusterConfigurer, ClusterOverlay, OverlayBoot,
+    RenderedOverlay, SiteVpn, KEY_GROUP_MEMBERS,
 };
 pub use composite::{choose, CompositeFabric, PairFabric, Side};
 pub use ipam::{Ipam, SiteSubnet, DEFAULT_OVERLAY_CIDR};

@@ -4,8 +4,9 @@
 //!
 //! The files come out of the real path: a three-site plan ([`Plan::build`]), its
 //! WireGuard overlay ([`wireguard_overlay`]) and the CLI's [`ClusterConfigurer`]
-//! rendering each create call's cloud-init; the tests decode the `write_files` of the
-//! user data and hand those bytes to the tools.
+//! rendering each create call's cloud-init; the tests apply each call's user data as
+//! a VM does — its compact programs run with the real `sh` (`common::expand`) — and
+//! hand the files written to the tools.
 //!
 //! - `slurm.conf`: `slurmctld -D` runs on it (as the head node, in a private
 //!   network/UTS/mount/PID namespace, with the directories of a fresh Debian node and
@@ -33,6 +34,7 @@
 mod common;
 
 use common::cloud_config::parse_cloud_config;
+use common::expand::expand;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -211,11 +213,16 @@ fn render(profile: Profile) -> Rendered {
     let mut commands = Vec::new();
     for batch in &plan.batches {
         let ud = user_data(&configurer, &ctx, batch);
-        let (batch_files, batch_commands) = parse_cloud_config(&ud);
-        // Profile files are the cluster's view: every create call carries the same.
-        let profile_files: BTreeMap<_, _> = batch_files
+        let (_, batch_commands) = parse_cloud_config(&ud);
+        let scratch = tempfile::tempdir().expect("tempdir");
+        // Profile files are the cluster's view: every create call writes the same.
+        let profile_files: BTreeMap<_, _> = expand(&ud, 0, scratch.path(), false)
             .into_iter()
-            .filter(|(p, _)| !p.starts_with("/etc/intercloud/nodes/") && !p.contains("wireguard"))
+            .filter(|(p, _)| {
+                let internal = p.starts_with("/etc/intercloud/tpl/")
+                    || (p.starts_with("/etc/intercloud/") && p.ends_with(".sh"));
+                !(internal || p.contains("wireguard"))
+            })
             .collect();
         match &files {
             None => {
@@ -263,8 +270,16 @@ impl Rendered {
         head
     }
 
+    /// The nodes in the order the files list them: by overlay address.
+    fn listed(&self) -> Vec<&NodePlan> {
+        let mut nodes: Vec<&NodePlan> = self.plan.nodes.iter().collect();
+        nodes.sort_by_key(|n| n.overlay_ip.parse::<Ipv4Addr>().expect("IPv4"));
+        nodes
+    }
+
     fn workers(&self) -> impl Iterator<Item = &NodePlan> {
-        self.plan.nodes.iter().skip(1)
+        let head = self.head().name.clone();
+        self.listed().into_iter().filter(move |n| n.name != head)
     }
 }
 
@@ -582,7 +597,7 @@ echo '== over'
     assert!(out.ok, "{}\n{}", out.stderr, out.stdout);
     let fit = section(&out.stdout, "fit").join("\n");
 
-    // One "Data for node" block per node of the plan, in hostfile order, with the
+    // One "Data for node" block per node of the plan, in map order, with the
     // slots of its level and exactly that many ranks.
     let mapped: Vec<(String, u32, u32)> = fit
         .lines()
@@ -599,10 +614,11 @@ echo '== over'
             Some((name, slots, procs))
         })
         .collect();
-    let want: Vec<(String, u32, u32)> = r
-        .plan
-        .nodes
-        .iter()
+    // mpirun maps the node it runs on (the head) first, then the others in hostfile
+    // order.
+    let head = r.head().name.clone();
+    let want: Vec<(String, u32, u32)> = std::iter::once(r.head())
+        .chain(r.listed().into_iter().filter(|n| n.name != head))
         .map(|n| {
             let s = expected_slots(n.level.as_str());
             (n.name.clone(), s, s)
@@ -672,9 +688,8 @@ cat $T/hydra.out
         })
         .collect();
     let want: Vec<(String, u32)> = r
-        .plan
-        .nodes
-        .iter()
+        .listed()
+        .into_iter()
         .map(|n| (n.name.clone(), expected_slots(n.level.as_str())))
         .collect();
     assert_eq!(proxies, want, "Hydra's proxies:\n{}", out.stdout);
@@ -949,14 +964,18 @@ fn every_node_takes_its_cluster_name_as_host_name() {
     };
     let mut renamed = 0;
     for batch in &r.plan.batches {
-        let (files, commands) = parse_cloud_config(&user_data(&configurer, &ctx, batch));
+        let ud = user_data(&configurer, &ctx, batch);
+        let (_, commands) = parse_cloud_config(&ud);
         for (i, name) in batch.nodes.iter().enumerate() {
             let want = format!("hostnamectl set-hostname '{name}'");
             let own = if batch.nodes.len() == 1 {
                 commands.join("\n")
             } else {
-                let run = format!("/etc/intercloud/nodes/{i}/run.sh");
-                let (mode, script) = files.get(&run).unwrap_or_else(|| panic!("no {run}"));
+                // VM i's own commands, as its batch.sh picks them (real sh)
+                let scratch = tempfile::tempdir().expect("tempdir");
+                let files = expand(&ud, i, scratch.path(), false);
+                let run = "/etc/intercloud/run.sh";
+                let (mode, script) = files.get(run).unwrap_or_else(|| panic!("no {run}"));
                 assert_eq!(mode, "0700");
                 script.clone()
             };

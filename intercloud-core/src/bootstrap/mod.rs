@@ -10,12 +10,18 @@
 //! that read them (slurmctld, Open MPI, MPICH, glibc, xmllint, sh).
 //!
 //! Every renderer is a pure function; nothing here does I/O.
+//!
+//! User data stays small at any cluster size: the profile files travel as the `sh`
+//! program of [`compact_files`] that writes them on the node byte for byte (runs of
+//! lines differing by arithmetic steps become one call each), see `compact`.
 
 mod cloud_init;
+mod compact;
 mod inventory;
 mod profiles;
 
 pub use cloud_init::{cloud_init, profile_bootstrap};
+pub use compact::{compact_files, files_script, sh_lines, sh_quote, RUN_FN};
 pub use inventory::{ansible_ini, ansible_yaml};
 pub use profiles::{
     core_site_xml, hadoop_workers, hosts_file, mpi_hostfile, mpich_hostfile, rack_script,

@@ -16,7 +16,10 @@ use intercloud_core::{
     SiteContext, SiteEndpoint, SiteId, VpnFabric,
 };
 
+use secrecy::SecretString;
+
 use super::config::{peer_changes, Peer};
+use super::derive::KeyGroup;
 use super::mesh::Mesh;
 
 /// A live change of one gateway's peers (key rotation, a node added or moved):
@@ -88,7 +91,44 @@ impl WireGuardFabric {
         let conf = st.mesh.gateway_config(site)?;
         Ok(bootstrap(st.mesh.iface(), conf))
     }
+
+    /// [`WireGuardFabric::gateway_bootstrap`] in constant size: the file without the
+    /// members whose keys derive from a key group, and `/etc/intercloud/wg-peers.sh`
+    /// appending their peers on the node before `wg-quick up` (see
+    /// [`Mesh::gateway_compact`]). The resulting file is the same.
+    ///
+    /// # Errors
+    /// `Config` when the site was not prepared.
+    pub fn gateway_bootstrap_compact(&self, site: &SiteId) -> Result<Bootstrap> {
+        let st = self.lock();
+        let (base, script) = st.mesh.gateway_compact(site)?;
+        let iface = st.mesh.iface();
+        let mut b = bootstrap(iface, base);
+        b.packages.push("openssl".into());
+        b.files.push(BootFile {
+            path: PEERS_SCRIPT.into(),
+            mode: "0700".into(),
+            content: script,
+        });
+        b.commands.insert(
+            0,
+            format!("sh {PEERS_SCRIPT} >> /etc/wireguard/{iface}.conf"),
+        );
+        Ok(b)
+    }
+
+    /// Where member `name`'s key comes from: its key group's id and secret and the
+    /// private key (base64) derived from them; `None` for a random key.
+    pub fn member_key_source(&self, name: &str) -> Option<(String, KeyGroup, SecretString)> {
+        let st = self.lock();
+        st.mesh
+            .member_key_source(name)
+            .map(|(g, k, p)| (g.to_owned(), k.clone(), SecretString::from(p)))
+    }
 }
+
+/// The gateway's program appending its derived members' peers.
+const PEERS_SCRIPT: &str = "/etc/intercloud/wg-peers.sh";
 
 impl WireGuardFabric {
     /// Registers the cluster's planned members (keys generated, addresses checked

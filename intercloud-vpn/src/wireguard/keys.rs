@@ -27,7 +27,7 @@ impl KeyPair {
         Self::from_bytes(*bytes)
     }
 
-    fn from_bytes(bytes: [u8; 32]) -> Self {
+    pub(crate) fn from_bytes(bytes: [u8; 32]) -> Self {
         let secret = StaticSecret::from(bytes);
         let public = PublicKey::from(&secret);
         // Store the clamped scalar, as `wg genkey` prints it.

@@ -4,6 +4,13 @@
 //! Hub-and-spoke per site (rather than a full mesh of all nodes) is the documented
 //! choice: only gateways need a reachable endpoint, a member's config has one peer,
 //! and adding a node changes one gateway (O(1) peer updates instead of O(N)).
+//!
+//! Members planned with a key group ([`Mesh::add_member_in_group`]) have keys derived
+//! from the group's secret (see `derive`), so a gateway's user data carries its
+//! site's group secrets and a small program instead of one peer per member
+//! ([`Mesh::gateway_compact`]). A gateway's peers are listed other gateways first,
+//! then members with their own (random or rotated) key, then derived members, each
+//! by overlay address: the order the compact form reproduces.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -13,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use intercloud_core::{Error, Result, SiteId};
 
 use super::config::{wg_quick, Interface, Peer};
+use super::derive::{peers_script, KeyGroup};
 use super::keys::KeyPair;
 use crate::ipam::Ipam;
 
@@ -32,6 +40,9 @@ struct Gateway {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct MemberEntry {
     key: KeyPair,
+    /// The key group the key is derived from (`None`: a random key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    group: Option<String>,
 }
 
 /// One cluster's overlay: addresses, keys and endpoints; renders every node's config.
@@ -46,6 +57,8 @@ pub struct Mesh {
     ipam: Ipam,
     gateways: BTreeMap<SiteId, Gateway>,
     members: BTreeMap<String, MemberEntry>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    key_groups: BTreeMap<String, KeyGroup>,
 }
 
 impl Mesh {
@@ -58,6 +71,7 @@ impl Mesh {
             ipam,
             gateways: BTreeMap::new(),
             members: BTreeMap::new(),
+            key_groups: BTreeMap::new(),
         }
     }
 
@@ -134,8 +148,47 @@ impl Mesh {
             .entry(name.to_owned())
             .or_insert_with(|| MemberEntry {
                 key: KeyPair::generate(),
+                group: None,
             });
         Ok(ip)
+    }
+
+    /// Adds member `name` on `site` as [`Mesh::add_member`], a new member's key
+    /// derived from key group `group`'s secret (the group made if new): see `derive`.
+    /// Give the members of one create call one group.
+    ///
+    /// # Errors
+    /// As [`Mesh::add_member`].
+    pub fn add_member_in_group(
+        &mut self,
+        name: &str,
+        site: &SiteId,
+        group: &str,
+    ) -> Result<Ipv4Addr> {
+        let ip = self.ipam.assign(name, site)?;
+        if !self.members.contains_key(name) {
+            let secret = self
+                .key_groups
+                .entry(group.to_owned())
+                .or_insert_with(KeyGroup::generate);
+            let key = secret.member_key(name)?;
+            self.members.insert(
+                name.to_owned(),
+                MemberEntry {
+                    key,
+                    group: Some(group.to_owned()),
+                },
+            );
+        }
+        Ok(ip)
+    }
+
+    /// The key group member `name`'s key is derived from, with its secret, and the
+    /// member's private key (base64); `None` for a random key or no such member.
+    pub fn member_key_source(&self, name: &str) -> Option<(&str, &KeyGroup, &str)> {
+        let m = self.members.get(name)?;
+        let g = m.group.as_deref()?;
+        Some((g, self.key_groups.get(g)?, m.key.private_text()))
     }
 
     /// Removes member `name` for good (its address is retired, never reused).
@@ -155,6 +208,7 @@ impl Mesh {
             .get_mut(name)
             .ok_or_else(|| Error::config(format!("no overlay member {name:?}")))?;
         m.key = KeyPair::generate();
+        m.group = None;
         Ok(())
     }
 
@@ -205,19 +259,67 @@ impl Mesh {
                 keepalive: Some(KEEPALIVE),
             });
         }
-        for (name, m) in &self.members {
-            if let Some((home, ip)) = self.ipam.node(name) {
-                if home == site {
-                    peers.push(Peer {
-                        public_key: m.key.public().to_owned(),
-                        endpoint: None,
-                        allowed_ips: vec![format!("{ip}/32")],
-                        keepalive: None,
-                    });
-                }
-            }
+        for (ip, m) in self.site_members(site) {
+            peers.push(Peer {
+                public_key: m.key.public().to_owned(),
+                endpoint: None,
+                allowed_ips: vec![format!("{ip}/32")],
+                keepalive: None,
+            });
         }
         Ok(peers)
+    }
+
+    /// The members living on `site` in the order of its gateway's peers: random keys
+    /// first, then derived ones, each by overlay address, with their names.
+    fn site_members(&self, site: &SiteId) -> Vec<(Ipv4Addr, &MemberEntry)> {
+        self.site_members_named(site)
+            .into_iter()
+            .map(|(_, ip, m)| (ip, m))
+            .collect()
+    }
+
+    fn site_members_named(&self, site: &SiteId) -> Vec<(&str, Ipv4Addr, &MemberEntry)> {
+        let mut out: Vec<(&str, Ipv4Addr, &MemberEntry)> = self
+            .members
+            .iter()
+            .filter_map(|(name, m)| match self.ipam.node(name) {
+                Some((home, ip)) if home == site => Some((name.as_str(), ip, m)),
+                _ => None,
+            })
+            .collect();
+        out.sort_by_key(|(_, ip, m)| (m.group.is_some(), *ip));
+        out
+    }
+
+    /// `site`'s gateway file in two parts whose concatenation is
+    /// [`Mesh::gateway_config`]: the file without its derived members, and a `sh`
+    /// program (needing `openssl`, `wg` and `base64`) printing their `[Peer]`
+    /// sections from their groups' secrets — O(groups) bytes, not O(members).
+    ///
+    /// # Errors
+    /// As [`Mesh::gateway_config`].
+    pub fn gateway_compact(&self, site: &SiteId) -> Result<(String, String)> {
+        let full = self.gateway_peers(site)?;
+        let named = self.site_members_named(site);
+        let derived = named.iter().filter(|(_, _, m)| m.group.is_some()).count();
+        let base = self.gateway_file(site, full[..full.len() - derived].to_vec())?;
+        let mut segments: Vec<(&KeyGroup, String)> = Vec::new();
+        let mut last: Option<&str> = None;
+        for (name, ip, m) in named.iter().filter(|(_, _, m)| m.group.is_some()) {
+            let g = m.group.as_deref().unwrap_or_default();
+            let secret = self.key_groups.get(g).ok_or_else(|| {
+                Error::config(format!("key group {g:?} has no secret")).with_site(site)
+            })?;
+            if last != Some(g) {
+                segments.push((secret, String::new()));
+                last = Some(g);
+            }
+            if let Some((_, lines)) = segments.last_mut() {
+                lines.push_str(&format!("{name} {ip}\n"));
+            }
+        }
+        Ok((base, peers_script(&segments)))
     }
 
     /// The wg-quick file of `site`'s gateway (it forwards between members and sites).
@@ -225,6 +327,10 @@ impl Mesh {
     /// # Errors
     /// `Config` when the site has no gateway.
     pub fn gateway_config(&self, site: &SiteId) -> Result<String> {
+        self.gateway_file(site, self.gateway_peers(site)?)
+    }
+
+    fn gateway_file(&self, site: &SiteId, peers: Vec<Peer>) -> Result<String> {
         let gw = self.gateway(site)?;
         let sub = self
             .ipam
@@ -235,7 +341,7 @@ impl Mesh {
             address: format!("{}/{}", sub.gateway, self.ipam.cidr().prefix_len()),
             listen_port: Some(self.port),
             post_up: vec!["sysctl -w net.ipv4.ip_forward=1".into()],
-            peers: self.gateway_peers(site)?,
+            peers,
         }))
     }
 

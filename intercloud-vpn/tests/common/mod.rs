@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod cloud_config;
+pub(crate) mod expand;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
