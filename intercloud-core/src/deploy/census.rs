@@ -184,16 +184,13 @@ impl Deployer {
                             error: e.to_string(),
                         },
                     );
-                    let cause = if e.site().is_some() {
-                        e.message().to_owned()
-                    } else {
-                        e.to_string()
-                    };
+                    // The kind and the site go on the new error, the cause's words in it.
                     return Err(Error::new(
                         e.kind(),
                         format!(
-                            "failed its check before anything was created: {cause}; fix its \
-                             endpoint or credentials in the federation, or leave the site out"
+                            "failed its check before anything was created: {}; fix its \
+                             endpoint or credentials in the federation, or leave the site out",
+                            e.message()
                         ),
                     )
                     .with_site(site)
