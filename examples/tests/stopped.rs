@@ -51,8 +51,8 @@ fn sites(sim: &Sim) -> BTreeMap<String, (Middleware, SocketAddr, SimCredentials,
         .iter()
         .map(|s| {
             let prefix = s.credentials.trim_start_matches("env:");
-            let creds = Credentials::from_env(s.middleware, prefix, |k| env.get(k).cloned())
-                .unwrap();
+            let creds =
+                Credentials::from_env(s.middleware, prefix, |k| env.get(k).cloned()).unwrap();
             let creds = match creds {
                 Credentials::CloudStack {
                     api_key,
@@ -134,11 +134,17 @@ fn repair_starts_a_stopped_vm_of_every_middleware_instead_of_replacing_it() {
     let mut stopped: BTreeMap<Middleware, (String, String)> = BTreeMap::new();
     for (site, id, _) in &before {
         let mw = sites[site].0;
-        stopped.entry(mw).or_insert_with(|| (site.clone(), id.clone()));
+        stopped
+            .entry(mw)
+            .or_insert_with(|| (site.clone(), id.clone()));
     }
     assert_eq!(
         stopped.keys().copied().collect::<Vec<_>>(),
-        [Middleware::CloudStack, Middleware::OpenNebula, Middleware::Ec2],
+        [
+            Middleware::CloudStack,
+            Middleware::OpenNebula,
+            Middleware::Ec2
+        ],
         "the cluster spans every middleware: {before:?}"
     );
     for (site, id) in stopped.values() {
@@ -149,7 +155,11 @@ fn repair_starts_a_stopped_vm_of_every_middleware_instead_of_replacing_it() {
     let now = listed(&sim, &rt);
     for (site, id) in stopped.values() {
         assert!(
-            now.contains(&(site.clone(), id.clone(), VmState::Stopped.as_str().to_owned())),
+            now.contains(&(
+                site.clone(),
+                id.clone(),
+                VmState::Stopped.as_str().to_owned()
+            )),
             "{site} lists {id} stopped: {now:?}"
         );
     }

@@ -919,10 +919,17 @@ async fn start_waits_for_the_start_job_of_the_recorded_reply() {
     let calls = fake.params("startVirtualMachine");
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0]["id"], GO_VM);
-    assert_eq!(fake.params(&job_route).len(), 2, "polled until the job ended");
+    assert_eq!(
+        fake.params(&job_route).len(),
+        2,
+        "polled until the job ended"
+    );
     let raw = raw_requests(&server, "startVirtualMachine").await;
     assert!(raw[0].contains("command=startVirtualMachine"), "{raw:?}");
-    assert_eq!(fake.calls().last().map(String::as_str), Some(job_route.as_str()));
+    assert_eq!(
+        fake.calls().last().map(String::as_str),
+        Some(job_route.as_str())
+    );
 }
 
 #[tokio::test]
@@ -945,8 +952,11 @@ async fn start_of_a_missing_vm_is_not_found() {
 async fn start_refused_for_a_running_vm_is_ok_and_for_a_broken_one_is_kept() {
     for (state, ok) in [("Running", true), ("Starting", true), ("Error", false)] {
         let fake = FakeCloud::default();
-        fake.on("startVirtualMachine", 431, START_431)
-            .on("listVirtualMachines?id", 200, go_listing(state));
+        fake.on("startVirtualMachine", 431, START_431).on(
+            "listVirtualMachines?id",
+            200,
+            go_listing(state),
+        );
         let server = fake.start().await;
         let p = builder(&server).build().unwrap();
         let r = p.start_vm(&VmId::new(GO_VM)).await;

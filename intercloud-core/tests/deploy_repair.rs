@@ -218,19 +218,32 @@ async fn a_stopped_vm_is_started_again_not_deleted_and_recreated() {
     }
     // Nothing deleted, nothing made: the same VMs, all running again.
     for p in &ps {
-        assert_eq!(p.calls(Method::Delete), 0, "{}", CloudProvider::site(p.as_ref()));
+        assert_eq!(
+            p.calls(Method::Delete),
+            0,
+            "{}",
+            CloudProvider::site(p.as_ref())
+        );
     }
     assert_eq!(
-        ps.iter().map(|p| p.calls(Method::Create)).collect::<Vec<_>>(),
+        ps.iter()
+            .map(|p| p.calls(Method::Create))
+            .collect::<Vec<_>>(),
         creates
     );
     let vms_after = every_vm(&ps);
     assert_eq!(vms_after.len(), vms_before.len());
-    assert!(vms_after.iter().all(|v| v.2 == VmState::Running), "{vms_after:?}");
+    assert!(
+        vms_after.iter().all(|v| v.2 == VmState::Running),
+        "{vms_after:?}"
+    );
     let ev = drain(&mut rx);
     assert_eq!(count(&ev, |k| matches!(k, EventKind::VmStarted { .. })), 2);
     assert_eq!(count(&ev, |k| matches!(k, EventKind::VmDeleted { .. })), 0);
-    assert_eq!(count(&ev, |k| matches!(k, EventKind::VmRequested { .. })), 0);
+    assert_eq!(
+        count(&ev, |k| matches!(k, EventKind::VmRequested { .. })),
+        0
+    );
 
     // Nothing is left to do: the next pass changes nothing.
     let again = d.repair(&journal).await.unwrap();
@@ -246,7 +259,11 @@ async fn a_stopped_vm_that_cannot_be_started_is_replaced_and_the_report_says_why
     let w1 = &before.nodes[0];
     let old_id = w1.vm_id.clone().unwrap();
     ps[0].force_state(&old_id, VmState::Stopped);
-    ps[0].fail_next(Method::Start, ErrorKind::InvalidRequest, FaultTiming::Before);
+    ps[0].fail_next(
+        Method::Start,
+        ErrorKind::InvalidRequest,
+        FaultTiming::Before,
+    );
 
     let d = deployer(&ps);
     let after = d.repair(&journal).await.unwrap();
@@ -254,7 +271,7 @@ async fn a_stopped_vm_that_cannot_be_started_is_replaced_and_the_report_says_why
     assert_eq!(after.result, DeployResult::Ok);
     assert_exact(&ps, &after);
     assert!(after.started.is_empty());
-    assert_eq!(after.recreated, [w1.name.clone()]);
+    assert_eq!(after.recreated, std::slice::from_ref(&w1.name));
     assert_eq!(after.deleted, 1);
     assert_eq!(ps[0].calls(Method::Start), 1);
     let n = &after.nodes[0];

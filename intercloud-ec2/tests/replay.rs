@@ -1010,10 +1010,15 @@ async fn start_refused_in_the_wrong_state_asks_describe_instances() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
     assert!(e.is_temporary());
-    assert_eq!(actions(&server).await, ["StartInstances", "DescribeInstances"]);
+    assert_eq!(
+        actions(&server).await,
+        ["StartInstances", "DescribeInstances"]
+    );
     let describe = sent(&server, "DescribeInstances").await;
     assert!(
-        describe[0].contains(&format!("Filter.1.Name=instance-id&Filter.1.Value.1={START_ID}")),
+        describe[0].contains(&format!(
+            "Filter.1.Name=instance-id&Filter.1.Value.1={START_ID}"
+        )),
         "{describe:?}"
     );
 

@@ -144,7 +144,7 @@ pub(crate) async fn purge(
             backoff,
             max_list_failures: d.options.max_list_failures.max(1),
         };
-        let (deleted, left) = purge_site(p.as_ref(), cluster, scope, &log, events, limits).await;
+        let (deleted, left) = purge_site(p.as_ref(), cluster, scope, log, events, limits).await;
         (site.clone(), deleted, left)
     });
     let mut out = Purged::default();

@@ -159,8 +159,13 @@ impl Executor<'_> {
                             }
                         }
                         VmState::Stopped
-                            if self.starts.on_stopped(site, &name, &id, can_start, max_attempts)
-                                == OnStopped::Start =>
+                            if self.starts.on_stopped(
+                                site,
+                                &name,
+                                &id,
+                                can_start,
+                                max_attempts,
+                            ) == OnStopped::Start =>
                         {
                             // Same VM, disk and id: started at the next tick (start.rs).
                             n.running_reported = false;

@@ -92,7 +92,11 @@ impl Starts {
 
     /// The starts to issue at `site`'s tick now beginning (VM id, node).
     pub(crate) fn take(&mut self, site: &SiteId) -> Vec<(VmId, String)> {
-        self.pending.remove(site).unwrap_or_default().into_iter().collect()
+        self.pending
+            .remove(site)
+            .unwrap_or_default()
+            .into_iter()
+            .collect()
     }
 
     /// Whether `site` has starts waiting for a tick.
@@ -135,7 +139,9 @@ impl Executor<'_> {
                             error: e.to_string(),
                         }
                     } else {
-                        self.starts.given_up.insert(node.clone(), give_up_reason(&e));
+                        self.starts
+                            .given_up
+                            .insert(node.clone(), give_up_reason(&e));
                         EventKind::StepFailed {
                             step: format!("start {vm_id}"),
                             error: e.to_string(),
@@ -178,8 +184,7 @@ mod tests {
     fn a_site_that_cannot_start_replaces_at_once_and_says_so() {
         let mut s = Starts::default();
         let site = SiteId::new("b");
-        let OnStopped::Replace(why) = s.on_stopped(&site, "w-2", &VmId::new("1"), false, 3)
-        else {
+        let OnStopped::Replace(why) = s.on_stopped(&site, "w-2", &VmId::new("1"), false, 3) else {
             panic!("unsupported start must replace");
         };
         assert!(why.contains("site b cannot start VMs"), "{why}");

@@ -18,7 +18,13 @@ pub trait StopVm: Send + Sync {
 }
 
 /// Polls `id` (by key listing) until it is in `want`; panics after the fixture's timeout.
-async fn wait_for(p: &dyn CloudProvider, fx: &Fixture, filter: &VmFilter, id: &VmId, want: &VmState) {
+async fn wait_for(
+    p: &dyn CloudProvider,
+    fx: &Fixture,
+    filter: &VmFilter,
+    id: &VmId,
+    want: &VmState,
+) {
     let deadline = tokio::time::Instant::now() + fx.running_timeout;
     loop {
         let vms = p.list_vms(filter).await.expect("list failed");
@@ -81,12 +87,20 @@ pub async fn stopped_vm_starts_again(
         .start_vm(id)
         .await
         .expect_err("starting a deleted VM must fail");
-    assert_eq!(e.kind(), ErrorKind::NotFound, "a deleted VM is NotFound: {e}");
+    assert_eq!(
+        e.kind(),
+        ErrorKind::NotFound,
+        "a deleted VM is NotFound: {e}"
+    );
     assert_eq!(e.site(), Some(p.site()), "errors name the site: {e}");
     let e = p
         .start_vm(&fx.missing_id)
         .await
         .expect_err("starting a VM that never existed must fail");
-    assert_eq!(e.kind(), ErrorKind::NotFound, "a missing VM is NotFound: {e}");
+    assert_eq!(
+        e.kind(),
+        ErrorKind::NotFound,
+        "a missing VM is NotFound: {e}"
+    );
     cleanup(p, &cluster).await;
 }

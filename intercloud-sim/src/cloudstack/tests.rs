@@ -696,7 +696,10 @@ async fn stop_and_start_keep_the_vm_and_refuse_wrong_states() {
         ],
     )
     .await;
-    let id = d["deployvirtualmachineresponse"]["id"].as_str().unwrap().to_owned();
+    let id = d["deployvirtualmachineresponse"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let state = |v: &Value| v["listvirtualmachinesresponse"]["virtualmachine"][0]["state"].clone();
     let list = [("command", "listVirtualMachines"), ("id", id.as_str())];
     let (s, r) = call(&e, &[("command", "startVirtualMachine"), ("id", &id)]).await;
@@ -710,20 +713,29 @@ async fn stop_and_start_keep_the_vm_and_refuse_wrong_states() {
     // Running → Stopped through the async stop job.
     let (s, r) = call(&e, &[("command", "stopVirtualMachine"), ("id", &id)]).await;
     assert_eq!(s, 200, "{r}");
-    let job = r["stopvirtualmachineresponse"]["jobid"].as_str().unwrap().to_owned();
+    let job = r["stopvirtualmachineresponse"]["jobid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(state(&call(&e, &list).await.1), "Stopped");
     tokio::time::advance(Duration::from_secs(5)).await;
     let (_, j) = call(&e, &[("command", "queryAsyncJobResult"), ("jobid", &job)]).await;
     let j = &j["queryasyncjobresultresponse"];
     assert_eq!(j["jobstatus"], 1, "{j}");
     assert_eq!(j["jobresult"]["virtualmachine"]["state"], "Stopped");
-    assert_eq!(j["cmd"], "org.apache.cloudstack.api.command.user.vm.StopVMCmd");
+    assert_eq!(
+        j["cmd"],
+        "org.apache.cloudstack.api.command.user.vm.StopVMCmd"
+    );
     assert_eq!(e.records()[0].state, "stopped");
 
     // Stopped → Starting → Running: same id, same address; the job ends when it runs.
     let (s, r) = call(&e, &[("command", "startVirtualMachine"), ("id", &id)]).await;
     assert_eq!(s, 200, "{r}");
-    let job = r["startvirtualmachineresponse"]["jobid"].as_str().unwrap().to_owned();
+    let job = r["startvirtualmachineresponse"]["jobid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(state(&call(&e, &list).await.1), "Starting");
     let (_, j) = call(&e, &[("command", "queryAsyncJobResult"), ("jobid", &job)]).await;
     assert_eq!(j["queryasyncjobresultresponse"]["jobstatus"], 0);
@@ -734,18 +746,32 @@ async fn stop_and_start_keep_the_vm_and_refuse_wrong_states() {
     assert_eq!(j["jobresult"]["virtualmachine"]["id"], id.as_str());
     let (_, l) = call(&e, &list).await;
     assert_eq!(state(&l), "Running");
-    assert_eq!(l["listvirtualmachinesresponse"]["virtualmachine"][0]["nic"][0]["ipaddress"], ip);
+    assert_eq!(
+        l["listvirtualmachinesresponse"]["virtualmachine"][0]["nic"][0]["ipaddress"],
+        ip
+    );
     assert_eq!(e.records().len(), 1, "no VM was made");
 
     // Running: start refused with 431; unknown or destroyed ids with 431 too.
     let (s, r) = call(&e, &[("command", "startVirtualMachine"), ("id", &id)]).await;
     assert_eq!(s, 431, "{r}");
     assert!(r.to_string().contains("already running"), "{r}");
-    call(&e, &[("command", "destroyVirtualMachine"), ("id", &id), ("expunge", "true")]).await;
+    call(
+        &e,
+        &[
+            ("command", "destroyVirtualMachine"),
+            ("id", &id),
+            ("expunge", "true"),
+        ],
+    )
+    .await;
     tokio::time::advance(Duration::from_secs(5)).await;
     for cmd in ["startVirtualMachine", "stopVirtualMachine"] {
         let (s, r) = call(&e, &[("command", cmd), ("id", &id)]).await;
         assert_eq!(s, 431, "{cmd}: {r}");
-        assert!(r.to_string().contains("Unable to find virtual machine"), "{r}");
+        assert!(
+            r.to_string().contains("Unable to find virtual machine"),
+            "{r}"
+        );
     }
 }

@@ -215,10 +215,18 @@ pub(super) fn start(e: &Engine, p: &Params) -> CsResult {
             return Err(CsError::param(format!(
                 "The virtual machine {id} ({}) is already {}",
                 v.name,
-                if other == "Error" { "in state Error" } else { "running" }
+                if other == "Error" {
+                    "in state Error"
+                } else {
+                    "running"
+                }
             )))
         }
-        None => return Err(CsError::param(format!("Unable to find virtual machine with specified id {id}"))),
+        None => {
+            return Err(CsError::param(format!(
+                "Unable to find virtual machine with specified id {id}"
+            )))
+        }
     }
     e.power_on(&mut st, idx);
     let done = st.vms[idx].ready;
@@ -250,7 +258,11 @@ pub(super) fn stop(e: &Engine, p: &Params) -> CsResult {
                 format!("Unable to stop VM {id}: it is {other}"),
             ))
         }
-        None => return Err(CsError::param(format!("Unable to find virtual machine with specified id {id}"))),
+        None => {
+            return Err(CsError::param(format!(
+                "Unable to find virtual machine with specified id {id}"
+            )))
+        }
     }
     let done = now + e.delay(&st, short_job(e));
     let job = e.add_job(
@@ -332,7 +344,11 @@ fn job_json(e: &Engine, st: &State, j: &crate::engine::Job, now: tokio::time::In
             }
         }
         JobResult::Start(i) => match state_name(&st.vms[*i], now) {
-            Some("Running") => (1, 0, json!({ "virtualmachine": vm_json(e, &st.vms[*i], "Running") })),
+            Some("Running") => (
+                1,
+                0,
+                json!({ "virtualmachine": vm_json(e, &st.vms[*i], "Running") }),
+            ),
             other => fail(
                 530,
                 format!(

@@ -328,12 +328,18 @@ async fn poweroff_then_resume_boots_the_same_vm_again() {
     let XVal::Int(id) = r[1] else { panic!("{r:?}") };
     let r = call(&e, "one.vm.action", &[s("resume"), i(id)]).await;
     assert_eq!(r[0], XVal::Bool(false), "a PENDING VM cannot be resumed");
-    assert!(text(&r).contains("Error performing action \"resume\""), "{r:?}");
+    assert!(
+        text(&r).contains("Error performing action \"resume\""),
+        "{r:?}"
+    );
     tokio::time::advance(Duration::from_secs(60)).await;
     let r = call(&e, "one.vm.action", &[s("poweroff"), i(id)]).await;
     assert_eq!(r[0], XVal::Bool(true), "{r:?}");
     let doc = call(&e, "one.vm.info", &[i(id)]).await;
-    assert!(text(&doc).contains("<STATE>8</STATE><LCM_STATE>0</LCM_STATE>"), "POWEROFF");
+    assert!(
+        text(&doc).contains("<STATE>8</STATE><LCM_STATE>0</LCM_STATE>"),
+        "POWEROFF"
+    );
     assert_eq!(e.records()[0].state, "stopped");
 
     let r = call(&e, "one.vm.action", &[s("resume"), i(id)]).await;
@@ -346,7 +352,10 @@ async fn poweroff_then_resume_boots_the_same_vm_again() {
     );
     tokio::time::advance(Duration::from_secs(60)).await;
     let doc = call(&e, "one.vm.info", &[i(id)]).await;
-    assert!(text(&doc).contains("<STATE>3</STATE><LCM_STATE>3</LCM_STATE>"), "RUNNING");
+    assert!(
+        text(&doc).contains("<STATE>3</STATE><LCM_STATE>3</LCM_STATE>"),
+        "RUNNING"
+    );
     let r = call(&e, "one.vm.action", &[s("resume"), i(id)]).await;
     assert_eq!(r[0], XVal::Bool(false), "a RUNNING VM cannot be resumed");
     assert_eq!(e.records().len(), 1);
