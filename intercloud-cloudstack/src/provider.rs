@@ -18,6 +18,10 @@
 //!   on the key tag lists by `keyword` instead, so VMs whose tagging was cut short are
 //!   found too, reported with the key and index their name carries.
 //! - **Delete**: `destroyVirtualMachine` with `expunge=true`; a VM already gone is Ok.
+//! - **Start**: `startVirtualMachine` (async job, waited for like the destroy job). A
+//!   refusal with 431 (CloudStack's answer both for an id naming no VM and, since 4.x,
+//!   for a VM that is already running) is resolved by listing the VM by id: gone is
+//!   `NotFound`, running or starting is `Ok`.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -691,6 +695,12 @@ impl CloudStackProvider {
     /// Whether `id` names no alive VM (listing it fails with 431, finds nothing, or
     /// finds it destroyed).
     async fn is_gone(&self, id: &VmId) -> Result<bool> {
+        Ok(self.state_of(id).await?.is_none())
+    }
+
+    /// The state of VM `id`, `None` when it names no alive VM (listing it fails with
+    /// 431, finds nothing, or finds it destroyed).
+    async fn state_of(&self, id: &VmId) -> Result<Option<VmState>> {
         let call = Call::get("listVirtualMachines")
             .param("id", id.as_str())
             .param("listall", "true");
@@ -702,8 +712,11 @@ impl CloudStackProvider {
             Ok(vms) => Ok(vms
                 .iter()
                 .filter(|v| v.id == id.0)
-                .all(|v| model::vm_state(&v.state) == Some(VmState::Terminated))),
-            Err(e) if e.kind() == ErrorKind::InvalidRequest => Ok(true),
+                .map(|v| {
+                    model::vm_state(&v.state).unwrap_or_else(|| VmState::Unknown(v.state.clone()))
+                })
+                .find(VmState::is_alive)),
+            Err(e) if e.kind() == ErrorKind::InvalidRequest => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -795,6 +808,7 @@ impl CloudProvider for CloudStackProvider {
             native_vpn: true,
             user_data: UserDataFormat::CloudInit,
             max_user_data: MAX_USER_DATA,
+            start_vm: true,
         }
     }
 
@@ -968,6 +982,31 @@ impl CloudProvider for CloudStackProvider {
             Err(e) if matches!(e.kind(), ErrorKind::InvalidRequest | ErrorKind::NotFound) => {
                 match self.is_gone(id).await {
                     Ok(true) => Ok(()),
+                    _ => Err(e.with_resource(id.as_str())),
+                }
+            }
+            Err(e) => Err(e.with_resource(id.as_str())),
+        }
+    }
+
+    async fn start_vm(&self, id: &VmId) -> Result<()> {
+        // startVirtualMachine: `id` required; async, its job result is the
+        // `virtualmachine` in state Running (CloudStack API docs, StartVMCmd.java;
+        // recorded in cloudstack-go's VirtualMachineService.json).
+        let call = Call::post("startVirtualMachine").param("id", id.as_str());
+        match self.client.run(&call).await {
+            Ok(_) => Ok(()),
+            // 431 is what both an id naming no VM and a VM already running get:
+            // look before deciding.
+            Err(e) if matches!(e.kind(), ErrorKind::InvalidRequest | ErrorKind::NotFound) => {
+                match self.state_of(id).await {
+                    Ok(None) => Err(self
+                        .err(
+                            ErrorKind::NotFound,
+                            format!("startVirtualMachine: no VM {id} (destroyed or never made)"),
+                        )
+                        .with_resource(id.as_str())),
+                    Ok(Some(VmState::Running | VmState::Pending)) => Ok(()),
                     _ => Err(e.with_resource(id.as_str())),
                 }
             }

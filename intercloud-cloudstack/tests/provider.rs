@@ -192,6 +192,7 @@ async fn capabilities_describe_cloudstack() {
     assert!(c.native_vpn);
     assert!(!c.server_idempotency);
     assert_eq!(c.max_user_data, 32 * 1024);
+    assert!(c.start_vm);
     assert!(fake.calls().is_empty(), "capabilities make no call");
 }
 
@@ -863,4 +864,124 @@ async fn unreachable_endpoint_is_unavailable_and_temporary() {
     assert!(!text.contains("signature"), "{text}");
     assert!(!text.contains("S3CRET"), "{text}");
     assert_eq!(err.site().map(|s| s.as_str()), Some("127.0.0.1"));
+}
+
+/// The VM and job of cloudstack-go's recorded `startVirtualMachine`.
+const GO_VM: &str = "915653c4-298b-4d74-bdee-4ced282114f1";
+const GO_START_JOB: &str = "468d69d7-f327-4105-bec2-0e43107ae956";
+
+/// The immediate reply of an async command: the job id (shape of libcloud's
+/// `destroyVirtualMachine_default.json`), for the recorded start job.
+fn start_reply() -> String {
+    format!(r#"{{"startvirtualmachineresponse":{{"jobid":"{GO_START_JOB}"}}}}"#)
+}
+
+/// cloudstack-go's recorded listing (one VM, `GO_VM`) with its state set to `state`.
+fn go_listing(state: &str) -> String {
+    let mut doc: serde_json::Value = serde_json::from_str(&go_fixture(
+        "cloudstack-go/VirtualMachineService.json",
+        "listVirtualMachines",
+        "listvirtualmachinesresponse",
+    ))
+    .unwrap();
+    doc["listvirtualmachinesresponse"]["virtualmachine"][0]["state"] = state.into();
+    doc.to_string()
+}
+
+/// A 431 refusal as CloudStack words an id naming no VM (the text of
+/// `delete_of_missing_vm_is_ok`'s recorded answer, under the start command).
+const START_431: &str = r#"{"startvirtualmachineresponse":{"uuidList":[],"errorcode":431,"cserrorcode":4350,"errortext":"Unable to execute API command startvirtualmachine due to invalid value. Invalid parameter id value=999999 due to incorrect long value format, or entity does not exist or due to incorrect parameter annotation for the field in api cmd class."}}"#;
+
+#[tokio::test]
+async fn start_waits_for_the_start_job_of_the_recorded_reply() {
+    let fake = FakeCloud::default();
+    let job_route = format!("queryAsyncJobResult/{GO_START_JOB}");
+    fake.on("startVirtualMachine", 200, start_reply())
+        .on(
+            &job_route,
+            200,
+            format!(
+                r#"{{"queryasyncjobresultresponse":{{"jobid":"{GO_START_JOB}","jobstatus":0}}}}"#
+            ),
+        )
+        .on(
+            &job_route,
+            200,
+            go_fixture(
+                "cloudstack-go/VirtualMachineService.json",
+                "startVirtualMachine",
+                "queryasyncjobresultresponse",
+            ),
+        );
+    let server = fake.start().await;
+    let p = builder(&server).build().unwrap();
+    p.start_vm(&VmId::new(GO_VM)).await.unwrap();
+    let calls = fake.params("startVirtualMachine");
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0]["id"], GO_VM);
+    assert_eq!(
+        fake.params(&job_route).len(),
+        2,
+        "polled until the job ended"
+    );
+    let raw = raw_requests(&server, "startVirtualMachine").await;
+    assert!(raw[0].contains("command=startVirtualMachine"), "{raw:?}");
+    assert_eq!(
+        fake.calls().last().map(String::as_str),
+        Some(job_route.as_str())
+    );
+}
+
+#[tokio::test]
+async fn start_of_a_missing_vm_is_not_found() {
+    let fake = FakeCloud::default();
+    fake.on("startVirtualMachine", 431, START_431).on(
+        "listVirtualMachines?id",
+        431,
+        START_431.replace("startvirtualmachine", "listvirtualmachines"),
+    );
+    let server = fake.start().await;
+    let p = builder(&server).build().unwrap();
+    let e = p.start_vm(&VmId::new("999999")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    assert_eq!(e.resource(), Some("999999"));
+    assert!(e.to_string().contains("hokkaido"), "names the site: {e}");
+}
+
+#[tokio::test]
+async fn start_refused_for_a_running_vm_is_ok_and_for_a_broken_one_is_kept() {
+    for (state, ok) in [("Running", true), ("Starting", true), ("Error", false)] {
+        let fake = FakeCloud::default();
+        fake.on("startVirtualMachine", 431, START_431).on(
+            "listVirtualMachines?id",
+            200,
+            go_listing(state),
+        );
+        let server = fake.start().await;
+        let p = builder(&server).build().unwrap();
+        let r = p.start_vm(&VmId::new(GO_VM)).await;
+        assert_eq!(r.is_ok(), ok, "{state}: {r:?}");
+        if let Err(e) = r {
+            assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{state}: {e}");
+        }
+        assert_eq!(fake.params("listVirtualMachines?id")[0]["id"], GO_VM);
+    }
+}
+
+#[tokio::test]
+async fn failed_start_job_reports_the_clouds_error() {
+    let fake = FakeCloud::default();
+    fake.on("startVirtualMachine", 200, start_reply()).on(
+        &format!("queryAsyncJobResult/{GO_START_JOB}"),
+        200,
+        format!(
+            r#"{{"queryasyncjobresultresponse":{{"jobid":"{GO_START_JOB}","jobstatus":2,"jobresultcode":530,"jobresulttype":"object","jobresult":{{"errorcode":533,"errortext":"Insufficient capacity"}}}}}}"#
+        ),
+    );
+    let server = fake.start().await;
+    let p = builder(&server).build().unwrap();
+    let e = p.start_vm(&VmId::new(GO_VM)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::QuotaExceeded, "{e}");
+    assert!(e.to_string().contains("Insufficient capacity"), "{e}");
+    assert_eq!(e.resource(), Some(GO_VM));
 }

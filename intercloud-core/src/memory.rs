@@ -35,6 +35,8 @@ pub enum Method {
     List,
     /// `delete_vm`.
     Delete,
+    /// `start_vm`.
+    Start,
 }
 
 /// When an injected fault strikes relative to the call's effect.
@@ -144,6 +146,14 @@ impl MemoryProviderBuilder {
         self
     }
 
+    /// Whether `start_vm` powers a stopped VM on (default true); false models a site
+    /// that cannot start one: `start_vm` answers `Unsupported` and
+    /// [`Capabilities::start_vm`] is false.
+    pub fn start_vm(mut self, yes: bool) -> Self {
+        self.capabilities.start_vm = yes;
+        self
+    }
+
     /// Puts new VMs on a guest network with `cidr` (id `net-1`): `guest_network`
     /// reports it with the addresses alive VMs hold, and creates honour
     /// [`VmSpec::addresses`], refusing one outside the CIDR (`InvalidRequest`) or in
@@ -201,6 +211,7 @@ impl MemoryProvider {
                 native_vpn: false,
                 user_data: UserDataFormat::CloudInit,
                 max_user_data: 32 * 1024,
+                start_vm: true,
             },
             network: None,
         }
@@ -524,6 +535,49 @@ impl CloudProvider for MemoryProvider {
             .collect();
         self.after(fault)?;
         Ok(Some(net))
+    }
+
+    /// A `Stopped` VM becomes `Pending`, then `Running` after the site's boot time; a
+    /// `Pending` or `Running` one is left alone; a `Failed` one is refused
+    /// (`InvalidRequest`); a terminated or unknown one is `NotFound`.
+    async fn start_vm(&self, id: &VmId) -> Result<()> {
+        if !self.capabilities.start_vm {
+            return Err(self
+                .err(
+                    ErrorKind::Unsupported,
+                    "this site cannot start a stopped VM (configured without start_vm)",
+                )
+                .with_resource(id.as_str()));
+        }
+        let fault = self.enter(Method::Start)?;
+        let now = Instant::now();
+        {
+            let mut st = self.lock();
+            let boot = self.boot_time;
+            let rec = id.0.parse().ok().and_then(|n: u64| st.vms.get_mut(&n));
+            let Some(rec) = rec.filter(|r| r.vm.state.is_alive()) else {
+                return Err(self
+                    .err(ErrorKind::NotFound, "no such VM (deleted or never created)")
+                    .with_resource(id.as_str()));
+            };
+            match current(rec, now).state {
+                VmState::Stopped => {
+                    rec.vm.state = VmState::Pending;
+                    rec.created = now;
+                    rec.boot = boot;
+                }
+                VmState::Failed => {
+                    return Err(self
+                        .err(
+                            ErrorKind::InvalidRequest,
+                            "the VM failed and cannot be started; delete and recreate it",
+                        )
+                        .with_resource(id.as_str()));
+                }
+                _ => {}
+            }
+        }
+        self.after(fault)
     }
 
     async fn delete_vm(&self, id: &VmId) -> Result<()> {

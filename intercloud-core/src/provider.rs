@@ -58,6 +58,32 @@ pub trait CloudProvider: Send + Sync + fmt::Debug {
     /// Deletes (terminates, expunges) one VM; a VM already gone is `Ok`.
     async fn delete_vm(&self, id: &VmId) -> Result<()>;
 
+    /// Powers a stopped (powered-off, suspended) VM on again: the same VM with the
+    /// same disk, addresses and id, in the state `Pending` then `Running`.
+    ///
+    /// # Contract
+    /// - **Idempotent.** Starting a VM that is running or starting already is `Ok(())`;
+    ///   a retried start never makes a second VM.
+    /// - The call returns once the cloud accepted the start; callers poll
+    ///   [`CloudProvider::list_vms`] to see it run.
+    /// - A provider that implements it sets [`Capabilities::start_vm`].
+    ///
+    /// # Errors
+    /// - `NotFound` when the VM is gone (terminated, expunged, never existed).
+    /// - `Unsupported` naming the site from the default implementation, for providers
+    ///   that cannot start a VM: replace the VM instead.
+    /// - `InvalidRequest` when the cloud refuses to start it from its current state
+    ///   (being deleted, in error); otherwise as the other calls.
+    async fn start_vm(&self, id: &VmId) -> Result<()> {
+        Err(crate::Error::unsupported(format!(
+            "site {} cannot start a stopped VM through intercloud: start it with the \
+             cloud's own tools, or let repair replace it",
+            self.site()
+        ))
+        .with_site(self.site().clone())
+        .with_resource(id.as_str()))
+    }
+
     /// The guest network new VMs join, read from the cloud, with the addresses taken
     /// in it; `None` (the default) when the backend cannot place a VM at a chosen
     /// address. A backend that answers `Some` honours [`VmSpec::addresses`] and
@@ -93,6 +119,9 @@ impl<T: CloudProvider + ?Sized> CloudProvider for Arc<T> {
     }
     async fn delete_vm(&self, id: &VmId) -> Result<()> {
         (**self).delete_vm(id).await
+    }
+    async fn start_vm(&self, id: &VmId) -> Result<()> {
+        (**self).start_vm(id).await
     }
     async fn guest_network(&self) -> Result<Option<GuestNetwork>> {
         (**self).guest_network().await

@@ -29,3 +29,29 @@ async fn memory_provider_reports_capacity_exceeded() {
     let p = MemoryProvider::builder("small").capacity(3).build();
     testkit::capacity_exceeded(&p, &Fixture::new("any"), 3).await;
 }
+
+/// Stops a memory VM as a failing host or an operator would.
+struct ForceStop<'a>(&'a MemoryProvider);
+
+#[async_trait::async_trait]
+impl testkit::StopVm for ForceStop<'_> {
+    async fn stop(&self, id: &intercloud_core::VmId) {
+        self.0.force_state(id, intercloud_core::VmState::Stopped);
+    }
+}
+
+#[tokio::test]
+async fn memory_provider_starts_a_stopped_vm_with_the_same_id() {
+    let p = MemoryProvider::builder("mem")
+        .boot_time(Duration::from_millis(30), Duration::ZERO)
+        .build();
+    testkit::stopped_vm_starts_again(&p, &Fixture::new("any"), Some(&ForceStop(&p))).await;
+    assert_eq!(p.calls(intercloud_core::Method::Start), 5);
+}
+
+#[tokio::test]
+async fn a_provider_that_cannot_start_says_unsupported() {
+    let p = MemoryProvider::builder("nostart").start_vm(false).build();
+    assert!(!p.capabilities().start_vm);
+    testkit::stopped_vm_starts_again(&p, &Fixture::new("any"), None).await;
+}

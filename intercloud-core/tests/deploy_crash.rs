@@ -426,6 +426,9 @@ impl CloudProvider for TagsCutShort {
     async fn delete_vm(&self, id: &intercloud_core::VmId) -> intercloud_core::Result<()> {
         self.inner.delete_vm(id).await
     }
+    async fn start_vm(&self, id: &intercloud_core::VmId) -> intercloud_core::Result<()> {
+        self.inner.start_vm(id).await
+    }
 }
 
 #[tokio::test(start_paused = true)]

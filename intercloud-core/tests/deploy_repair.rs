@@ -10,7 +10,9 @@ use deploy_support::*;
 use intercloud_core::deploy::{
     DeployReport, DeployResult, EventKind, FailurePolicy, Journal, MemoryJournal,
 };
-use intercloud_core::{MemoryProvider, Topology, VmState};
+use intercloud_core::{
+    CloudProvider, ErrorKind, FaultTiming, MemoryProvider, Method, Topology, VmState,
+};
 
 async fn up(
     ps: &[std::sync::Arc<MemoryProvider>],
@@ -167,4 +169,131 @@ async fn watch_repairs_at_its_interval_until_cancelled() {
     assert_eq!(alive(&ps, "watched").len(), 4);
     d.destroy("watched", Some(&journal)).await.unwrap();
     assert_none_left(&ps, "watched");
+}
+
+/// Every VM each site ever made, as (site, id, state), terminated ones included.
+fn every_vm(ps: &[std::sync::Arc<MemoryProvider>]) -> Vec<(String, String, VmState)> {
+    ps.iter()
+        .flat_map(|p| p.all_vms())
+        .map(|v| (v.site.to_string(), v.id.to_string(), v.state))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stopped_vm_is_started_again_not_deleted_and_recreated() {
+    let (ps, topo) = federation(&[site("a", true), site("b", false)], 5);
+    let (journal, before) = up(
+        &ps,
+        &topo,
+        "poweroff",
+        &[("worker", "a", 2), ("worker", "b", 2)],
+    )
+    .await;
+    let stopped: Vec<_> = before
+        .nodes
+        .iter()
+        .filter(|n| ["worker-1", "worker-4"].contains(&n.name.as_str()))
+        .collect();
+    assert_eq!(stopped.len(), 2);
+    for n in &stopped {
+        provider(&ps, n.site.as_str()).force_state(n.vm_id.as_ref().unwrap(), VmState::Stopped);
+    }
+    let creates: Vec<u64> = ps.iter().map(|p| p.calls(Method::Create)).collect();
+    let vms_before = every_vm(&ps);
+
+    let mut d = deployer(&ps);
+    let mut rx = d.subscribe();
+    let after = d.repair(&journal).await.unwrap();
+
+    assert_eq!(after.result, DeployResult::Ok);
+    assert_exact(&ps, &after);
+    assert_eq!(after.started, ["worker-1", "worker-4"]);
+    assert!(after.recreated.is_empty(), "{:?}", after.recreated);
+    assert_eq!(after.deleted, 0);
+    for (n, old) in after.nodes.iter().zip(&before.nodes) {
+        assert_eq!(n.name, old.name);
+        assert_eq!(n.vm_id, old.vm_id, "{} keeps its VM", n.name);
+        assert_eq!(n.state, "running", "{}", n.name);
+        assert_eq!(n.error, None);
+    }
+    // Nothing deleted, nothing made: the same VMs, all running again.
+    for p in &ps {
+        assert_eq!(
+            p.calls(Method::Delete),
+            0,
+            "{}",
+            CloudProvider::site(p.as_ref())
+        );
+    }
+    assert_eq!(
+        ps.iter()
+            .map(|p| p.calls(Method::Create))
+            .collect::<Vec<_>>(),
+        creates
+    );
+    let vms_after = every_vm(&ps);
+    assert_eq!(vms_after.len(), vms_before.len());
+    assert!(
+        vms_after.iter().all(|v| v.2 == VmState::Running),
+        "{vms_after:?}"
+    );
+    let ev = drain(&mut rx);
+    assert_eq!(count(&ev, |k| matches!(k, EventKind::VmStarted { .. })), 2);
+    assert_eq!(count(&ev, |k| matches!(k, EventKind::VmDeleted { .. })), 0);
+    assert_eq!(
+        count(&ev, |k| matches!(k, EventKind::VmRequested { .. })),
+        0
+    );
+
+    // Nothing is left to do: the next pass changes nothing.
+    let again = d.repair(&journal).await.unwrap();
+    assert!(again.started.is_empty() && again.recreated.is_empty() && again.deleted == 0);
+    d.destroy("poweroff", Some(&journal)).await.unwrap();
+    assert_none_left(&ps, "poweroff");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stopped_vm_that_cannot_be_started_is_replaced_and_the_report_says_why() {
+    let (ps, topo) = federation(&[site("a", true)], 6);
+    let (journal, before) = up(&ps, &topo, "stuck", &[("worker", "a", 2)]).await;
+    let w1 = &before.nodes[0];
+    let old_id = w1.vm_id.clone().unwrap();
+    ps[0].force_state(&old_id, VmState::Stopped);
+    ps[0].fail_next(
+        Method::Start,
+        ErrorKind::InvalidRequest,
+        FaultTiming::Before,
+    );
+
+    let d = deployer(&ps);
+    let after = d.repair(&journal).await.unwrap();
+
+    assert_eq!(after.result, DeployResult::Ok);
+    assert_exact(&ps, &after);
+    assert!(after.started.is_empty());
+    assert_eq!(after.recreated, std::slice::from_ref(&w1.name));
+    assert_eq!(after.deleted, 1);
+    assert_eq!(ps[0].calls(Method::Start), 1);
+    let n = &after.nodes[0];
+    assert_eq!(n.name, w1.name);
+    assert_ne!(n.vm_id.as_ref(), Some(&old_id), "a new VM replaced it");
+    let why = n.error.as_deref().unwrap_or_default();
+    assert!(
+        why.starts_with("stopped VM could not be started:") && why.contains("injected fault"),
+        "{why}"
+    );
+    assert_eq!(after.nodes[1].vm_id, before.nodes[1].vm_id);
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_vms_are_still_replaced_not_started() {
+    let (ps, topo) = federation(&[site("a", true)], 8);
+    let (journal, before) = up(&ps, &topo, "broken", &[("worker", "a", 1)]).await;
+    let old_id = before.nodes[0].vm_id.clone().unwrap();
+    ps[0].force_state(&old_id, VmState::Failed);
+    let after = deployer(&ps).repair(&journal).await.unwrap();
+    assert_eq!(after.result, DeployResult::Ok);
+    assert_eq!(ps[0].calls(Method::Start), 0);
+    assert_eq!(after.recreated, ["worker-1"]);
+    assert_ne!(after.nodes[0].vm_id.as_ref(), Some(&old_id));
 }

@@ -379,3 +379,22 @@ async fn a_fresh_create_is_retried_as_not_fresh() {
         "the attempts after one that may have taken effect look the key up"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_start_is_retried_like_any_idempotent_call() {
+    let probe = Arc::new(Probe::new("s").script(&[ErrorKind::Unavailable, ErrorKind::Timeout]));
+    let (seen, hook) = recorder();
+    let retry = Retry::new(probe.clone(), policy(5, Duration::from_secs(60)))
+        .with_seed(2)
+        .on_retry(hook);
+    retry.start_vm(&VmId::new("i-7")).await.unwrap();
+    assert_eq!(probe.count(), 3);
+    assert!(probe.calls().iter().all(|c| c.method == "start_vm"));
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    // A permanent error (the VM is gone) is returned at once.
+    let probe = Arc::new(Probe::new("s").script(&[ErrorKind::NotFound]));
+    let retry = Retry::new(probe.clone(), policy(5, Duration::from_secs(60)));
+    let e = retry.start_vm(&VmId::new("i-7")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    assert_eq!(probe.count(), 1);
+}

@@ -166,3 +166,38 @@ fn an_invalid_policy_is_a_config_error() {
     assert_eq!(err.kind(), ErrorKind::Config);
     assert_eq!(err.site().map(|s| s.as_str()), Some("tokyo"));
 }
+
+/// Stops a memory VM from outside, as an operator would.
+struct ForceStop(Arc<MemoryProvider>);
+
+#[async_trait::async_trait]
+impl testkit::StopVm for ForceStop {
+    async fn stop(&self, id: &intercloud_core::VmId) {
+        self.0.force_state(id, intercloud_core::VmState::Stopped);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_stack_forwards_start_vm_and_its_capability() {
+    let mem = Arc::new(
+        MemoryProvider::builder("stacked")
+            .boot_time(Duration::from_millis(30), Duration::ZERO)
+            .build(),
+    );
+    let stacked: Arc<dyn CloudProvider> = Arc::new(
+        stack(
+            mem.clone() as Arc<dyn CloudProvider>,
+            &SitePolicy::default(),
+        )
+        .unwrap()
+        .with_seed(1),
+    );
+    assert!(stacked.capabilities().start_vm);
+    let stop = ForceStop(mem.clone());
+    testkit::stopped_vm_starts_again(&*stacked, &Fixture::new("any"), Some(&stop)).await;
+    assert_eq!(
+        mem.calls(Method::Start),
+        5,
+        "every start reached the provider once"
+    );
+}

@@ -105,3 +105,13 @@ async fn works_over_arc_dyn_memory_provider() {
     assert_eq!(timed.capacity().await.unwrap().instances.used, 2);
     assert!(timed.offerings().await.unwrap().is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_start_names_the_vm() {
+    let probe = Arc::new(Probe::new("s").delay(Duration::from_secs(10)));
+    let timed = Timeout::new(probe, TimeoutPolicy::uniform(Duration::from_millis(300)));
+    let err = timed.start_vm(&VmId::new("i-0abc")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert_eq!(err.resource(), Some("i-0abc"));
+    assert!(err.to_string().contains("start_vm"), "{err}");
+}

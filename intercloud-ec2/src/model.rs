@@ -179,6 +179,26 @@ pub fn terminate_instances(root: &Element) -> Result<Vec<(String, String)>, Stri
         .collect()
 }
 
+/// `(instanceId, currentState, previousState)` of a StartInstances or StopInstances
+/// answer (`instancesSet/item/{instanceId, currentState/name, previousState/name}`,
+/// AWS API reference `InstanceStateChange`).
+pub fn state_changes(root: &Element) -> Result<Vec<(String, String, String)>, String> {
+    root.items("instancesSet")
+        .into_iter()
+        .map(|item| {
+            let id = item
+                .text_at("instanceId")
+                .ok_or("an instance without instanceId")?;
+            let name = |path| item.text_at(path).unwrap_or("unknown").to_owned();
+            Ok((
+                id.to_owned(),
+                name("currentState/name"),
+                name("previousState/name"),
+            ))
+        })
+        .collect()
+}
+
 /// The offerings of a DescribeInstanceTypes page, and its `nextToken`.
 ///
 /// Reads AWS's `instanceTypeSet/item/{instanceType, vCpuInfo/defaultVCpus,

@@ -97,6 +97,14 @@ impl Ec2Provider {
         e.with_site(self.client.site().clone())
     }
 
+    /// `NotFound` for an instance that is terminated (or shutting down).
+    fn terminated(&self, id: &VmId) -> Error {
+        self.err(Error::not_found(format!(
+            "StartInstances: instance {id} is terminated; it cannot be started"
+        )))
+        .with_resource(id.as_str())
+    }
+
     /// Every instance passing `filters`, following `nextToken`.
     pub async fn describe_instances(
         &self,
@@ -310,6 +318,7 @@ impl CloudProvider for Ec2Provider {
             native_vpn: self.flavour == Flavour::Aws,
             user_data: UserDataFormat::CloudInit,
             max_user_data: MAX_USER_DATA,
+            start_vm: true,
         }
     }
 
@@ -413,6 +422,45 @@ impl CloudProvider for Ec2Provider {
                 Ok(())
             }
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.err(e).with_resource(id.as_str())),
+        }
+    }
+
+    async fn start_vm(&self, id: &VmId) -> Result<()> {
+        // StartInstances (AWS API reference): starts an EBS-backed instance that is
+        // `stopped`; one already `pending`/`running` is left as it is. A terminated one
+        // is refused with `IncorrectInstanceState` by AWS, while moto 5.2 answers 200
+        // with `previousState` terminated (recorded in tests/fixtures): both are gone.
+        match self
+            .client
+            .call(&query::start_instances(&[id.as_str()]))
+            .await
+        {
+            Ok(root) => {
+                let changes = model::state_changes(&root)
+                    .map_err(|m| self.err(Error::protocol(format!("StartInstances: {m}"))))?;
+                let gone = changes.iter().any(|(i, _, prev)| {
+                    i == id.as_str() && matches!(prev.as_str(), "terminated" | "shutting-down")
+                });
+                if gone {
+                    return Err(self.terminated(id));
+                }
+                Ok(())
+            }
+            Err(e) if e.message().contains("IncorrectInstanceState") => {
+                let state = self
+                    .describe_instances(&[query::filter("instance-id", [id.as_str()])])
+                    .await
+                    .ok()
+                    .and_then(|is| is.into_iter().find(|i| i.id == id.as_str()))
+                    .map(|i| i.state);
+                match state.as_deref() {
+                    None | Some("terminated" | "shutting-down") => Err(self.terminated(id)),
+                    Some("pending" | "running") => Ok(()),
+                    // `stopping`: startable once stopped; the error stays temporary.
+                    _ => Err(self.err(e).with_resource(id.as_str())),
+                }
+            }
             Err(e) => Err(self.err(e).with_resource(id.as_str())),
         }
     }

@@ -268,6 +268,16 @@ pub fn terminate_instances<S: AsRef<str>>(ids: &[S]) -> QueryRequest {
     QueryRequest::new("TerminateInstances").list("InstanceId", ids.iter().map(AsRef::as_ref))
 }
 
+/// `StartInstances` of `ids` (`InstanceId.N`; AWS API reference, StartInstances).
+pub fn start_instances<S: AsRef<str>>(ids: &[S]) -> QueryRequest {
+    QueryRequest::new("StartInstances").list("InstanceId", ids.iter().map(AsRef::as_ref))
+}
+
+/// `StopInstances` of `ids` (`InstanceId.N`; AWS API reference, StopInstances).
+pub fn stop_instances<S: AsRef<str>>(ids: &[S]) -> QueryRequest {
+    QueryRequest::new("StopInstances").list("InstanceId", ids.iter().map(AsRef::as_ref))
+}
+
 /// `CreateTags` of `tags` on every resource in `ids`.
 pub fn create_tags<S: AsRef<str>>(ids: &[S], tags: &Tags) -> QueryRequest {
     let mut q = QueryRequest::new("CreateTags").list("ResourceId", ids.iter().map(AsRef::as_ref));

@@ -195,6 +195,20 @@ impl Moto {
     }
 }
 
+/// Stops an instance with EC2's own `StopInstances`, as an AWS user would.
+struct StopThroughEc2<'a>(&'a Ec2Provider);
+
+#[async_trait::async_trait]
+impl testkit::StopVm for StopThroughEc2<'_> {
+    async fn stop(&self, id: &intercloud_core::VmId) {
+        self.0
+            .client()
+            .call(&intercloud_ec2::query::stop_instances(&[id.as_str()]))
+            .await
+            .unwrap_or_else(|e| panic!("StopInstances {id}: {e}"));
+    }
+}
+
 fn fixture() -> Fixture {
     Fixture::new("t3.micro")
         .image("ami-1e749f67")
@@ -214,6 +228,7 @@ async fn moto_conformance_suite_with_sigv4_enforced() {
     testkit::filters_select_exactly(&p, &fx).await;
     testkit::state_progresses_to_running(&p, &fx).await;
     testkit::delete_is_idempotent(&p, &fx).await;
+    testkit::stopped_vm_starts_again(&p, &fx, Some(&StopThroughEc2(&p))).await;
 
     // Capacity from moto's account attributes (max-instances 20), nothing alive now.
     let cap = p.capacity().await.expect("capacity");

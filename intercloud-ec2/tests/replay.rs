@@ -936,3 +936,106 @@ async fn region_discovery_on_aws_only() {
         ErrorKind::Unsupported
     );
 }
+
+const START_ID: &str = "i-d88d48a8ddac99de9";
+
+#[tokio::test]
+async fn start_sends_start_instances_and_reads_moto_answers() {
+    // From stopped, and from running (AWS and moto both accept it): Ok.
+    for file in [
+        "moto-5.2.1-start/start_instances.xml",
+        "moto-5.2.1-start/start_instances_running.xml",
+    ] {
+        let server = MockServer::start().await;
+        answer(&server, "StartInstances", 200, fixture(file)).await;
+        provider(&server)
+            .start_vm(&VmId::new(START_ID))
+            .await
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(
+            sent(&server, "StartInstances").await,
+            vec![format!(
+                "Action=StartInstances&Version=2016-11-15&InstanceId.1={START_ID}"
+            )]
+        );
+        assert_eq!(actions(&server).await, ["StartInstances"]);
+    }
+}
+
+#[tokio::test]
+async fn start_of_a_missing_or_terminated_instance_is_not_found() {
+    for (status, file) in [
+        (400, "moto-5.2.1-start/error_start_missing.xml"),
+        // moto answers 200 with previousState terminated.
+        (200, "moto-5.2.1-start/start_instances_terminated.xml"),
+    ] {
+        let server = MockServer::start().await;
+        answer(&server, "StartInstances", status, fixture(file)).await;
+        let e = provider(&server)
+            .start_vm(&VmId::new(START_ID))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound, "{file}: {e}");
+        assert_eq!(e.resource(), Some(START_ID), "{file}");
+        assert!(e.to_string().contains("replay"), "names the site: {e}");
+    }
+}
+
+/// AWS's refusal of a start in the wrong state, in the shape of moto's recorded error
+/// (code as documented in the EC2 API error codes; the message is illustrative).
+fn incorrect_state() -> String {
+    fixture("moto-5.2.1-start/error_start_missing.xml")
+        .replace("InvalidInstanceID.NotFound", "IncorrectInstanceState")
+        .replace(
+            "The instance ID 'i-0123456789abcdef0' does not exist",
+            &format!("The instance '{START_ID}' is not in a state from which it can be started."),
+        )
+}
+
+#[tokio::test]
+async fn start_refused_in_the_wrong_state_asks_describe_instances() {
+    // Described as stopped (moto's recording): the refusal stands, temporary.
+    let server = MockServer::start().await;
+    answer(&server, "StartInstances", 400, incorrect_state()).await;
+    answer(
+        &server,
+        "DescribeInstances",
+        200,
+        fixture("moto-5.2.1-start/describe_instances_stopped.xml"),
+    )
+    .await;
+    let e = provider(&server)
+        .start_vm(&VmId::new(START_ID))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    assert!(e.is_temporary());
+    assert_eq!(
+        actions(&server).await,
+        ["StartInstances", "DescribeInstances"]
+    );
+    let describe = sent(&server, "DescribeInstances").await;
+    assert!(
+        describe[0].contains(&format!(
+            "Filter.1.Name=instance-id&Filter.1.Value.1={START_ID}"
+        )),
+        "{describe:?}"
+    );
+
+    // Not listed at all: gone.
+    let server = MockServer::start().await;
+    answer(&server, "StartInstances", 400, incorrect_state()).await;
+    answer(&server, "DescribeInstances", 200, EMPTY_DESCRIBE.into()).await;
+    let e = provider(&server)
+        .start_vm(&VmId::new(START_ID))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+}
+
+#[tokio::test]
+async fn capabilities_include_start() {
+    let server = MockServer::start().await;
+    assert!(provider(&server).capabilities().start_vm);
+    assert!(actions(&server).await.is_empty());
+}

@@ -5,6 +5,7 @@
 //! | `create_vms` | `one.vmpool.infoextended` (the key's VMs; not for a `fresh` spec), then per missing index `one.template.instantiate` (bounded concurrency); `one.templatepool.info` to resolve a template name, `one.template.info` to merge CONTEXT when there is user data (both cached for 5 min per provider) |
 //! | `list_vms` | one `one.vmpool.infoextended`, filtered here by `USER_TEMPLATE` tags |
 //! | `delete_vm` | `one.vm.action("terminate-hard", id)`; `one.vm.info` when the action is refused |
+//! | `start_vm` | `one.vm.action("resume", id)` (from POWEROFF, SUSPENDED, STOPPED, UNDEPLOYED); `one.vm.info` when the action is refused |
 //! | `offerings` | `one.templatepool.info` |
 //! | `capacity` | `one.user.info(-1)` quotas, `one.hostpool.info` shares when allowed |
 //!
@@ -301,6 +302,7 @@ impl CloudProvider for OpenNebulaProvider {
             native_vpn: false,
             user_data: UserDataFormat::OneContext,
             max_user_data: MAX_USER_DATA,
+            start_vm: true,
         }
     }
 
@@ -532,6 +534,52 @@ impl CloudProvider for OpenNebulaProvider {
                 }
             }
             Err(e) => Err(e.with_resource(id.as_str())),
+        }
+    }
+
+    async fn start_vm(&self, id: &VmId) -> Result<()> {
+        let Ok(n) = id.as_str().trim().parse::<i64>() else {
+            return Err(self
+                .err(ErrorKind::InvalidRequest, "OpenNebula VM ids are integers")
+                .with_resource(id.as_str()));
+        };
+        // `one.vm.action("resume", id)`: resumes a POWEROFF, SUSPENDED, STOPPED or
+        // UNDEPLOYED VM (docs api.rst, vm_instances.rst); asynchronous, success means
+        // the VM is on its way to RUNNING. An unknown id is NO_EXISTS (`NotFound`); the
+        // wrong state is ACTION (`InvalidRequest`), resolved by `one.vm.info`.
+        match self.client.vm_action("resume", n).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::InvalidRequest => self.resume_refused(id, n, e).await,
+            Err(e) => Err(e.with_resource(id.as_str())),
+        }
+    }
+}
+
+impl OpenNebulaProvider {
+    /// `resume` refused (ACTION, 0x0800): decide from the VM's state. Running or
+    /// booting already is `Ok`; done or unknown to oned is `NotFound`; otherwise the
+    /// refusal stands.
+    async fn resume_refused(&self, id: &VmId, n: i64, e: Error) -> Result<()> {
+        let xml = match self.client.vm_info(n).await {
+            Ok(xml) => xml,
+            Err(info) if info.kind() == ErrorKind::NotFound => {
+                return Err(info.with_resource(id.as_str()))
+            }
+            Err(_) => return Err(e.with_resource(id.as_str())),
+        };
+        let vm = model::parse_vm(&xml).map_err(|err| {
+            self.err(ErrorKind::Protocol, format!("one.vm.info: {err}"))
+                .with_resource(id.as_str())
+        })?;
+        match state::vm_state(vm.state, vm.lcm_state) {
+            VmState::Running | VmState::Pending => Ok(()),
+            VmState::Terminated => Err(self
+                .err(
+                    ErrorKind::NotFound,
+                    format!("VM {n} is DONE (terminated); it cannot be resumed"),
+                )
+                .with_resource(id.as_str())),
+            _ => Err(e.with_resource(id.as_str())),
         }
     }
 }

@@ -285,6 +285,7 @@ async fn capabilities_are_plain_data() {
     let c = provider(&server).capabilities();
     assert!(!c.batch_create && c.idempotent_create && !c.server_tag_filter);
     assert!(!c.server_idempotency && !c.native_vpn);
+    assert!(c.start_vm, "resume starts a powered-off VM");
     assert_eq!(c.user_data, UserDataFormat::OneContext);
     assert!(support::bodies(&server).await.is_empty());
 }

@@ -478,3 +478,103 @@ async fn docs_pending_vm_with_cdata_reads_as_pending() {
     assert!(vm.user_template.is_empty(), "<USER_TEMPLATE/> is empty");
     assert_eq!(vm.to_vm(&"nii".into()).state, VmState::Pending);
 }
+
+/// pyone's recorded `one.vm.action` envelope with the action `resume` instead of
+/// `terminate-hard` (the only difference pyone would make).
+fn resume_request() -> String {
+    fixture("wire/vm_action_terminate_hard.request.xml").replace("terminate-hard", "resume")
+}
+
+/// xmlrpc-c's recorded ACTION failure with the text `DispatchManager::resume` gives a
+/// VM in the wrong state (`src/rm/Request.cc::failure_message` prefix).
+fn resume_wrong_state() -> String {
+    fixture("wire/vm_action_unsupported.response.xml").replace(
+        "Action \"explode\" is not supported",
+        "Error performing action \"resume\": Could not resume VM 800, wrong state ACTIVE.",
+    )
+}
+
+#[tokio::test]
+async fn start_vm_sends_resume_as_pyone_does() {
+    let server = MockServer::start().await;
+    Mock::given(body_string(resume_request()))
+        .respond_with(xml(fixture("wire/vm_action_terminate_hard.response.xml")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    provider(&server)
+        .start_vm(&VmId::new("800"))
+        .await
+        .expect("resume accepted");
+    assert_eq!(bodies(&server).await, vec![resume_request()]);
+}
+
+#[tokio::test]
+async fn resume_refused_for_a_booting_vm_is_ok_after_one_vm_info() {
+    let server = MockServer::start().await;
+    Mock::given(body_string(resume_request()))
+        .respond_with(xml(resume_wrong_state()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // The recorded VM 800 is ACTIVE/BACKUP: on, so there is nothing to resume.
+    replay(
+        &server,
+        "wire/vm_info_ok.request.xml",
+        "wire/vm_info_ok.response.xml",
+    )
+    .await;
+    provider(&server)
+        .start_vm(&VmId::new("800"))
+        .await
+        .expect("an active VM counts as started");
+    assert_eq!(
+        bodies(&server).await,
+        vec![resume_request(), fixture("wire/vm_info_ok.request.xml")]
+    );
+}
+
+#[tokio::test]
+async fn resume_refused_for_a_failed_vm_keeps_the_refusal() {
+    let server = MockServer::start().await;
+    Mock::given(body_string(resume_request()))
+        .respond_with(xml(resume_wrong_state()))
+        .mount(&server)
+        .await;
+    // The recorded VM 800 in ACTIVE/BOOT_FAILURE (LCM 36) instead of BACKUP.
+    let failed = fixture("wire/vm_info_ok.response.xml").replace(
+        "&lt;LCM_STATE&gt;69&lt;/LCM_STATE&gt;",
+        "&lt;LCM_STATE&gt;36&lt;/LCM_STATE&gt;",
+    );
+    Mock::given(body_string(fixture("wire/vm_info_ok.request.xml")))
+        .respond_with(xml(failed))
+        .mount(&server)
+        .await;
+    let e = provider(&server)
+        .start_vm(&VmId::new("800"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{e}");
+    assert!(e.message().contains("wrong state"), "{e}");
+    assert_eq!(e.resource(), Some("800"));
+}
+
+#[tokio::test]
+async fn resume_of_an_unknown_vm_is_not_found() {
+    let server = MockServer::start().await;
+    // xmlrpc-c's recorded NO_EXISTS answer, as oned words it for one.vm.action.
+    let gone = fixture("wire/vm_info_noexists.response.xml")
+        .replace("[one.vm.info]", "[one.vm.action]")
+        .replace("999", "800");
+    Mock::given(body_string(resume_request()))
+        .respond_with(xml(gone))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let e = provider(&server)
+        .start_vm(&VmId::new("800"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    assert_eq!(e.resource(), Some("800"));
+}

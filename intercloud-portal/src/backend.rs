@@ -278,6 +278,10 @@ impl CloudProvider for Checked {
         self.check()?;
         self.cloud.delete_vm(id).await
     }
+    async fn start_vm(&self, id: &VmId) -> Result<()> {
+        self.check()?;
+        self.cloud.start_vm(id).await
+    }
     async fn guest_network(&self) -> Result<Option<intercloud_core::GuestNetwork>> {
         self.check()?;
         self.cloud.guest_network().await

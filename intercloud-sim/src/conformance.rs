@@ -7,7 +7,21 @@ use intercloud_core::CloudProvider;
 
 use crate::{Federation, FederationConfig, SiteHandle};
 
-/// Runs the whole suite ([`testkit::run_all`]) on seed site `site` of the default
+/// Stops a VM through the simulated cloud's own API ([`SiteHandle::stop_vm`]).
+struct ThroughTheApi<'a>(&'a SiteHandle);
+
+#[async_trait::async_trait]
+impl testkit::StopVm for ThroughTheApi<'_> {
+    async fn stop(&self, id: &intercloud_core::VmId) {
+        self.0
+            .stop_vm(id.as_str())
+            .await
+            .unwrap_or_else(|e| panic!("stopping {id} at {} failed: {e}", self.0.id()));
+    }
+}
+
+/// Runs the whole suite ([`testkit::run_all`] and [`testkit::stopped_vm_starts_again`],
+/// stopping a VM through the site's own API) on seed site `site` of the default
 /// federation (time scale 0.001), through the backend `connect` builds for it.
 ///
 /// # Panics
@@ -20,7 +34,9 @@ pub async fn suite<P: CloudProvider>(
 ) {
     let sim = Federation::start_default(0.001).await.expect("sim starts");
     let handle = sim.site(site).expect("a seed site");
-    testkit::run_all(&connect(handle), fixture).await;
+    let provider = connect(handle);
+    testkit::run_all(&provider, fixture).await;
+    testkit::stopped_vm_starts_again(&provider, fixture, Some(&ThroughTheApi(handle))).await;
     assert!(
         handle.alive_vms().is_empty(),
         "the suite leaves nothing behind: {:?}",

@@ -283,6 +283,21 @@ impl SiteHandle {
         }
     }
 
+    /// Powers VM `id` off through the site's own API, as its users would (see
+    /// [`crate::testing::stop_vm`]): the VM keeps its id, disk and address.
+    ///
+    /// # Errors
+    /// I/O errors, or the cloud's refusal.
+    pub async fn stop_vm(&self, id: &str) -> std::io::Result<()> {
+        crate::testing::stop_vm(
+            self.addr,
+            self.credentials(),
+            self.zone().unwrap_or("us-east-1"),
+            id,
+        )
+        .await
+    }
+
     /// The zone (CloudStack) or region (EC2) name.
     pub fn zone(&self) -> Option<&str> {
         self.engine.cfg.zone.as_deref()

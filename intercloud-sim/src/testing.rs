@@ -127,3 +127,71 @@ pub async fn http(
         .unwrap_or_default();
     Ok((status, body))
 }
+
+/// Powers VM `id` off through the cloud's own API, as one of its users would:
+/// CloudStack `stopVirtualMachine`, OpenNebula `one.vm.action("poweroff", id)`, EC2
+/// `StopInstances` (signed for `region`). `addr` is the site's loopback address.
+///
+/// # Errors
+/// I/O errors, and `Other` with the cloud's answer when it refused.
+pub async fn stop_vm(
+    addr: SocketAddr,
+    credentials: &crate::SimCredentials,
+    region: &str,
+    id: &str,
+) -> std::io::Result<()> {
+    use crate::SimCredentials as C;
+    let (status, body) = match credentials {
+        C::Cloudstack {
+            api_key,
+            secret_key,
+        } => {
+            let q = cloudstack_query(
+                &[("command", "stopVirtualMachine"), ("id", id)],
+                api_key,
+                secret_key,
+            );
+            http(addr, "GET", &format!("/client/api?{q}"), &[], "").await?
+        }
+        C::Opennebula { user, password } => {
+            let n: i64 = id
+                .parse()
+                .map_err(|_| std::io::Error::other(format!("{id:?} is no OpenNebula VM id")))?;
+            let esc = |s: &str| {
+                s.replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;")
+            };
+            let body = format!(
+                "<?xml version='1.0'?>\n<methodCall>\n<methodName>one.vm.action</methodName>\n<params>\n<param>\n<value><string>{}:{}</string></value>\n</param>\n<param>\n<value><string>poweroff</string></value>\n</param>\n<param>\n<value><int>{n}</int></value>\n</param>\n</params>\n</methodCall>\n",
+                esc(user),
+                esc(password)
+            );
+            let headers = [("Content-Type".to_owned(), "text/xml".to_owned())];
+            let (status, text) = http(addr, "POST", "/RPC2", &headers, &body).await?;
+            if text.contains("<boolean>0</boolean>") {
+                return Err(std::io::Error::other(format!("oned refused: {text}")));
+            }
+            (status, text)
+        }
+        C::Ec2 {
+            access_key_id,
+            secret_access_key,
+        } => {
+            let body = ec2_form(&[("Action", "StopInstances"), ("InstanceId.1", id)]);
+            let headers = ec2_headers(
+                &addr.to_string(),
+                &body,
+                access_key_id,
+                secret_access_key,
+                region,
+            );
+            http(addr, "POST", "/", &headers, &body).await?
+        }
+    };
+    if status == 200 {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!("HTTP {status}: {body}")))
+    }
+}

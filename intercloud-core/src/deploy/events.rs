@@ -67,6 +67,14 @@ pub enum EventKind {
         /// Its VM.
         vm_id: VmId,
     },
+    /// A node's stopped VM was started again (same VM, disk and id); `VmRunning`
+    /// follows when it runs.
+    VmStarted {
+        /// The node.
+        node: String,
+        /// Its VM.
+        vm_id: VmId,
+    },
     /// A call failed temporarily and will be tried again.
     Retry {
         /// What was tried (`create KEY`, `list`, `delete ID`).

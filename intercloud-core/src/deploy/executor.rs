@@ -32,6 +32,7 @@ use super::configure::ConfigContext;
 use super::events::EventKind;
 use super::journal::{Journal, Record};
 use super::report::Move;
+use super::start::Starts;
 use super::state::{BatchStatus, State};
 use super::Deployer;
 use crate::model::{SiteId, Vm, VmFilter, VmId, VmSpec};
@@ -52,6 +53,7 @@ struct TickOut {
     site: SiteId,
     creates: Vec<(usize, Result<Vec<VmId>>)>,
     deletes: Vec<(VmId, Result<()>)>,
+    starts: Vec<((VmId, String), Result<()>)>,
     list: Result<Vec<Vm>>,
 }
 
@@ -84,6 +86,8 @@ pub(crate) struct Executor<'a> {
     sites: BTreeMap<SiteId, SiteRt>,
     pub(crate) pending_deletes: BTreeMap<SiteId, BTreeSet<VmId>>,
     delete_journaled: BTreeSet<(SiteId, VmId)>,
+    /// Stopped VMs being started ([`super::start`]).
+    pub(crate) starts: Starts,
 }
 
 impl<'a> Executor<'a> {
@@ -101,6 +105,7 @@ impl<'a> Executor<'a> {
             sites: BTreeMap::new(),
             pending_deletes: BTreeMap::new(),
             delete_journaled: BTreeSet::new(),
+            starts: Starts::default(),
         }
     }
 
@@ -213,6 +218,7 @@ impl<'a> Executor<'a> {
             .pending_deletes
             .get(site)
             .is_some_and(|s| !s.is_empty())
+            || self.starts.has_pending(site)
         {
             return true;
         }
@@ -332,6 +338,7 @@ impl<'a> Executor<'a> {
             }
             deletes.push(id);
         }
+        let starts = self.starts.take(site);
         let rt = self.site_rt(site);
         rt.active = true;
         let delay = rt.interval;
@@ -346,13 +353,25 @@ impl<'a> Executor<'a> {
                 let p = &p;
                 async move { (id.clone(), p.delete_vm(id).await) }
             });
-            let (creates, deletes) = futures::join!(join_all(create_calls), join_all(delete_calls));
+            let start_calls = starts.into_iter().map(|s| {
+                let p = &p;
+                async move {
+                    let res = p.start_vm(&s.0).await;
+                    (s, res)
+                }
+            });
+            let (creates, deletes, starts) = futures::join!(
+                join_all(create_calls),
+                join_all(delete_calls),
+                join_all(start_calls)
+            );
             tokio::time::sleep(delay).await;
             let list = p.list_vms(&VmFilter::cluster(cluster)).await;
             TickOut {
                 site,
                 creates,
                 deletes,
+                starts,
                 list,
             }
         })))
@@ -426,6 +445,7 @@ impl<'a> Executor<'a> {
                 ),
             }
         }
+        changed |= self.started(&site, out.starts);
         match out.list {
             Ok(vms) => {
                 self.site_rt(&site).list_failures = 0;

@@ -49,6 +49,7 @@ pub mod policy;
 mod repair;
 mod replace;
 pub mod report;
+mod start;
 mod state;
 mod status;
 
@@ -309,6 +310,7 @@ impl Deployer {
         let idle = ex.repairing
             && ex.actions.moved.is_empty()
             && ex.actions.recreated.is_empty()
+            && ex.starts.started.is_empty()
             && ex.actions.deleted == 0
             && ex.st.last_result == Some(result);
         if !idle {
@@ -380,10 +382,16 @@ impl Deployer {
         for (s, n) in &ex.rollback_leftovers {
             *leftovers.entry(s.clone()).or_default() += n;
         }
+        let mut nodes = report::node_reports(&ex.st);
+        for n in &mut nodes {
+            if n.error.is_none() {
+                n.error = ex.starts.replaced.get(&n.name).cloned();
+            }
+        }
         DeployReport {
             cluster: ex.st.plan.cluster.clone(),
             result,
-            nodes: report::node_reports(&ex.st),
+            nodes,
             links: ex
                 .st
                 .links
@@ -396,6 +404,7 @@ impl Deployer {
                 .collect(),
             moved: ex.actions.moved.clone(),
             recreated: ex.actions.recreated.clone(),
+            started: ex.starts.started.clone(),
             deleted: ex.actions.deleted,
             leftovers,
         }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::events::EventKind;
 use super::executor::Executor;
 use super::journal::Record;
+use super::start::OnStopped;
 use super::state::BatchStatus;
 use crate::model::{SiteId, Vm, VmId, VmState};
 
@@ -101,6 +102,11 @@ impl Executor<'_> {
                 changed = true;
             }
         }
+        let can_start = self
+            .d
+            .providers
+            .get(site)
+            .is_some_and(|p| p.capabilities().start_vm);
         // Update nodes of this site.
         let names: Vec<String> = self
             .st
@@ -151,6 +157,19 @@ impl Executor<'_> {
                                     EventKind::Repaired { node: name.clone() },
                                 );
                             }
+                        }
+                        VmState::Stopped
+                            if self.starts.on_stopped(
+                                site,
+                                &name,
+                                &id,
+                                can_start,
+                                max_attempts,
+                            ) == OnStopped::Start =>
+                        {
+                            // Same VM, disk and id: started at the next tick (start.rs).
+                            n.running_reported = false;
+                            changed = true;
                         }
                         VmState::Failed | VmState::Stopped => {
                             surplus.insert(id);

@@ -49,7 +49,7 @@ impl Deployer {
     }
 
     /// Repairs every `interval` until `shutdown` completes; returns the reports of the
-    /// passes that changed something (moved, recreated or deleted).
+    /// passes that changed something (moved, recreated, started or deleted).
     ///
     /// # Errors
     /// The first pass error that is not temporary (journal, configuration).
@@ -68,7 +68,11 @@ impl Deployer {
             };
             match pass {
                 Ok(r) => {
-                    if !r.moved.is_empty() || !r.recreated.is_empty() || r.deleted > 0 {
+                    if !r.moved.is_empty()
+                        || !r.recreated.is_empty()
+                        || !r.started.is_empty()
+                        || r.deleted > 0
+                    {
                         reports.push(r);
                     }
                 }

@@ -68,6 +68,11 @@ pub struct DeployReport {
     pub moved: Vec<Move>,
     /// Nodes whose VM was recreated (same name and overlay address).
     pub recreated: Vec<String>,
+    /// Nodes whose stopped VM was started again (same VM, disk and id); a stopped VM
+    /// that could not be started is replaced instead, and counted in `recreated`
+    /// with the reason in its node's `error`.
+    #[serde(default)]
+    pub started: Vec<String>,
     /// VMs deleted (surplus, failed, rolled back).
     pub deleted: usize,
     /// Alive VMs of this deployment that could not be deleted, by site (their site

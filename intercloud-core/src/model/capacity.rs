@@ -82,6 +82,12 @@ pub struct Capabilities {
     pub user_data: UserDataFormat,
     /// The largest user data accepted, in bytes before base64 (CloudStack: 32 KiB).
     pub max_user_data: usize,
+    /// [`crate::CloudProvider::start_vm`] powers a stopped VM on again (same VM, same
+    /// disk, same id); otherwise it answers `Unsupported` and the deployer replaces a
+    /// stopped VM instead. Default `false`: a provider that keeps the trait's default
+    /// `start_vm` cannot start one.
+    #[serde(default)]
+    pub start_vm: bool,
 }
 
 impl Default for Capabilities {
@@ -95,6 +101,7 @@ impl Default for Capabilities {
             native_vpn: false,
             user_data: UserDataFormat::CloudInit,
             max_user_data: 16 * 1024,
+            start_vm: false,
         }
     }
 }

@@ -12,6 +12,7 @@
 //! ```
 
 mod addresses;
+mod start;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -21,6 +22,7 @@ use crate::provider::CloudProvider;
 use crate::ErrorKind;
 
 pub use addresses::chosen_address_is_honoured;
+pub use start::{stopped_vm_starts_again, StopVm};
 
 /// What the scenarios need to know about the provider under test.
 #[derive(Debug, Clone)]
@@ -99,7 +101,9 @@ fn ids(vms: &[Vm]) -> BTreeSet<VmId> {
     vms.iter().map(|v| v.id.clone()).collect()
 }
 
-/// Runs every scenario that needs no special set-up (all but [`capacity_exceeded`]).
+/// Runs every scenario that needs no special set-up: all but [`capacity_exceeded`]
+/// and [`stopped_vm_starts_again`], which needs the stand-in to start VMs and, to
+/// stop one, a [`StopVm`] (the simulator's suite and moto's run it).
 pub async fn run_all(p: &dyn CloudProvider, fx: &Fixture) {
     create_list_delete(p, fx).await;
     retried_create_is_idempotent(p, fx).await;

@@ -65,5 +65,6 @@ pub fn method_name(method: Method) -> &'static str {
         Method::Create => "create_vms",
         Method::List => "list_vms",
         Method::Delete => "delete_vm",
+        Method::Start => "start_vm",
     }
 }

@@ -277,6 +277,11 @@ impl<P: CloudProvider> CloudProvider for RateLimit<P> {
         let _slot = self.admit().await;
         self.inner.delete_vm(id).await
     }
+
+    async fn start_vm(&self, id: &VmId) -> Result<()> {
+        let _slot = self.admit().await;
+        self.inner.start_vm(id).await
+    }
     async fn guest_network(&self) -> Result<Option<GuestNetwork>> {
         let _slot = self.admit().await;
         self.inner.guest_network().await

@@ -312,6 +312,11 @@ impl<P: CloudProvider> CloudProvider for Retry<P> {
     async fn delete_vm(&self, id: &VmId) -> Result<()> {
         self.run(Method::Delete, || self.inner.delete_vm(id)).await
     }
+
+    async fn start_vm(&self, id: &VmId) -> Result<()> {
+        // Starting is idempotent (starting a running VM is Ok): safe to repeat.
+        self.run(Method::Start, || self.inner.start_vm(id)).await
+    }
     async fn guest_network(&self) -> Result<Option<GuestNetwork>> {
         self.run(Method::List, || self.inner.guest_network()).await
     }

@@ -145,6 +145,11 @@ impl<P: CloudProvider> CloudProvider for Timeout<P> {
         self.within(Method::Delete, Some(id.as_str()), self.inner.delete_vm(id))
             .await
     }
+
+    async fn start_vm(&self, id: &VmId) -> Result<()> {
+        self.within(Method::Start, Some(id.as_str()), self.inner.start_vm(id))
+            .await
+    }
     async fn guest_network(&self) -> Result<Option<GuestNetwork>> {
         self.within(Method::List, None, self.inner.guest_network())
             .await

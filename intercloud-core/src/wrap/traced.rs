@@ -125,6 +125,11 @@ impl<P: CloudProvider> CloudProvider for Traced<P> {
         self.traced(Method::Delete, Some(id.as_str()), self.inner.delete_vm(id))
             .await
     }
+
+    async fn start_vm(&self, id: &VmId) -> Result<()> {
+        self.traced(Method::Start, Some(id.as_str()), self.inner.start_vm(id))
+            .await
+    }
     async fn guest_network(&self) -> Result<Option<GuestNetwork>> {
         self.traced(Method::List, None, self.inner.guest_network())
             .await

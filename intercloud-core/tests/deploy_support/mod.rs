@@ -243,6 +243,11 @@ impl CloudProvider for CrashAt {
         self.step().await;
         r
     }
+    async fn start_vm(&self, id: &VmId) -> Result<()> {
+        let r = self.inner.start_vm(id).await;
+        self.step().await;
+        r
+    }
 }
 
 /// A provider whose creates all fail with `kind` once `after` creates succeeded.
@@ -282,5 +287,8 @@ impl CloudProvider for FailCreatesAfter {
     }
     async fn delete_vm(&self, id: &VmId) -> Result<()> {
         self.inner.delete_vm(id).await
+    }
+    async fn start_vm(&self, id: &VmId) -> Result<()> {
+        self.inner.start_vm(id).await
     }
 }

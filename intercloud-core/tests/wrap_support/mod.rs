@@ -152,6 +152,9 @@ impl CloudProvider for Probe {
     async fn delete_vm(&self, id: &VmId) -> Result<()> {
         self.call("delete_vm", id.to_string()).await
     }
+    async fn start_vm(&self, id: &VmId) -> Result<()> {
+        self.call("start_vm", id.to_string()).await
+    }
 }
 
 /// A spec with the given key.

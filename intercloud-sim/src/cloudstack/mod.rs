@@ -115,6 +115,8 @@ impl Params {
 const COMMANDS: &[&str] = &[
     "deployVirtualMachine",
     "destroyVirtualMachine",
+    "startVirtualMachine",
+    "stopVirtualMachine",
     "listVirtualMachines",
     "queryAsyncJobResult",
     "listAsyncJobs",
@@ -208,6 +210,8 @@ fn run(e: &Engine, cmd: &str, p: &Params) -> CsResult {
     match cmd {
         "deployVirtualMachine" => vms::deploy(e, p),
         "destroyVirtualMachine" => vms::destroy(e, p),
+        "startVirtualMachine" => vms::start(e, p),
+        "stopVirtualMachine" => vms::stop(e, p),
         "listVirtualMachines" => vms::list(e, p),
         "queryAsyncJobResult" => vms::query_job(e, p),
         "listAsyncJobs" => vms::list_jobs(e, p),

@@ -680,3 +680,98 @@ async fn public_ips_of_the_vpc_and_its_source_nat() {
     .await;
     assert!(ips(&other).is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn stop_and_start_keep_the_vm_and_refuse_wrong_states() {
+    let e = engine();
+    let (zone, off, tmpl) = deploy_ids(&e).await;
+    let (_, d) = call(
+        &e,
+        &[
+            ("command", "deployVirtualMachine"),
+            ("serviceofferingid", &off),
+            ("templateid", &tmpl),
+            ("zoneid", &zone),
+            ("name", "w-0"),
+        ],
+    )
+    .await;
+    let id = d["deployvirtualmachineresponse"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let state = |v: &Value| v["listvirtualmachinesresponse"]["virtualmachine"][0]["state"].clone();
+    let list = [("command", "listVirtualMachines"), ("id", id.as_str())];
+    let (s, r) = call(&e, &[("command", "startVirtualMachine"), ("id", &id)]).await;
+    assert_eq!(s, 431, "a Starting VM is refused: {r}");
+    tokio::time::advance(Duration::from_secs(60)).await;
+    assert_eq!(state(&call(&e, &list).await.1), "Running");
+    let ip = call(&e, &list).await.1["listvirtualmachinesresponse"]["virtualmachine"][0]["nic"][0]
+        ["ipaddress"]
+        .clone();
+
+    // Running → Stopped through the async stop job.
+    let (s, r) = call(&e, &[("command", "stopVirtualMachine"), ("id", &id)]).await;
+    assert_eq!(s, 200, "{r}");
+    let job = r["stopvirtualmachineresponse"]["jobid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(state(&call(&e, &list).await.1), "Stopped");
+    tokio::time::advance(Duration::from_secs(5)).await;
+    let (_, j) = call(&e, &[("command", "queryAsyncJobResult"), ("jobid", &job)]).await;
+    let j = &j["queryasyncjobresultresponse"];
+    assert_eq!(j["jobstatus"], 1, "{j}");
+    assert_eq!(j["jobresult"]["virtualmachine"]["state"], "Stopped");
+    assert_eq!(
+        j["cmd"],
+        "org.apache.cloudstack.api.command.user.vm.StopVMCmd"
+    );
+    assert_eq!(e.records()[0].state, "stopped");
+
+    // Stopped → Starting → Running: same id, same address; the job ends when it runs.
+    let (s, r) = call(&e, &[("command", "startVirtualMachine"), ("id", &id)]).await;
+    assert_eq!(s, 200, "{r}");
+    let job = r["startvirtualmachineresponse"]["jobid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(state(&call(&e, &list).await.1), "Starting");
+    let (_, j) = call(&e, &[("command", "queryAsyncJobResult"), ("jobid", &job)]).await;
+    assert_eq!(j["queryasyncjobresultresponse"]["jobstatus"], 0);
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let (_, j) = call(&e, &[("command", "queryAsyncJobResult"), ("jobid", &job)]).await;
+    let j = &j["queryasyncjobresultresponse"];
+    assert_eq!(j["jobstatus"], 1, "{j}");
+    assert_eq!(j["jobresult"]["virtualmachine"]["id"], id.as_str());
+    let (_, l) = call(&e, &list).await;
+    assert_eq!(state(&l), "Running");
+    assert_eq!(
+        l["listvirtualmachinesresponse"]["virtualmachine"][0]["nic"][0]["ipaddress"],
+        ip
+    );
+    assert_eq!(e.records().len(), 1, "no VM was made");
+
+    // Running: start refused with 431; unknown or destroyed ids with 431 too.
+    let (s, r) = call(&e, &[("command", "startVirtualMachine"), ("id", &id)]).await;
+    assert_eq!(s, 431, "{r}");
+    assert!(r.to_string().contains("already running"), "{r}");
+    call(
+        &e,
+        &[
+            ("command", "destroyVirtualMachine"),
+            ("id", &id),
+            ("expunge", "true"),
+        ],
+    )
+    .await;
+    tokio::time::advance(Duration::from_secs(5)).await;
+    for cmd in ["startVirtualMachine", "stopVirtualMachine"] {
+        let (s, r) = call(&e, &[("command", cmd), ("id", &id)]).await;
+        assert_eq!(s, 431, "{cmd}: {r}");
+        assert!(
+            r.to_string().contains("Unable to find virtual machine"),
+            "{r}"
+        );
+    }
+}

@@ -15,6 +15,9 @@ fn state_name(v: &VmRec, now: tokio::time::Instant) -> Option<&'static str> {
     if v.deleted.is_some() && v.phase(now) != Phase::Deleted {
         return Some("Expunging");
     }
+    if v.power().is_some() && v.phase(now) != Phase::Deleted {
+        return Some("Stopped");
+    }
     match v.phase(now) {
         Phase::Booting => Some("Starting"),
         Phase::Running => Some("Running"),
@@ -192,6 +195,86 @@ pub(super) fn destroy(e: &Engine, p: &Params) -> CsResult {
     Ok(json!({ "jobid": job }))
 }
 
+/// `startVirtualMachine` (async, StartVMCmd): a Stopped VM boots again, same id; the
+/// job ends when it runs, with the VM in its result. A VM that is not Stopped is
+/// refused with 431, as CloudStack's `UserVmManagerImpl.startVirtualMachine` does
+/// for one already running; one being destroyed with 530.
+pub(super) fn start(e: &Engine, p: &Params) -> CsResult {
+    let c = "startVirtualMachine";
+    let id = p.required(c, "id")?;
+    let mut st = e.lock();
+    let now = e.now();
+    let idx = find_vm(&st, id, now)?;
+    let v = &st.vms[idx];
+    if v.deleted.is_some() {
+        return Err(CsError::new(530, format!("VM {id} is being destroyed")));
+    }
+    match state_name(v, now) {
+        Some("Stopped") => {}
+        Some(other) => {
+            return Err(CsError::param(format!(
+                "The virtual machine {id} ({}) is already {}",
+                v.name,
+                if other == "Error" {
+                    "in state Error"
+                } else {
+                    "running"
+                }
+            )))
+        }
+        None => {
+            return Err(CsError::param(format!(
+                "Unable to find virtual machine with specified id {id}"
+            )))
+        }
+    }
+    e.power_on(&mut st, idx);
+    let done = st.vms[idx].ready;
+    let job = e.add_job(
+        &mut st,
+        c,
+        done,
+        JobResult::Start(idx),
+        ("VirtualMachine", id.to_owned()),
+    );
+    Ok(json!({ "jobid": job }))
+}
+
+/// `stopVirtualMachine` (async, StopVMCmd): a Running VM is powered off, keeping its
+/// id, disk and address; one Stopped already is a job that succeeds; one Starting
+/// or in Error is refused with 530.
+pub(super) fn stop(e: &Engine, p: &Params) -> CsResult {
+    let c = "stopVirtualMachine";
+    let id = p.required(c, "id")?;
+    let mut st = e.lock();
+    let now = e.now();
+    let idx = find_vm(&st, id, now)?;
+    match state_name(&st.vms[idx], now) {
+        Some("Running") => st.vms[idx].power_off("stopped"),
+        Some("Stopped") => {}
+        Some(other) => {
+            return Err(CsError::new(
+                530,
+                format!("Unable to stop VM {id}: it is {other}"),
+            ))
+        }
+        None => {
+            return Err(CsError::param(format!(
+                "Unable to find virtual machine with specified id {id}"
+            )))
+        }
+    }
+    let done = now + e.delay(&st, short_job(e));
+    let job = e.add_job(
+        &mut st,
+        c,
+        done,
+        JobResult::Stop(idx),
+        ("VirtualMachine", id.to_owned()),
+    );
+    Ok(json!({ "jobid": job }))
+}
+
 fn find_vm(st: &State, id: &str, now: tokio::time::Instant) -> Result<usize, CsError> {
     st.vm_index
         .get(id)
@@ -260,6 +343,26 @@ fn job_json(e: &Engine, st: &State, j: &crate::engine::Job, now: tokio::time::In
                 (1, 0, json!({ "virtualmachine": vm_json(e, v, "Running") }))
             }
         }
+        JobResult::Start(i) => match state_name(&st.vms[*i], now) {
+            Some("Running") => (
+                1,
+                0,
+                json!({ "virtualmachine": vm_json(e, &st.vms[*i], "Running") }),
+            ),
+            other => fail(
+                530,
+                format!(
+                    "Unable to start VM {}: it is {}",
+                    st.vms[*i].id,
+                    other.unwrap_or("Destroyed")
+                ),
+            ),
+        },
+        JobResult::Stop(i) => (
+            1,
+            0,
+            json!({ "virtualmachine": vm_json(e, &st.vms[*i], "Stopped") }),
+        ),
         JobResult::Destroy(i) => (
             1,
             0,
@@ -284,6 +387,8 @@ fn cmd_class(cmd: &str) -> String {
     let (pkg, class) = match cmd {
         "deployVirtualMachine" => ("vm", "DeployVMCmd"),
         "destroyVirtualMachine" => ("vm", "DestroyVMCmd"),
+        "startVirtualMachine" => ("vm", "StartVMCmd"),
+        "stopVirtualMachine" => ("vm", "StopVMCmd"),
         "createTags" => ("tag", "CreateTagsCmd"),
         "deleteTags" => ("tag", "DeleteTagsCmd"),
         other => ("vpn", other),

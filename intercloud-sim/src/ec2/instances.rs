@@ -1,5 +1,6 @@
 //! Instances: RunInstances (MinCount/MaxCount, ClientToken), DescribeInstances (filters,
-//! MaxResults/NextToken), TerminateInstances, CreateTags, DescribeInstanceStatus.
+//! MaxResults/NextToken), TerminateInstances, StartInstances, StopInstances, CreateTags,
+//! DescribeInstanceStatus.
 
 use base64::Engine as _;
 use tokio::time::Instant;
@@ -28,6 +29,7 @@ pub(super) fn state_name(e: &Engine, st: &State, v: &VmRec, now: Instant) -> Opt
                 None
             }
         }
+        _ if v.power().is_some() => Some("stopped"),
         (_, Phase::Booting) => Some("pending"),
         _ => Some("running"),
     }
@@ -427,6 +429,62 @@ pub(super) fn terminate(e: &Engine, p: &Params) -> Ec2Result {
             st.vms[i].deleted = Some(now);
         }
         let cur = state_name(e, &st, &st.vms[i], now).unwrap_or("terminated");
+        items.push_str(&format!(
+            "<item>{}{}{}</item>",
+            el("instanceId", &st.vms[i].id),
+            state("currentState", cur),
+            state("previousState", prev)
+        ));
+    }
+    Ok(format!("<instancesSet>{items}</instancesSet>"))
+}
+
+/// `StartInstances` / `StopInstances` (AWS API reference): every id is checked first
+/// (`InvalidInstanceID.*`), and one in a state the action cannot leave from refuses
+/// the whole call with `IncorrectInstanceState`. Start: `stopped` → `pending`, then
+/// `running` after the boot time (same id, disk and address); `pending`/`running` are
+/// left as they are. Stop: `running` → `stopping` (listed `stopped` at once, as moto
+/// does); `stopped` stays.
+pub(super) fn power(e: &Engine, p: &Params, on: bool) -> Ec2Result {
+    let ids = p.list("InstanceId");
+    if ids.is_empty() {
+        return Err(Ec2Error::missing("InstanceId"));
+    }
+    let now = e.now();
+    let mut st = e.lock();
+    let idx = lookup(e, &st, &ids, now)?;
+    let allowed: &[&str] = if on {
+        &["stopped", "pending", "running"]
+    } else {
+        &["running", "stopped"]
+    };
+    for &i in &idx {
+        let s = state_name(e, &st, &st.vms[i], now).unwrap_or("terminated");
+        if !allowed.contains(&s) {
+            return Err(Ec2Error::client(
+                "IncorrectInstanceState",
+                format!(
+                    "The instance '{}' is not in a state from which it can be {}.",
+                    st.vms[i].id,
+                    if on { "started" } else { "stopped" }
+                ),
+            ));
+        }
+    }
+    let mut items = String::new();
+    for i in idx {
+        let prev = state_name(e, &st, &st.vms[i], now).unwrap_or("terminated");
+        let cur = match (on, prev) {
+            (true, "stopped") => {
+                e.power_on(&mut st, i);
+                "pending"
+            }
+            (false, "running") => {
+                st.vms[i].power_off("stopped");
+                "stopping"
+            }
+            (_, same) => same,
+        };
         items.push_str(&format!(
             "<item>{}{}{}</item>",
             el("instanceId", &st.vms[i].id),

@@ -220,6 +220,8 @@ pub(crate) fn handle(e: &Engine, req: &HttpRequest) -> HttpResponse {
         "RunInstances" => instances::run(e, &p),
         "DescribeInstances" => instances::describe(e, &p),
         "TerminateInstances" => instances::terminate(e, &p),
+        "StartInstances" => instances::power(e, &p, true),
+        "StopInstances" => instances::power(e, &p, false),
         "CreateTags" => instances::create_tags(e, &p),
         "DescribeInstanceStatus" => instances::status(e, &p),
         "DescribeInstanceTypes" => catalog::instance_types(e, &p),

@@ -710,3 +710,83 @@ async fn main_route_table_and_vgw_propagation() {
     let r = tables(&e, &[("route-table-type", "x")]).await;
     assert_eq!(r.status, 400);
 }
+
+#[tokio::test(start_paused = true)]
+async fn stop_and_start_instances_follow_aws_states() {
+    let e = engine();
+    let r = call(
+        &e,
+        &[
+            ("Action", "RunInstances"),
+            ("ImageId", "ami-0c3fd0f5d33134a76"),
+            ("InstanceType", "t3.small"),
+            ("MinCount", "1"),
+            ("MaxCount", "1"),
+        ],
+    )
+    .await;
+    let id = between(r.text(), "<instanceId>", "</instanceId>")[0].to_owned();
+    let describe = [
+        ("Action", "DescribeInstances"),
+        ("InstanceId.1", id.as_str()),
+    ];
+    let stop = [("Action", "StopInstances"), ("InstanceId.1", id.as_str())];
+    let start = [("Action", "StartInstances"), ("InstanceId.1", id.as_str())];
+    let r = call(&e, &stop).await;
+    assert_eq!(r.status, 400, "pending cannot be stopped: {}", r.text());
+    assert!(r.text().contains("IncorrectInstanceState"));
+    tokio::time::advance(Duration::from_secs(120)).await;
+    let ip = between(
+        call(&e, &describe).await.text(),
+        "<privateIpAddress>",
+        "</privateIpAddress>",
+    )[0]
+    .to_owned();
+
+    let r = call(&e, &stop).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("<currentState><code>64</code><name>stopping</name></currentState><previousState><code>16</code><name>running</name></previousState>"), "{}", r.text());
+    assert!(call(&e, &describe)
+        .await
+        .text()
+        .contains("<name>stopped</name>"));
+
+    let r = call(&e, &start).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("<currentState><code>0</code><name>pending</name></currentState><previousState><code>80</code><name>stopped</name></previousState>"), "{}", r.text());
+    tokio::time::advance(Duration::from_secs(120)).await;
+    let d = call(&e, &describe).await;
+    assert!(d.text().contains("<name>running</name>"), "{}", d.text());
+    assert!(d
+        .text()
+        .contains(&format!("<privateIpAddress>{ip}</privateIpAddress>")));
+    // Starting a running instance changes nothing.
+    let r = call(&e, &start).await;
+    assert_eq!(r.status, 200);
+    assert!(r
+        .text()
+        .contains("<currentState><code>16</code><name>running</name></currentState>"));
+    assert_eq!(e.records().len(), 1);
+
+    call(
+        &e,
+        &[("Action", "TerminateInstances"), ("InstanceId.1", &id)],
+    )
+    .await;
+    let r = call(&e, &start).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("IncorrectInstanceState"), "{}", r.text());
+    let r = call(
+        &e,
+        &[
+            ("Action", "StartInstances"),
+            ("InstanceId.1", "i-0123456789abcdef0"),
+        ],
+    )
+    .await;
+    assert!(
+        r.text().contains("InvalidInstanceID.NotFound"),
+        "{}",
+        r.text()
+    );
+}

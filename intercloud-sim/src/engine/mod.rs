@@ -285,6 +285,7 @@ impl Engine {
                 offering,
                 image: image.to_owned(),
                 created: now,
+                booted: now,
                 ready,
                 fails,
                 deleted,
@@ -319,6 +320,17 @@ impl Engine {
             tags: Vec::new(),
         });
         idx
+    }
+
+    /// Powers VM `i` on again: the same VM boots for the site's boot time (no failure
+    /// draw: it ran before), keeping its id, disk and address.
+    pub(crate) fn power_on(&self, st: &mut State, i: usize) {
+        let now = self.now();
+        let boot = self.scaled(self.cfg.boot_s, Self::slow(st));
+        let v = &mut st.vms[i];
+        v.extra.retain(|(k, _)| *k != "power");
+        v.booted = now;
+        v.ready = now + boot;
     }
 
     /// Registers a CloudStack async job finishing after `sim_secs`.
@@ -363,6 +375,7 @@ impl Engine {
                 created_at: self.since_start(v.created),
                 deleted_at: v.deleted.map(|d| self.since_start(d)),
                 state: match v.phase(now) {
+                    Phase::Booting | Phase::Running if v.power().is_some() => "stopped",
                     Phase::Booting => "pending",
                     Phase::Running => "running",
                     Phase::Failed => "failed",

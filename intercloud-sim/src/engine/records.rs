@@ -59,7 +59,8 @@ pub struct ResourceRecord {
     pub created_at: Duration,
     /// Wall-clock time since start when it was deleted (or will be, for a pending delete).
     pub deleted_at: Option<Duration>,
-    /// `pending`, `running`, `failed` or `deleted` for VMs; `available` or `deleted` otherwise.
+    /// `pending`, `running`, `stopped` (powered off), `failed` or `deleted` for VMs;
+    /// `available` or `deleted` otherwise.
     pub state: &'static str,
     /// The offering (VMs only; empty otherwise).
     pub offering: String,
@@ -109,6 +110,8 @@ pub(crate) struct VmRec {
     pub(crate) offering: usize,
     pub(crate) image: String,
     pub(crate) created: Instant,
+    /// When its current boot began: creation, or the last power-on.
+    pub(crate) booted: Instant,
     pub(crate) ready: Instant,
     pub(crate) fails: bool,
     pub(crate) deleted: Option<Instant>,
@@ -130,6 +133,18 @@ impl VmRec {
         } else {
             Phase::Running
         }
+    }
+
+    /// How it is powered off (`poweroff`, `stopped`, `suspended`, `undeployed`), or
+    /// `None` when it is on. A powered-off VM keeps its id, disk and address.
+    pub(crate) fn power(&self) -> Option<&str> {
+        self.extra("power")
+    }
+
+    /// Powers it off (`how` as in [`VmRec::power`]).
+    pub(crate) fn power_off(&mut self, how: &str) {
+        self.extra.retain(|(k, _)| *k != "power");
+        self.extra.push(("power", how.to_owned()));
     }
 
     pub(crate) fn tag(&self, key: &str) -> Option<&str> {
@@ -183,6 +198,10 @@ pub(crate) enum JobResult {
     Deploy(usize),
     /// destroyVirtualMachine: the VM, shown Destroyed.
     Destroy(usize),
+    /// startVirtualMachine: the VM, shown Running (fails if it is not running then).
+    Start(usize),
+    /// stopVirtualMachine: the VM, shown Stopped.
+    Stop(usize),
     /// `{"success":true}`.
     Success,
     /// A VPN object, under the given response object name.

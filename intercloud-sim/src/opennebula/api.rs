@@ -461,14 +461,19 @@ fn action(e: &Engine, a: &Args<'_>) -> R {
                 a if a.starts_with("undeploy") => "undeployed",
                 _ => "poweroff",
             };
-            v.extra.retain(|(k, _)| *k != "power");
-            v.extra.push(("power", p.into()));
+            v.power_off(p);
         }
         "resume" => {
+            // From STOPPED, SUSPENDED, POWEROFF, UNDEPLOYED (docs vm_instances.rst): the
+            // same VM boots again (BOOT_POWEROFF / BOOT_SUSPENDED, or PENDING for the
+            // ones whose disks left the host), then RUNNING.
             if ![4, 5, 8, 9].contains(&state) {
                 return wrong();
             }
-            v.extra.retain(|(k, _)| *k != "power");
+            let from = v.power().unwrap_or_default().to_owned();
+            v.extra.retain(|(k, _)| *k != "resumed");
+            v.extra.push(("resumed", from));
+            e.power_on(&mut st, i);
         }
         _ => {
             if (state, lcm) != (3, 3) {

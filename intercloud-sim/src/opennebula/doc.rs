@@ -21,7 +21,7 @@ pub(super) fn states(v: &VmRec, now: Instant) -> (u32, u32) {
         Phase::Failed => return (3, 36),
         _ => {}
     }
-    match v.extra("power") {
+    match v.power() {
         Some("poweroff") => return (8, 0),
         Some("undeployed") => return (9, 0),
         Some("stopped") => return (4, 0),
@@ -34,8 +34,14 @@ pub(super) fn states(v: &VmRec, now: Instant) -> (u32, u32) {
     if v.phase(now) == Phase::Running {
         return (3, 3);
     }
-    let total = v.ready.saturating_duration_since(v.created).as_secs_f64();
-    let done = now.saturating_duration_since(v.created).as_secs_f64();
+    match v.extra("resumed") {
+        Some("poweroff") => return (3, 20),  // BOOT_POWEROFF
+        Some("suspended") => return (3, 21), // BOOT_SUSPENDED
+        _ => {}
+    }
+    let from = v.created.max(v.booted);
+    let total = v.ready.saturating_duration_since(from).as_secs_f64();
+    let done = now.saturating_duration_since(from).as_secs_f64();
     let frac = if total > 0.0 { done / total } else { 1.0 };
     if frac < 0.3 {
         (1, 0)

@@ -315,3 +315,51 @@ async fn catalog_calls_and_hold_release() {
     );
     assert_eq!(e.calls()["one.vm.info"], 3);
 }
+
+#[tokio::test(start_paused = true)]
+async fn poweroff_then_resume_boots_the_same_vm_again() {
+    let e = engine();
+    let r = call(
+        &e,
+        "one.template.instantiate",
+        &[i(0), s("w-0"), XVal::Bool(false), s(""), XVal::Bool(false)],
+    )
+    .await;
+    let XVal::Int(id) = r[1] else { panic!("{r:?}") };
+    let r = call(&e, "one.vm.action", &[s("resume"), i(id)]).await;
+    assert_eq!(r[0], XVal::Bool(false), "a PENDING VM cannot be resumed");
+    assert!(
+        text(&r).contains("Error performing action \"resume\""),
+        "{r:?}"
+    );
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let r = call(&e, "one.vm.action", &[s("poweroff"), i(id)]).await;
+    assert_eq!(r[0], XVal::Bool(true), "{r:?}");
+    let doc = call(&e, "one.vm.info", &[i(id)]).await;
+    assert!(
+        text(&doc).contains("<STATE>8</STATE><LCM_STATE>0</LCM_STATE>"),
+        "POWEROFF"
+    );
+    assert_eq!(e.records()[0].state, "stopped");
+
+    let r = call(&e, "one.vm.action", &[s("resume"), i(id)]).await;
+    assert_eq!(r[0], XVal::Bool(true), "{r:?}");
+    let doc = call(&e, "one.vm.info", &[i(id)]).await;
+    assert!(
+        text(&doc).contains("<STATE>3</STATE><LCM_STATE>20</LCM_STATE>"),
+        "BOOT_POWEROFF: {}",
+        text(&doc)
+    );
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let doc = call(&e, "one.vm.info", &[i(id)]).await;
+    assert!(
+        text(&doc).contains("<STATE>3</STATE><LCM_STATE>3</LCM_STATE>"),
+        "RUNNING"
+    );
+    let r = call(&e, "one.vm.action", &[s("resume"), i(id)]).await;
+    assert_eq!(r[0], XVal::Bool(false), "a RUNNING VM cannot be resumed");
+    assert_eq!(e.records().len(), 1);
+    call(&e, "one.vm.action", &[s("terminate-hard"), i(id)]).await;
+    let r = call(&e, "one.vm.action", &[s("resume"), i(id + 1000)]).await;
+    assert!(text(&r).contains("Error getting virtual machine"), "{r:?}");
+}

@@ -682,6 +682,8 @@ async fn repair(g: &Global, target: &Target, watch: Option<u64>) -> Result<u8> {
     if g.json {
         let mut doc = output::cluster_doc(&r.cluster, &r.nodes, &r.links, r.result);
         doc["recreated"] = serde_json::json!(r.recreated);
+        doc["started"] = serde_json::json!(r.started);
+        doc["deleted"] = serde_json::json!(r.deleted);
         doc["moved"] = serde_json::json!(r.moved);
         output::json(&doc)?;
     } else {

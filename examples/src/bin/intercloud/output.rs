@@ -267,6 +267,9 @@ pub(crate) fn interrupted_hint(cluster: &str) {
 
 /// What a repair pass did, on stderr.
 pub(crate) fn repair_summary(r: &DeployReport) {
+    for n in &r.started {
+        eprintln!("started {n} (its stopped VM: same VM, disk and id)");
+    }
     for n in &r.recreated {
         eprintln!("recreated {n} (same name and overlay address)");
     }
