@@ -167,26 +167,38 @@ impl Executor<'_> {
             return true;
         };
         let deadline = Instant::now() + self.d.options.timeout;
-        let mut pending: Vec<([SiteId; 2], crate::vpn::LinkId)> = self
-            .st
-            .links
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let dead = self.unreachable_sites();
+        // Links to a site that does not answer are reported `unreachable`, not waited
+        // for; they matter only when nodes still want that site.
+        let wanted = self.st.sites_in_use();
+        let mut pending: Vec<([SiteId; 2], crate::vpn::LinkId)> = Vec::new();
+        let mut dead_ok = true;
+        for (k, v) in &self.st.links {
+            if k.iter().any(|s| dead.contains_key(s)) {
+                dead_ok &= !k.iter().any(|s| dead.contains_key(s) && wanted.contains(s));
+            } else {
+                self.link_states.insert(k.clone(), "pending".into());
+                pending.push((k.clone(), v.clone()));
+            }
+        }
         let mut interval = self.d.options.poll_min;
         while !pending.is_empty() {
             let mut still = Vec::new();
             for (between, link) in pending {
                 match fabric.link_status(&link).await {
-                    Ok(LinkState::Up) => self.d.events.emit(
-                        Some(&between[0]),
-                        None,
-                        EventKind::LinkUp {
-                            peer: between[1].clone(),
-                            link,
-                        },
-                    ),
+                    Ok(LinkState::Up) => {
+                        self.link_states.insert(between.clone(), "connected".into());
+                        self.d.events.emit(
+                            Some(&between[0]),
+                            None,
+                            EventKind::LinkUp {
+                                peer: between[1].clone(),
+                                link,
+                            },
+                        )
+                    }
                     Ok(LinkState::Failed(why)) => {
+                        self.link_states.insert(between.clone(), "failed".into());
                         self.d.events.emit(
                             Some(&between[0]),
                             None,
@@ -198,6 +210,7 @@ impl Executor<'_> {
                         return false;
                     }
                     Err(e) if !e.is_temporary() => {
+                        self.link_states.insert(between.clone(), "failed".into());
                         self.d.events.emit(
                             Some(&between[0]),
                             None,
@@ -221,7 +234,7 @@ impl Executor<'_> {
             tokio::time::sleep(interval).await;
             interval = interval.mul_f64(1.5).min(self.d.options.poll_max);
         }
-        true
+        dead_ok
     }
 
     /// Disconnects every link, then releases every endpoint; returns what is left.
