@@ -540,7 +540,10 @@ impl<'a> Executor<'a> {
                 let rt = self.site_rt(&site);
                 rt.list_failures += 1;
                 let attempt = rt.list_failures;
-                let since = *rt.failing_since.get_or_insert(out.started);
+                // The streak began with the earliest failed call (a probe may have
+                // failed after this tick's calls were made).
+                let since = rt.failing_since.map_or(out.started, |t| t.min(out.started));
+                rt.failing_since = Some(since);
                 self.d.events.emit(
                     Some(&site),
                     None,

@@ -5,8 +5,8 @@
 //! bandwidth, `spread.min_sites` and `spread.survive_site_loss` — as the planner checks
 //! them ([`crate::planner::check`]), counting the nodes not yet re-placed as absent.
 //! A candidate site must also be healthy: not excluded in this pass, not failing
-//! (its last call failed) and, when this pass has not heard from it yet, answering
-//! a probe listing. Among candidates the one with the most capacity left for the
+//! (its last call failed) and, when this pass has not heard from it within
+//! `2 × poll_max`, answering a probe listing within `poll_max`. Among candidates the one with the most capacity left for the
 //! node's level wins (ties: site name order). When no site qualifies the node fails
 //! with a reason naming its site's error and, per candidate, the constraint a move
 //! there would break. [`choose_site`] is pure; the executor's `place_homeless` applies
@@ -317,24 +317,33 @@ impl Executor<'_> {
             .collect()
     }
 
-    /// Lists, once and within `site_timeout`, every healthy site of the topology this
-    /// pass has not heard from yet, so that nodes never move onto a site that does not
-    /// answer.
+    /// Lists, once and within `poll_max`, every healthy site of the topology this
+    /// pass has not heard from within `2 × poll_max` (a site with nothing to do, or
+    /// one whose tick is still out), so that nodes never move onto a site that does
+    /// not answer now; a site that fails the probe counts as failing.
     async fn probe_unheard(&mut self) {
+        let poll_max = self.d.options.poll_max;
         let unheard: Vec<SiteId> = self
             .st
             .plan
             .topology
             .sites
             .keys()
-            .filter(|s| self.healthy(s) && self.sites.get(*s).is_none_or(|r| r.last_ok.is_none()))
+            .filter(|s| {
+                self.healthy(s)
+                    && self
+                        .sites
+                        .get(*s)
+                        .and_then(|r| r.last_ok)
+                        .is_none_or(|t| t.elapsed() > poll_max * 2)
+            })
             .filter(|s| self.d.providers.contains_key(*s))
             .cloned()
             .collect();
         if unheard.is_empty() {
             return;
         }
-        let bound = self.d.options.site_timeout;
+        let bound = poll_max;
         let filter = VmFilter::cluster(self.st.plan.cluster.clone());
         let providers = &self.d.providers;
         let calls = unheard.iter().map(|s| {
