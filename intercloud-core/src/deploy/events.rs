@@ -114,6 +114,12 @@ pub enum EventKind {
     },
     /// An unreachable site answers again: its leftovers are being deleted.
     SiteAnswers,
+    /// At the end of a pass: VMs of this deployment that may still run on the site
+    /// although no node owns them (it did not answer); deleted once it answers.
+    Leftovers {
+        /// How many (an upper bound).
+        vms: usize,
+    },
     /// The pass ended.
     Finished {
         /// How.

@@ -417,11 +417,11 @@ impl<'a> Executor<'a> {
                 Err(_) => {
                     // Cut short: every call's outcome is unknown (creates are resolved
                     // by a later listing, by key).
-                    let secs = deadline.saturating_duration_since(started).as_secs();
+                    let secs = site_timeout.as_secs();
                     let err = || {
                         Error::new(
                             ErrorKind::Timeout,
-                            format!("no answer within {secs} s (site_timeout)"),
+                            format!("no answer by its deadline (site_timeout = {secs} s)"),
                         )
                         .with_site(&site)
                     };
@@ -704,12 +704,13 @@ impl<'a> Executor<'a> {
             .collect()
     }
 
-    /// Sites declared unreachable in this pass that have not answered since, with
-    /// the error that made them so.
+    /// Sites that do not answer at the end of this pass, with the error: declared
+    /// unreachable and not heard since, or failing their last call (a probe, a
+    /// listing). Rollback and the link wait do not wait for them.
     pub(crate) fn unreachable_sites(&self) -> BTreeMap<SiteId, String> {
         self.sites
             .iter()
-            .filter(|(_, r)| r.unreachable)
+            .filter(|(_, r)| r.unreachable || r.failing_since.is_some())
             .filter_map(|(s, r)| r.error.clone().map(|e| (s.clone(), e)))
             .collect()
     }

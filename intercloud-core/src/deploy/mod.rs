@@ -308,6 +308,11 @@ impl Deployer {
             // A repair pass that changed nothing leaves the journal alone (`watch`).
             ex.record(journal::Record::Finished { result })?;
         }
+        let report = self.report(ex, result);
+        for (site, vms) in &report.leftovers {
+            self.events
+                .emit(Some(site), None, EventKind::Leftovers { vms: *vms });
+        }
         self.events.emit(
             None,
             None,
@@ -317,7 +322,7 @@ impl Deployer {
                 wanted: ex.st.nodes.len(),
             },
         );
-        Ok(self.report(ex, result))
+        Ok(report)
     }
 
     /// Deletes what this deployment made (members, then links, then endpoints) and
@@ -331,6 +336,16 @@ impl Deployer {
         };
         // A site found unreachable in this pass is not waited for (`cleanup_timeout`):
         // what the journal says it holds is reported as leftovers instead.
+        let known_dead = ex.unreachable_sites();
+        let unsure: Vec<SiteId> = ex
+            .st
+            .sites_touched()
+            .into_iter()
+            .filter(|s| !known_dead.contains_key(s))
+            .collect();
+        // One bounded listing first, so that a site that died quietly (nothing to do
+        // there lately) is not waited for either.
+        ex.probe(unsure).await;
         let dead = ex.unreachable_sites();
         let reachable: std::collections::BTreeSet<SiteId> = ex
             .st

@@ -337,16 +337,27 @@ impl Executor<'_> {
                         .and_then(|r| r.last_ok)
                         .is_none_or(|t| t.elapsed() > poll_max * 2)
             })
-            .filter(|s| self.d.providers.contains_key(*s))
             .cloned()
             .collect();
-        if unheard.is_empty() {
+        self.probe(unheard).await;
+    }
+
+    /// Lists each of `sites` once, concurrently, within `poll_max`: a site that
+    /// answers is heard now; one that does not counts as failing, and unreachable
+    /// for the rest of the pass (nothing is placed there, rollback does not wait for
+    /// it).
+    pub(crate) async fn probe(&mut self, sites: Vec<SiteId>) {
+        let sites: Vec<SiteId> = sites
+            .into_iter()
+            .filter(|s| self.d.providers.contains_key(s))
+            .collect();
+        if sites.is_empty() {
             return;
         }
-        let bound = poll_max;
+        let bound = self.d.options.poll_max;
         let filter = VmFilter::cluster(self.st.plan.cluster.clone());
         let providers = &self.d.providers;
-        let calls = unheard.iter().map(|s| {
+        let calls = sites.iter().map(|s| {
             let p = providers[s].clone();
             let filter = &filter;
             async move { (s, tokio::time::timeout(bound, p.list_vms(filter)).await) }
@@ -365,11 +376,7 @@ impl Executor<'_> {
             self.d.events.emit(
                 Some(site),
                 None,
-                EventKind::Retry {
-                    step: "probe".into(),
-                    attempt: 1,
-                    error: err.clone(),
-                },
+                EventKind::SiteUnreachable { error: err.clone() },
             );
             let rt = self.site_rt(site);
             rt.failing_since.get_or_insert(started);
