@@ -27,8 +27,10 @@ const SITE_TIMEOUT: u64 = 8;
 /// `DeployOptions::default().poll_max`.
 const POLL_MAX: u64 = 20;
 
-/// The seed federation where tokyo is the cheapest site and boots slowly (30 s of
-/// wall time), and answers 503 from `from` to `to` (wall seconds since start).
+/// The seed federation where tokyo is the cheapest site (room for 3 small VMs) and
+/// boots slowly (30 s of wall time), nii the next cheapest (room for 1), so that 6
+/// workers are planned 3 / 1 / 2 on tokyo / nii / hokkaido; tokyo answers 503 from
+/// `from` to `to` (wall seconds since the simulator started).
 fn sim_config(dir: &Path, outage: Option<[f64; 2]>) -> PathBuf {
     let mut cfg = intercloud_sim::FederationConfig::seed_default();
     for site in &mut cfg.sites {
@@ -36,8 +38,14 @@ fn sim_config(dir: &Path, outage: Option<[f64; 2]>) -> PathBuf {
             site.boot_s = 30.0 / SCALE;
             for o in &mut site.offerings {
                 o.price_per_hour = 0.001;
+                o.capacity = 3;
             }
             site.faults.outage = outage.map(|[a, b]| [a / SCALE, b / SCALE]);
+        }
+        if site.id.as_str() == "nii" {
+            for o in &mut site.offerings {
+                o.capacity = 1;
+            }
         }
     }
     let path = dir.join("sim.toml");
@@ -110,9 +118,17 @@ fn run(sim: &Sim, state: &Path, args: &[&str]) -> (i32, Value, String) {
 
 /// The cluster's alive VMs on every site, listed through the clouds' own APIs.
 fn alive(sim: &Sim, rt: &tokio::runtime::Runtime, cluster: &str) -> Vec<Vm> {
+    site_ids(sim)
+        .iter()
+        .flat_map(|s| alive_on(sim, rt, cluster, s))
+        .collect()
+}
+
+/// The cluster's alive VMs on one site, listed through its own API.
+fn alive_on(sim: &Sim, rt: &tokio::runtime::Runtime, cluster: &str, site: &str) -> Vec<Vm> {
     let mut out = Vec::new();
-    for site in site_ids(sim) {
-        let p = provider(sim, &site);
+    {
+        let p = provider(sim, site);
         let vms = rt
             .block_on(p.list_vms(&VmFilter::default().with_terminated()))
             .unwrap_or_else(|e| panic!("listing {site}: {e}"));
@@ -132,8 +148,9 @@ fn heartbeats(stderr: &str, site: &str) -> Vec<String> {
         .collect()
 }
 
-fn assert_heartbeat(d: &Done, what: &str) {
-    for site in ["hokkaido", "nii", "tokyo"] {
+/// One heartbeat line per planned site every 10 s (the first at 10 s).
+fn assert_heartbeat(d: &Done, what: &str, sites: &[&str]) {
+    for site in sites {
         let beats = heartbeats(&d.stderr, site);
         let expected = (d.took.as_secs() / 10).saturating_sub(1).max(1) as usize;
         assert!(
@@ -148,22 +165,29 @@ fn assert_heartbeat(d: &Done, what: &str) {
 
 #[test]
 fn a_site_dying_mid_up_is_reported_moves_keep_min_sites_and_nothing_is_left() {
-    let dir = tempfile::tempdir().unwrap();
-    // tokyo answers 503 from 5 s to 50 s after the simulator starts.
-    let sim = start_sim_with(
-        dir.path(),
+    // Two simulators (capacities are per simulator), tokyo answering 503 from 5 s
+    // to 50 s after each starts.
+    let (dir3, dir2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let outage = Some([5.0, 50.0]);
+    let sim3 = start_sim_with(
+        dir3.path(),
         &SCALE.to_string(),
-        Some(&sim_config(dir.path(), Some([5.0, 50.0]))),
+        Some(&sim_config(dir3.path(), outage)),
+    );
+    let sim = start_sim_with(
+        dir2.path(),
+        &SCALE.to_string(),
+        Some(&sim_config(dir2.path(), outage)),
     );
     let started = Instant::now();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let state = dir.path().join("state");
-    // "three": min_sites = 3 over three sites: once tokyo is gone it cannot hold.
-    // "two": min_sites = 2 (tokyo + one more by price): tokyo's nodes may move.
-    let three = cluster_file(dir.path(), "three", 3);
-    let two = cluster_file(dir.path(), "two", 2);
+    let (state3, state) = (dir3.path().join("state"), dir2.path().join("state"));
+    // "three": min_sites = 3: once tokyo is gone it cannot hold.
+    // "two": min_sites = 2: tokyo's workers may move to hokkaido (nii is full).
+    let three = cluster_file(dir3.path(), "three", 3);
+    let two = cluster_file(dir2.path(), "two", 2);
     let t0 = Instant::now();
-    let up3 = spawn_up(&sim, &state, &three);
+    let up3 = spawn_up(&sim3, &state3, &three);
     let up2 = spawn_up(&sim, &state, &two);
     let (d3, d2) = (finish(up3, t0), finish(up2, t0));
 
@@ -176,7 +200,7 @@ fn a_site_dying_mid_up_is_reported_moves_keep_min_sites_and_nothing_is_left() {
             "{what}: the cause is named:\n{}",
             d.stderr
         );
-        assert_heartbeat(d, what);
+        assert_heartbeat(d, what, &["hokkaido", "nii", "tokyo"]);
         assert!(
             heartbeats(&d.stderr, "tokyo")
                 .iter()
@@ -189,6 +213,8 @@ fn a_site_dying_mid_up_is_reported_moves_keep_min_sites_and_nothing_is_left() {
     // min_sites = 3 cannot hold: not ok, rolled back where it could be.
     assert_eq!(d3.code, 1, "{}\n{}", d3.doc, d3.stderr);
     assert_eq!(d3.doc["result"], "failed", "{}", d3.doc);
+    let on3 = |site: &str| alive_on(&sim3, &rt, "three", site).len();
+    assert_eq!((on3("hokkaido"), on3("nii")), (0, 0), "rolled back there");
 
     // min_sites = 2 holds on hokkaido + nii: partial (tokyo's VMs unverified).
     assert_eq!(d2.code, 3, "{}\n{}", d2.doc, d2.stderr);
@@ -213,28 +239,28 @@ fn a_site_dying_mid_up_is_reported_moves_keep_min_sites_and_nothing_is_left() {
         "{}",
         d2.stderr
     );
-    let on_tokyo = alive(&sim, &rt, "two")
-        .iter()
-        .filter(|v| v.site.as_str() == "tokyo")
-        .count();
-    assert!(on_tokyo > 0, "the leftovers do exist on tokyo");
 
     // tokyo is back: repair removes the leftovers; down leaves nothing anywhere.
     let back = Duration::from_secs(51);
     if let Some(wait) = back.checked_sub(started.elapsed()) {
         std::thread::sleep(wait);
     }
+    assert_eq!(
+        alive_on(&sim, &rt, "two", "tokyo").len(),
+        3,
+        "the leftovers do run on tokyo"
+    );
     let (code, doc, err) = run(&sim, &state, &["repair", "-c", "two"]);
     assert_eq!(code, 0, "{doc}\n{err}");
     assert_eq!(doc["result"], "ok", "{doc}");
     assert!(alive(&sim, &rt, "two")
         .iter()
         .all(|v| v.site.as_str() != "tokyo"));
-    for name in ["three", "two"] {
-        let (code, doc, err) = run(&sim, &state, &["down", "-c", name]);
+    for (sim, state, name) in [(&sim3, &state3, "three"), (&sim, &state, "two")] {
+        let (code, doc, err) = run(sim, state, &["down", "-c", name]);
         assert_eq!(code, 0, "{name}: {doc}\n{err}");
         assert_eq!(doc["remaining"], 0, "{name}: {doc}");
-        let left = alive(&sim, &rt, name);
+        let left = alive(sim, &rt, name);
         assert!(left.is_empty(), "{name}: {left:?}");
     }
 }
@@ -259,7 +285,7 @@ fn a_killed_simulator_makes_up_fail_within_its_bound_with_the_cause() {
     assert!(d.took <= bound, "up took {:?}\n{}", d.took, d.stderr);
     assert_eq!(d.code, 1, "{}\n{}", d.doc, d.stderr);
     assert_eq!(d.doc["result"], "failed", "{}", d.doc);
-    assert_heartbeat(&d, "killed");
+    assert_heartbeat(&d, "killed", &["hokkaido", "nii", "tokyo"]);
     for site in ["hokkaido", "nii", "tokyo"] {
         assert!(
             d.stderr
