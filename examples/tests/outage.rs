@@ -194,9 +194,15 @@ fn a_site_dying_mid_up_is_reported_moves_keep_min_sites_and_nothing_is_left() {
     // Found within the bound of its death (5 s) plus a rollback / the moved boots.
     let bound = Duration::from_secs(5 + POLL_MAX + SITE_TIMEOUT + 30);
     for (d, what) in [(&d3, "three"), (&d2, "two")] {
-        assert!(d.took <= bound, "{what}: up took {:?}\n{}", d.took, d.stderr);
         assert!(
-            d.stderr.contains("tokyo: unreachable at the end: site tokyo"),
+            d.took <= bound,
+            "{what}: up took {:?}\n{}",
+            d.took,
+            d.stderr
+        );
+        assert!(
+            d.stderr
+                .contains("tokyo: unreachable at the end: site tokyo"),
             "{what}: the cause is named:\n{}",
             d.stderr
         );
@@ -228,7 +234,13 @@ fn a_site_dying_mid_up_is_reported_moves_keep_min_sites_and_nothing_is_left() {
     let links = d2.doc["links"].as_array().expect("links");
     let to_tokyo: Vec<&Value> = links
         .iter()
-        .filter(|l| l["between"].as_array().unwrap().iter().any(|s| s == "tokyo"))
+        .filter(|l| {
+            l["between"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s == "tokyo")
+        })
         .collect();
     assert!(!to_tokyo.is_empty(), "{}", d2.doc);
     for l in to_tokyo {

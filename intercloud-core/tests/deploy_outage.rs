@@ -102,7 +102,11 @@ fn unreachable_event<'a>(events: &'a [Event], site: &str) -> Option<&'a Event> {
 }
 
 fn on(report: &DeployReport, site: &str) -> usize {
-    report.nodes.iter().filter(|n| n.site.as_str() == site).count()
+    report
+        .nodes
+        .iter()
+        .filter(|n| n.site.as_str() == site)
+        .count()
 }
 
 fn alive_on(p: &MemoryProvider, cluster: &str) -> usize {
@@ -150,7 +154,12 @@ async fn a_site_that_stops_answering_is_noticed_within_the_bound_and_its_vms_are
     assert_eq!(on(&report, "b"), 0);
     assert!(report.nodes.iter().all(|n| n.state == "running"));
     assert_eq!(report.moved.len(), 3);
-    assert_eq!(report.leftovers.get("b"), Some(&3), "{:?}", report.leftovers);
+    assert_eq!(
+        report.leftovers.get("b"),
+        Some(&3),
+        "{:?}",
+        report.leftovers
+    );
     let why = &report.unreachable[&SiteId::new("b")];
     assert!(why.contains("site b") && why.contains("no answer"), "{why}");
     assert_eq!(alive_on(&ps[1], "blackhole"), 3, "they do run on b");
@@ -231,10 +240,7 @@ async fn outage_under(
     let b = ps[1].clone();
     at(3, move || b.set_outage(true));
     let t0 = Instant::now();
-    let report = d
-        .deploy(plan, policy, &MemoryJournal::new())
-        .await
-        .unwrap();
+    let report = d.deploy(plan, policy, &MemoryJournal::new()).await.unwrap();
     (ps, report, t0.elapsed())
 }
 
@@ -277,9 +283,17 @@ async fn a_move_that_would_break_min_sites_is_refused_and_the_result_is_never_ok
     )
     .await;
     assert_eq!(report.result, DeployResult::Failed, "{report:#?}");
-    assert_eq!(report.leftovers.get("b"), Some(&2), "{:?}", report.leftovers);
+    assert_eq!(
+        report.leftovers.get("b"),
+        Some(&2),
+        "{:?}",
+        report.leftovers
+    );
     assert!(took < Duration::from_secs(120), "took {took:?}");
-    assert_eq!(alive_on(&ps[0], "spread3b") + alive_on(&ps[2], "spread3b"), 0);
+    assert_eq!(
+        alive_on(&ps[0], "spread3b") + alive_on(&ps[2], "spread3b"),
+        0
+    );
     // b back: destroy leaves nothing, checked on every site.
     ps[1].set_outage(false);
     let d = deployer(&ps);
@@ -318,7 +332,11 @@ async fn a_move_that_would_break_survive_site_loss_is_refused() {
     )
     .await;
     assert_eq!(report.moved.len(), 2, "{report:#?}");
-    assert_eq!(report.result, DeployResult::Partial, "b's VMs are unverified");
+    assert_eq!(
+        report.result,
+        DeployResult::Partial,
+        "b's VMs are unverified"
+    );
     assert_eq!(alive_on(&ps[0], "nosurvive"), 4);
 }
 

@@ -119,7 +119,10 @@ async fn a_site_outage_during_repair_moves_its_nodes_and_a_later_repair_cleans_u
     assert_eq!(after.result, DeployResult::Partial, "{after:#?}");
     assert!(after.nodes.iter().all(|n| n.state == "running"));
     assert!(
-        after.unreachable.get("b").is_some_and(|e| e.contains("site b")),
+        after
+            .unreachable
+            .get("b")
+            .is_some_and(|e| e.contains("site b")),
         "{:?}",
         after.unreachable
     );

@@ -525,7 +525,9 @@ impl<'a> Executor<'a> {
                     // It answers again: what it lists replaces the unverified count,
                     // and the VMs no node owns are deleted by the next ticks.
                     if rt.error.take().is_some() {
-                        self.d.events.emit(Some(&site), None, EventKind::SiteAnswers);
+                        self.d
+                            .events
+                            .emit(Some(&site), None, EventKind::SiteAnswers);
                     }
                     self.stale.remove(&site);
                 } else if !self.excluded.contains(&site) {
@@ -553,8 +555,7 @@ impl<'a> Executor<'a> {
                         error: e.to_string(),
                     },
                 );
-                if attempt >= self.d.options.max_list_failures || since.elapsed() >= site_timeout
-                {
+                if attempt >= self.d.options.max_list_failures || since.elapsed() >= site_timeout {
                     let secs = since.elapsed().as_secs();
                     let why = Error::new(
                         e.kind(),
@@ -595,7 +596,9 @@ impl<'a> Executor<'a> {
             },
         );
         self.excluded.insert(site.clone());
-        self.site_rt(&site).error.get_or_insert_with(|| e.to_string());
+        self.site_rt(&site)
+            .error
+            .get_or_insert_with(|| e.to_string());
         let _ = self.record(Record::CreateFailed {
             site,
             key,

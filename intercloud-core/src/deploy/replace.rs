@@ -91,7 +91,11 @@ pub(crate) fn choose_site(
             why.push(format!("{id} does not offer level {level}"));
             continue;
         };
-        if group.sites.as_ref().is_some_and(|allowed| !allowed.contains(id)) {
+        if group
+            .sites
+            .as_ref()
+            .is_some_and(|allowed| !allowed.contains(id))
+        {
             why.push(format!(
                 "{id} would break pinning (group {} may only use {})",
                 group.role,
@@ -122,10 +126,7 @@ pub(crate) fn choose_site(
             }
         };
         if let Some(v) = broken.first() {
-            why.push(format!(
-                "{id} would break {} ({})",
-                v.constraint, v.message
-            ));
+            why.push(format!("{id} would break {} ({})", v.constraint, v.message));
             continue;
         }
         let left = i64::from(offer.capacity) - used_level.get(id).copied().unwrap_or(0);
@@ -491,7 +492,10 @@ mod tests {
                 n.slot = None;
             }
         }
-        let unusable = down.iter().map(|s| (s.clone(), "down".to_owned())).collect();
+        let unusable = down
+            .iter()
+            .map(|s| (s.clone(), "down".to_owned()))
+            .collect();
         choose_site(&st, node, &down, &unusable)
     }
 

@@ -245,7 +245,9 @@ mod tests {
         s.apply(&EventKind::SiteUnreachable {
             error: "site b: no answer within 60 s".into(),
         });
-        assert!(s.line(now).contains("UNREACHABLE (site b: no answer within 60 s)"));
+        assert!(s
+            .line(now)
+            .contains("UNREACHABLE (site b: no answer within 60 s)"));
         s.apply(&EventKind::SiteAnswers);
         assert!(s.line(now).contains("answering"));
     }
@@ -284,11 +286,17 @@ mod tests {
         let a: Vec<_> = lines.iter().filter(|l| l.contains(" a: ")).collect();
         // At 10, 20 and 30 s.
         assert_eq!(a.len(), 3, "{lines:#?}");
-        assert!(a[0].starts_with("heartbeat   10 s  a: 0/2 running, 2 pending"), "{}", a[0]);
+        assert!(
+            a[0].starts_with("heartbeat   10 s  a: 0/2 running, 2 pending"),
+            "{}",
+            a[0]
+        );
         assert!(lines
             .iter()
             .any(|l| l.starts_with("heartbeat   30 s  b: ") && l.contains("UNREACHABLE")));
         assert!(lines.iter().any(|l| l.starts_with("b: 3 VMs")));
-        assert!(lines.iter().any(|l| l.starts_with("b: unreachable at the end")));
+        assert!(lines
+            .iter()
+            .any(|l| l.starts_with("b: unreachable at the end")));
     }
 }
