@@ -207,13 +207,6 @@ fn a_site_dying_mid_up_is_reported_moves_keep_min_sites_and_nothing_is_left() {
             d.stderr
         );
         assert_heartbeat(d, what, &["hokkaido", "nii", "tokyo"]);
-        assert!(
-            heartbeats(&d.stderr, "tokyo")
-                .iter()
-                .any(|l| l.contains("retrying") || l.contains("UNREACHABLE")),
-            "{what}: tokyo's heartbeat shows its trouble:\n{}",
-            d.stderr
-        );
     }
 
     // min_sites = 3 cannot hold: not ok, rolled back where it could be.

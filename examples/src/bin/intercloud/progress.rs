@@ -97,7 +97,7 @@ impl Site {
             (None, Some(e)) => {
                 let _ = write!(s, "retrying ({e})");
             }
-            (None, None) => s.push_str("answering"),
+            (None, None) => s.push_str("no error reported"),
         }
         let _ = write!(
             s,
@@ -235,7 +235,9 @@ mod tests {
     fn a_line_says_whether_the_site_answers() {
         let mut s = Site::new(3);
         let now = Instant::now();
-        assert!(s.line(now).ends_with("answering; last event 0 s ago"));
+        assert!(s
+            .line(now)
+            .ends_with("no error reported; last event 0 s ago"));
         s.apply(&EventKind::Retry {
             step: "list".into(),
             attempt: 1,
@@ -249,7 +251,7 @@ mod tests {
             .line(now)
             .contains("UNREACHABLE (site b: no answer within 60 s)"));
         s.apply(&EventKind::SiteAnswers);
-        assert!(s.line(now).contains("answering"));
+        assert!(s.line(now).contains("no error reported"));
     }
 
     #[tokio::test]
