@@ -164,6 +164,13 @@ async fn a_site_that_stops_answering_is_noticed_within_the_bound_and_its_vms_are
     assert!(why.contains("site b") && why.contains("no answer"), "{why}");
     assert_eq!(alive_on(&ps[1], "blackhole"), 3, "they do run on b");
 
+    // A repair while b is still silent: everything runs, but b's VMs from the first
+    // pass are still unverified, so it is partial again.
+    let still = d.repair(&journal).await.unwrap();
+    assert_eq!(still.result, DeployResult::Partial, "{still:#?}");
+    assert_eq!(still.leftovers.get("b"), Some(&3), "{:?}", still.leftovers);
+    assert!(still.moved.is_empty() && still.recreated.is_empty());
+
     // b answers again: the next pass deletes exactly those, verified by listing b.
     b.set(false);
     let later = d.repair(&journal).await.unwrap();

@@ -679,8 +679,15 @@ impl<'a> Executor<'a> {
         }
         stale += self.pending_deletes.get(site).map_or(0, BTreeSet::len);
         self.pending_deletes.remove(site);
+        // VMs left there by earlier passes (nodes moved away before) count too.
+        let journaled = super::report::journaled_unowned(&self.st)
+            .get(site)
+            .copied()
+            .unwrap_or(0);
+        let stale = stale.max(journaled);
         if stale > 0 {
-            *self.stale.entry(site.clone()).or_default() += stale;
+            let e = self.stale.entry(site.clone()).or_default();
+            *e = (*e).max(stale);
         }
     }
 

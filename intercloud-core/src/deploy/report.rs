@@ -104,8 +104,9 @@ pub(crate) fn node_reports(st: &State) -> Vec<NodeReport> {
 /// Per site, the VMs the journal says this deployment made there (created, or whose
 /// create may have taken effect) and that no current node owns: after a site outage,
 /// the VMs it may still run although their nodes moved or failed. An upper bound (a
-/// VM deleted by hand still counts until the site is listed); what status reports as
-/// unverified leftovers for a site it cannot list.
+/// VM deleted by hand, or a create whose outcome is unknown, counts until the site
+/// is listed); what status reports as unverified leftovers for a site it cannot
+/// list.
 pub(crate) fn journaled_unowned(st: &State) -> BTreeMap<SiteId, usize> {
     let mut out: BTreeMap<SiteId, usize> = BTreeMap::new();
     if st.destroyed {
@@ -115,8 +116,14 @@ pub(crate) fn journaled_unowned(st: &State) -> BTreeMap<SiteId, usize> {
         if !st.keys.contains(b.batch.key.as_str()) {
             continue;
         }
+        let site = &b.batch.site;
         let made: Vec<u32> = match &b.status {
-            BatchStatus::Created(ids) => (0..ids.len() as u32).collect(),
+            BatchStatus::Created(ids) => (0..ids.len() as u32)
+                .filter(|i| {
+                    !st.deleted
+                        .contains(&(site.clone(), ids[*i as usize].clone()))
+                })
+                .collect(),
             BatchStatus::Planned | BatchStatus::Failed => continue,
             _ => (0..b.batch.count()).collect(),
         };

@@ -80,6 +80,8 @@ pub(crate) struct State {
     pub(crate) link_intents: BTreeSet<[SiteId; 2]>,
     pub(crate) last_result: Option<DeployResult>,
     pub(crate) destroyed: bool,
+    /// VMs whose delete the journal records as done.
+    pub(crate) deleted: BTreeSet<(SiteId, VmId)>,
 }
 
 impl State {
@@ -139,6 +141,7 @@ impl State {
             link_intents: BTreeSet::new(),
             last_result: None,
             destroyed: false,
+            deleted: BTreeSet::new(),
         }
     }
 
@@ -232,7 +235,10 @@ impl State {
             }
             Record::Finished { result } => self.last_result = Some(*result),
             Record::Destroyed => self.destroyed = true,
-            Record::DeleteIntent { .. } | Record::Deleted { .. } => {}
+            Record::Deleted { site, vm_id } => {
+                self.deleted.insert((site.clone(), vm_id.clone()));
+            }
+            Record::DeleteIntent { .. } => {}
         }
     }
 
