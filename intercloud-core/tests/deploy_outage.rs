@@ -18,8 +18,8 @@ use intercloud_core::deploy::{
     MemoryJournal,
 };
 use intercloud_core::{
-    Capabilities, Capacity, CloudProvider, MemoryProvider, Method, Offering, Result, SiteId, Vm,
-    VmFilter, VmId, VmSpec, TAG_CLUSTER,
+    Capabilities, Capacity, CloudProvider, ErrorKind, FaultTiming, MemoryProvider, Method,
+    Offering, Result, SiteId, Vm, VmFilter, VmId, VmSpec, TAG_CLUSTER,
 };
 use tokio::time::Instant;
 
@@ -442,6 +442,54 @@ async fn when_every_site_dies_deploy_returns_within_its_bounds_naming_each_site(
     let gone = d.destroy("alldead", None).await.unwrap();
     assert_eq!(gone.remaining, 0);
     assert_none_left(&ps, "alldead");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_site_refusing_credentials_mid_deploy_is_unreachable_at_once_and_cleaned_when_it_answers()
+{
+    let (ps, topo) = federation(&[site("a", true), site("b", true), site("c", true)], 36);
+    let mut d = deployer(&ps);
+    let mut rx = d.subscribe();
+    let req = request("creds", vec![group("worker", 6, None)]);
+    let plan = d
+        .plan(
+            &req,
+            &topo,
+            &placement(&[("worker", "a", 2), ("worker", "b", 2), ("worker", "c", 2)]),
+        )
+        .unwrap();
+    // b's creates go through, then its next listing says the key is refused.
+    ps[1].fail_next(
+        Method::List,
+        ErrorKind::Unauthenticated,
+        FaultTiming::Before,
+    );
+    let report = d
+        .deploy(plan, FailurePolicy::AllOrNothing, &MemoryJournal::new())
+        .await
+        .unwrap();
+    let events = drain(&mut rx);
+    let seen = unreachable_event(&events, "b").expect("b is unreachable");
+    assert!(
+        seen.elapsed < options().site_timeout,
+        "not waited for: {:?}",
+        seen.elapsed
+    );
+    match &seen.kind {
+        EventKind::SiteUnreachable { error } => {
+            assert!(
+                error.contains("site b") && error.contains("unauthenticated"),
+                "{error}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(report.moved.len(), 2, "{report:#?}");
+    // b answers the next (background) listing: its 2 VMs are deleted in this pass.
+    assert_eq!(report.result, DeployResult::Ok, "{report:#?}");
+    assert_eq!(report.deleted, 2);
+    assert_eq!(alive_on(&ps[1], "creds"), 0);
+    assert_exact(&ps, &report);
 }
 
 #[test]

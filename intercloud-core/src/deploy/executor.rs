@@ -20,11 +20,13 @@
 //! Every tick is cut at a deadline: `site_timeout` after the start of the site's
 //! current failing streak, or its poll wait plus `site_timeout` for a healthy site. A
 //! site whose calls keep failing for `site_timeout` (or whose listing fails
-//! `max_list_failures` times in a row) is **unreachable**: its nodes are freed, the
-//! VMs it may still run are counted as leftovers, and it keeps being listed in the
-//! background (every `poll_max`, without delaying the end of the pass): as soon as it
-//! answers, those VMs are deleted. Leftovers still unverified when the pass ends are in
-//! the report and make its result `Partial` at best.
+//! `max_list_failures` times in a row, or once with an error that is not temporary:
+//! credentials refused, an answer that is not a cloud's) is **unreachable**: its
+//! nodes are freed, the VMs it may still run are counted as leftovers, and it keeps
+//! being listed in the background (every `poll_max`, without delaying the end of the
+//! pass): as soon as it answers, those VMs are deleted (the pass then waits for those
+//! deletes). Leftovers still unverified when the pass ends are in the report and make
+//! its result `Partial` at best; the next resume, repair or destroy deletes them.
 //!
 //! Every intent is journaled before its call; a journal write failure halts the loop
 //! before any further create.
@@ -226,8 +228,13 @@ impl<'a> Executor<'a> {
                 // Stop at once: in-flight calls are journaled intents, found again later.
                 return Ok(());
             }
-            // Background ticks of unreachable sites never keep the pass alive.
-            if !self.sites.values().any(|r| r.active && !r.unreachable) {
+            // Background ticks of unreachable sites never keep the pass alive; once
+            // such a site answers again, its deletes do.
+            if !self
+                .sites
+                .values()
+                .any(|r| r.active && (!r.unreachable || r.error.is_none()))
+            {
                 return Ok(());
             }
             let out = tokio::select! {
@@ -537,6 +544,7 @@ impl<'a> Executor<'a> {
             }
             Err(e) if background => {
                 tracing::debug!(site = %site, error = %e, "unreachable site still silent");
+                self.site_rt(&site).error = Some(e.to_string());
             }
             Err(e) => {
                 let rt = self.site_rt(&site);
@@ -555,7 +563,12 @@ impl<'a> Executor<'a> {
                         error: e.to_string(),
                     },
                 );
-                if attempt >= self.d.options.max_list_failures || since.elapsed() >= site_timeout {
+                // An error that is not temporary (credentials refused, not a cloud's
+                // answer) will not go away by waiting.
+                if !e.is_temporary()
+                    || attempt >= self.d.options.max_list_failures
+                    || since.elapsed() >= site_timeout
+                {
                     let secs = since.elapsed().as_secs();
                     let why = Error::new(
                         e.kind(),

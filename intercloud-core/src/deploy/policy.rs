@@ -53,7 +53,9 @@ impl DeployResult {
 ///   poll wait and listing) is cut at `site_timeout` after the first call of the
 ///   site's current failing streak (or after the tick's wait plus `site_timeout` when
 ///   the site was healthy), and a site whose calls have failed for `site_timeout`, or
-///   whose listing failed `max_list_failures` times in a row, is unreachable. Its nodes
+///   whose listing failed `max_list_failures` times in a row (or once with an error
+///   that is not temporary: refused credentials, an answer that is not a cloud's),
+///   is unreachable. Its nodes
 ///   then move to other healthy sites only when the request's constraints still hold
 ///   after the move; its VMs are reported as leftovers and deleted as soon as it
 ///   answers (in this pass, or by the next resume, repair or destroy).
