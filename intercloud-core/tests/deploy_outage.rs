@@ -17,6 +17,10 @@ use intercloud_core::deploy::{
     DeployOptions, DeployReport, DeployResult, Deployer, Event, EventKind, FailurePolicy,
     MemoryJournal,
 };
+use intercloud_core::vpn::{
+    Bootstrap, FabricKind, LinkId, LinkSpec, LinkState, Member, SiteContext, SiteEndpoint,
+    VpnFabric,
+};
 use intercloud_core::{
     Capabilities, Capacity, CloudProvider, ErrorKind, FaultTiming, MemoryProvider, Method,
     Offering, Result, SiteId, Vm, VmFilter, VmId, VmSpec, TAG_CLUSTER,
@@ -498,4 +502,82 @@ fn the_documented_defaults_bound_detection_to_80_seconds() {
     assert_eq!(o.site_timeout, Duration::from_secs(60));
     assert_eq!(o.poll_max, Duration::from_secs(20));
     assert_eq!(detection_bound(&o), Duration::from_secs(80));
+}
+
+/// A fabric whose links are made, but whose status calls fail (temporarily) forever:
+/// the gateway of a site that went away.
+#[derive(Debug, Default)]
+struct SilentLinks;
+
+#[async_trait]
+impl VpnFabric for SilentLinks {
+    fn kind(&self) -> FabricKind {
+        FabricKind::WireGuard
+    }
+    async fn prepare_site(&self, site: &SiteContext) -> Result<SiteEndpoint> {
+        Ok(SiteEndpoint {
+            site: site.site.clone(),
+            kind: FabricKind::WireGuard,
+            public_address: Some("127.0.0.1".into()),
+            overlay_subnet: site.overlay_subnet.clone(),
+            resources: Default::default(),
+            attributes: Default::default(),
+        })
+    }
+    async fn connect(&self, a: &SiteEndpoint, b: &SiteEndpoint, _: &LinkSpec) -> Result<LinkId> {
+        Ok(LinkId(format!("{}-{}", a.site, b.site)))
+    }
+    fn member_bootstrap(&self, _: &Member) -> Result<Bootstrap> {
+        Ok(Bootstrap::default())
+    }
+    async fn link_status(&self, _: &LinkId) -> Result<LinkState> {
+        Err(intercloud_core::Error::unavailable(
+            "gateway does not answer (injected)",
+        ))
+    }
+    async fn disconnect(&self, _: &LinkId) -> Result<()> {
+        Ok(())
+    }
+    async fn release_site(&self, _: &SiteEndpoint) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_link_whose_status_never_comes_is_reported_unreachable_within_site_timeout() {
+    let (ps, topo) = federation(&[site("a", true), site("b", true)], 37);
+    let opts = options();
+    let d = Deployer::new(dyns(&ps))
+        .with_options(opts.clone())
+        .with_fabric(Arc::new(SilentLinks));
+    let req = request("links", vec![group("worker", 4, None)]);
+    let plan = d
+        .plan(
+            &req,
+            &topo,
+            &placement(&[("worker", "a", 2), ("worker", "b", 2)]),
+        )
+        .unwrap();
+    let t0 = Instant::now();
+    let report = d
+        .deploy(
+            plan,
+            FailurePolicy::BestEffort { min_fraction: 0.5 },
+            &MemoryJournal::new(),
+        )
+        .await
+        .unwrap();
+    // The VMs run within ~10 s; the link is given up site_timeout after its first
+    // failed status (not after the 600 s pass timeout).
+    assert!(
+        t0.elapsed() <= Duration::from_secs(20) + opts.site_timeout + opts.poll_max,
+        "took {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(report.result, DeployResult::Partial, "{report:#?}");
+    assert_eq!(report.links.len(), 1);
+    assert_eq!(report.links[0].state, "unreachable", "{:?}", report.links);
+    assert!(report.nodes.iter().all(|n| n.state == "running"));
+    d.destroy("links", None).await.unwrap();
+    assert_none_left(&ps, "links");
 }

@@ -7,6 +7,7 @@
 //! Every site's overlay subnet is the cluster's overlay CIDR: node addresses come from
 //! one address space, so fabrics route the whole CIDR.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
@@ -182,10 +183,25 @@ impl Executor<'_> {
             }
         }
         let mut interval = self.d.options.poll_min;
+        let site_timeout = self.d.options.site_timeout;
+        // When each link's status calls began to fail (temporarily).
+        let mut erring: BTreeMap<[SiteId; 2], Instant> = BTreeMap::new();
         while !pending.is_empty() {
             let mut still = Vec::new();
             for (between, link) in pending {
-                match fabric.link_status(&link).await {
+                let asked = Instant::now();
+                let status =
+                    match tokio::time::timeout(site_timeout, fabric.link_status(&link)).await {
+                        Ok(r) => r,
+                        Err(_) => Err(crate::Error::new(
+                            crate::ErrorKind::Timeout,
+                            format!(
+                                "link {link}: no status within site_timeout = {} s",
+                                site_timeout.as_secs()
+                            ),
+                        )),
+                    };
+                match status {
                     Ok(LinkState::Up) => {
                         self.link_states.insert(between.clone(), "connected".into());
                         self.d.events.emit(
@@ -221,7 +237,32 @@ impl Executor<'_> {
                         );
                         return false;
                     }
-                    Ok(_) | Err(_) => still.push((between, link)),
+                    Err(e)
+                        if erring
+                            .get(&between)
+                            .is_some_and(|t| t.elapsed() >= site_timeout) =>
+                    {
+                        // Its site (or gateway) stopped answering: not waited for longer.
+                        self.link_states
+                            .insert(between.clone(), "unreachable".into());
+                        self.d.events.emit(
+                            Some(&between[0]),
+                            None,
+                            EventKind::StepFailed {
+                                step: format!("link {link}"),
+                                error: format!("no status for {} s: {e}", site_timeout.as_secs()),
+                            },
+                        );
+                        return false;
+                    }
+                    Err(_) => {
+                        erring.entry(between.clone()).or_insert(asked);
+                        still.push((between, link));
+                    }
+                    Ok(_) => {
+                        erring.remove(&between);
+                        still.push((between, link));
+                    }
                 }
             }
             pending = still;

@@ -61,7 +61,9 @@ impl DeployResult {
 ///   answers (in this pass, or by the next resume, repair or destroy).
 /// - **A pass returns within `timeout` + the link wait (at most `timeout`) +
 ///   `cleanup_timeout`** (rollback); a site found unreachable is not waited for by the
-///   rollback or the link wait: its VMs and links are reported instead.
+///   rollback (every site is probed once, within `poll_max`, before it) or the link
+///   wait: its VMs and links are reported instead, and a link whose status calls
+///   fail or hang for `site_timeout` is reported `unreachable`.
 #[derive(Debug, Clone)]
 pub struct DeployOptions {
     /// The first poll interval after a site's creates, and the interval after a change.
