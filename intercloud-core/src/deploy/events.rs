@@ -113,6 +113,21 @@ pub enum EventKind {
         /// The node.
         node: String,
     },
+    /// A site is declared unreachable (its calls failed for `site_timeout`, or its
+    /// listing `max_list_failures` times in a row): its nodes move or fail, the VMs it
+    /// may still run are leftovers until it answers.
+    SiteUnreachable {
+        /// The last error, naming the site and the cause.
+        error: String,
+    },
+    /// An unreachable site answers again: its leftovers are being deleted.
+    SiteAnswers,
+    /// At the end of a pass: VMs of this deployment that may still run on the site
+    /// although no node owns them (it did not answer); deleted once it answers.
+    Leftovers {
+        /// How many (an upper bound).
+        vms: usize,
+    },
     /// The pass ended.
     Finished {
         /// How.

@@ -12,8 +12,21 @@
 //! - a VM of this deployment that no node owns (a failed VM, an adopted duplicate) is
 //!   deleted;
 //! - a site that refuses creates for good (capacity, credentials) or stops answering
-//!   is excluded, and its waiting nodes move to other sites within the request's
-//!   constraints ([`super::replace`]).
+//!   is excluded, and its nodes move to other healthy sites when the request's
+//!   constraints still hold after the move ([`super::replace`]); otherwise they fail
+//!   with the site's error and the constraint.
+//!
+//! # Dead sites
+//! Every tick is cut at a deadline: `site_timeout` after the start of the site's
+//! current failing streak, or its poll wait plus `site_timeout` for a healthy site. A
+//! site whose calls keep failing for `site_timeout` (or whose listing fails
+//! `max_list_failures` times in a row, or once with an error that is not temporary:
+//! credentials refused, an answer that is not a cloud's) is **unreachable**: its
+//! nodes are freed, the VMs it may still run are counted as leftovers, and it keeps
+//! being listed in the background (every `poll_max`, without delaying the end of the
+//! pass): as soon as it answers, those VMs are deleted (the pass then waits for those
+//! deletes). Leftovers still unverified when the pass ends are in the report and make
+//! its result `Partial` at best; the next resume, repair or destroy deletes them.
 //!
 //! Every intent is journaled before its call; a journal write failure halts the loop
 //! before any further create.
@@ -45,12 +58,23 @@ pub(crate) struct SiteRt {
     interval: Duration,
     list_failures: u32,
     observed: bool,
-    unreachable: bool,
+    /// Declared unreachable in this pass: no node is placed there; only background
+    /// cleanup ticks (deletes and a listing) run.
+    pub(crate) unreachable: bool,
     active: bool,
+    /// The start of the first tick of the current streak of failed listings.
+    pub(crate) failing_since: Option<Instant>,
+    /// The start of the first create of the current streak of failed creates.
+    create_failing_since: Option<Instant>,
+    /// The last successful listing.
+    pub(crate) last_ok: Option<Instant>,
+    /// Why the site is unusable (unreachable, or refusing creates), while it is.
+    pub(crate) error: Option<String>,
 }
 
 struct TickOut {
     site: SiteId,
+    started: Instant,
     creates: Vec<(usize, Result<Vec<VmId>>)>,
     deletes: Vec<(VmId, Result<()>)>,
     starts: Vec<((VmId, String), Result<()>)>,
@@ -81,13 +105,16 @@ pub(crate) struct Executor<'a> {
     pub(crate) repairing: bool,
     /// VMs rollback could not delete, by site.
     pub(crate) rollback_leftovers: BTreeMap<SiteId, usize>,
-    /// VMs presumably still alive on sites that became unreachable, whose nodes moved.
+    /// VMs presumably still alive on sites that became unreachable, whose nodes moved
+    /// or failed: unverified until the site answers again.
     stale: BTreeMap<SiteId, usize>,
-    sites: BTreeMap<SiteId, SiteRt>,
+    pub(crate) sites: BTreeMap<SiteId, SiteRt>,
     pub(crate) pending_deletes: BTreeMap<SiteId, BTreeSet<VmId>>,
     delete_journaled: BTreeSet<(SiteId, VmId)>,
     /// Stopped VMs being started ([`super::start`]).
     pub(crate) starts: Starts,
+    /// Each link's state as last polled (`connected`, `pending`, `failed`).
+    pub(crate) link_states: BTreeMap<[SiteId; 2], String>,
 }
 
 impl<'a> Executor<'a> {
@@ -106,6 +133,7 @@ impl<'a> Executor<'a> {
             pending_deletes: BTreeMap::new(),
             delete_journaled: BTreeSet::new(),
             starts: Starts::default(),
+            link_states: BTreeMap::new(),
         }
     }
 
@@ -155,6 +183,10 @@ impl<'a> Executor<'a> {
             observed: false,
             unreachable: false,
             active: false,
+            failing_since: None,
+            create_failing_since: None,
+            last_ok: None,
+            error: None,
         })
     }
 
@@ -178,7 +210,20 @@ impl<'a> Executor<'a> {
             let sites: Vec<SiteId> = self.sites.keys().cloned().collect();
             for site in sites {
                 let rt = &self.sites[&site];
-                if !rt.active && !rt.unreachable && self.has_work(&site) {
+                if rt.active {
+                    continue;
+                }
+                let start = if rt.unreachable {
+                    // Background cleanup: only while it may hold VMs of ours.
+                    self.stale.get(&site).is_some_and(|n| *n > 0)
+                        || self
+                            .pending_deletes
+                            .get(&site)
+                            .is_some_and(|s| !s.is_empty())
+                } else {
+                    self.has_work(&site)
+                };
+                if start {
                     if let Some(f) = self.start_tick(&site)? {
                         ticks.push(f);
                     }
@@ -188,7 +233,13 @@ impl<'a> Executor<'a> {
                 // Stop at once: in-flight calls are journaled intents, found again later.
                 return Ok(());
             }
-            if ticks.is_empty() {
+            // Background ticks of unreachable sites never keep the pass alive; once
+            // such a site answers again, its deletes do.
+            if !self
+                .sites
+                .values()
+                .any(|r| r.active && (!r.unreachable || r.error.is_none()))
+            {
                 return Ok(());
             }
             let out = tokio::select! {
@@ -256,11 +307,13 @@ impl<'a> Executor<'a> {
     /// Journals intents and launches one tick of `site`.
     fn start_tick(&mut self, site: &SiteId) -> Result<Option<TickFuture>> {
         let p = self.provider(site)?;
+        let background = self.site_rt(site).unreachable;
         let mut creates: Vec<(usize, VmSpec, u32)> = Vec::new();
         let idx: Vec<usize> = (0..self.st.batches.len())
             .filter(|&i| {
                 let b = &self.st.batches[i];
-                &b.batch.site == site
+                !background
+                    && &b.batch.site == site
                     && matches!(b.status, BatchStatus::Planned | BatchStatus::Retry)
             })
             .collect();
@@ -339,40 +392,76 @@ impl<'a> Executor<'a> {
             deletes.push(id);
         }
         let starts = self.starts.take(site);
+        let site_timeout = self.d.options.site_timeout;
         let rt = self.site_rt(site);
         rt.active = true;
         let delay = rt.interval;
+        let started = Instant::now();
+        // A tick never outlives the site's bound (see the module docs).
+        let deadline = match (background, rt.failing_since) {
+            (false, Some(since)) => (since + site_timeout).max(started),
+            _ => started + delay + site_timeout,
+        };
         let cluster = self.st.plan.cluster.clone();
         let site = site.clone();
         Ok(Some(Box::pin(async move {
-            let create_calls = creates.iter().map(|(bi, spec, n)| {
-                let p = &p;
-                async move { (*bi, p.create_vms(spec, *n).await) }
-            });
-            let delete_calls = deletes.iter().map(|id| {
-                let p = &p;
-                async move { (id.clone(), p.delete_vm(id).await) }
-            });
-            let start_calls = starts.into_iter().map(|s| {
-                let p = &p;
-                async move {
-                    let res = p.start_vm(&s.0).await;
-                    (s, res)
+            let create_idx: Vec<usize> = creates.iter().map(|(bi, _, _)| *bi).collect();
+            let delete_ids = deletes.clone();
+            let start_ids = starts.clone();
+            let work = async {
+                let create_calls = creates.iter().map(|(bi, spec, n)| {
+                    let p = &p;
+                    async move { (*bi, p.create_vms(spec, *n).await) }
+                });
+                let delete_calls = deletes.iter().map(|id| {
+                    let p = &p;
+                    async move { (id.clone(), p.delete_vm(id).await) }
+                });
+                let start_calls = starts.into_iter().map(|s| {
+                    let p = &p;
+                    async move {
+                        let res = p.start_vm(&s.0).await;
+                        (s, res)
+                    }
+                });
+                let (creates, deletes, starts) = futures::join!(
+                    join_all(create_calls),
+                    join_all(delete_calls),
+                    join_all(start_calls)
+                );
+                tokio::time::sleep(delay).await;
+                let list = p.list_vms(&VmFilter::cluster(cluster)).await;
+                (creates, deletes, starts, list)
+            };
+            match tokio::time::timeout_at(deadline, work).await {
+                Ok((creates, deletes, starts, list)) => TickOut {
+                    site,
+                    started,
+                    creates,
+                    deletes,
+                    starts,
+                    list,
+                },
+                Err(_) => {
+                    // Cut short: every call's outcome is unknown (creates are resolved
+                    // by a later listing, by key; a start is tried again).
+                    let secs = site_timeout.as_secs();
+                    let err = || {
+                        Error::new(
+                            ErrorKind::Timeout,
+                            format!("no answer by its deadline (site_timeout = {secs} s)"),
+                        )
+                        .with_site(&site)
+                    };
+                    TickOut {
+                        creates: create_idx.into_iter().map(|bi| (bi, Err(err()))).collect(),
+                        deletes: delete_ids.into_iter().map(|id| (id, Err(err()))).collect(),
+                        starts: start_ids.into_iter().map(|s| (s, Err(err()))).collect(),
+                        list: Err(err()),
+                        site,
+                        started,
+                    }
                 }
-            });
-            let (creates, deletes, starts) = futures::join!(
-                join_all(create_calls),
-                join_all(delete_calls),
-                join_all(start_calls)
-            );
-            tokio::time::sleep(delay).await;
-            let list = p.list_vms(&VmFilter::cluster(cluster)).await;
-            TickOut {
-                site,
-                creates,
-                deletes,
-                starts,
-                list,
             }
         })))
     }
@@ -381,12 +470,15 @@ impl<'a> Executor<'a> {
         let site = out.site.clone();
         let caps = self.d.providers.get(&site).map(|p| p.capabilities());
         let idempotent = caps.is_none_or(|c| c.idempotent_create);
+        let background = self.site_rt(&site).unreachable;
+        let site_timeout = self.d.options.site_timeout;
         let mut changed = !out.creates.is_empty() || !out.deletes.is_empty();
         for (bi, res) in out.creates {
             let key = self.st.batches[bi].batch.key.to_string();
             let role = self.st.batches[bi].batch.role.clone();
             match res {
                 Ok(ids) => {
+                    self.site_rt(&site).create_failing_since = None;
                     let _ = self.record(Record::CreateOutcome {
                         site: site.clone(),
                         key,
@@ -394,10 +486,16 @@ impl<'a> Executor<'a> {
                     });
                 }
                 Err(e) if e.is_temporary() => {
+                    let since = *self
+                        .site_rt(&site)
+                        .create_failing_since
+                        .get_or_insert(out.started);
                     let b = &mut self.st.batches[bi];
                     b.attempts += 1;
                     let attempt = b.attempts;
-                    if attempt >= self.d.options.max_create_attempts {
+                    if attempt >= self.d.options.max_create_attempts
+                        || since.elapsed() >= site_timeout
+                    {
                         self.give_up(bi, &e);
                     } else {
                         b.status = if idempotent {
@@ -448,14 +546,37 @@ impl<'a> Executor<'a> {
         changed |= self.started(&site, out.starts);
         match out.list {
             Ok(vms) => {
-                self.site_rt(&site).list_failures = 0;
-                self.site_rt(&site).observed = true;
+                let rt = self.site_rt(&site);
+                rt.list_failures = 0;
+                rt.observed = true;
+                rt.failing_since = None;
+                rt.last_ok = Some(Instant::now());
+                if background {
+                    // It answers again: what it lists replaces the unverified count,
+                    // and the VMs no node owns are deleted by the next ticks.
+                    if rt.error.take().is_some() {
+                        self.d
+                            .events
+                            .emit(Some(&site), None, EventKind::SiteAnswers);
+                    }
+                    self.stale.remove(&site);
+                } else if !self.excluded.contains(&site) {
+                    self.site_rt(&site).error = None;
+                }
                 changed |= self.observe(&site, vms, idempotent);
+            }
+            Err(e) if background => {
+                tracing::debug!(site = %site, error = %e, "unreachable site still silent");
+                self.site_rt(&site).error = Some(e.to_string());
             }
             Err(e) => {
                 let rt = self.site_rt(&site);
                 rt.list_failures += 1;
                 let attempt = rt.list_failures;
+                // The streak began with the earliest failed call (a probe may have
+                // failed after this tick's calls were made).
+                let since = rt.failing_since.map_or(out.started, |t| t.min(out.started));
+                rt.failing_since = Some(since);
                 self.d.events.emit(
                     Some(&site),
                     None,
@@ -465,15 +586,31 @@ impl<'a> Executor<'a> {
                         error: e.to_string(),
                     },
                 );
-                if attempt >= self.d.options.max_list_failures {
-                    self.unreachable(&site, &e);
+                // An error that is not temporary (credentials refused, not a cloud's
+                // answer) will not go away by waiting.
+                if !e.is_temporary()
+                    || attempt >= self.d.options.max_list_failures
+                    || since.elapsed() >= site_timeout
+                {
+                    let secs = since.elapsed().as_secs();
+                    let why = Error::new(
+                        e.kind(),
+                        format!(
+                            "{} (no successful call for {secs} s, {attempt} failed listings)",
+                            e.message()
+                        ),
+                    )
+                    .with_site(&site);
+                    self.unreachable(&site, &why);
                 }
             }
         }
         let (min, max) = (self.d.options.poll_min, self.d.options.poll_max);
         let rt = self.site_rt(&site);
         rt.active = false;
-        rt.interval = if changed {
+        rt.interval = if rt.unreachable {
+            max
+        } else if changed || rt.failing_since.is_some() {
             min
         } else {
             rt.interval.mul_f64(1.5).min(max)
@@ -495,6 +632,9 @@ impl<'a> Executor<'a> {
             },
         );
         self.excluded.insert(site.clone());
+        self.site_rt(&site)
+            .error
+            .get_or_insert_with(|| e.to_string());
         let _ = self.record(Record::CreateFailed {
             site,
             key,
@@ -528,10 +668,23 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// A site stopped answering: exclude it and move its waiting nodes.
+    /// A site stopped answering: exclude it, free every node on it (running ones too:
+    /// they cannot be verified) so they move or fail, and count the VMs it may still
+    /// run as leftovers.
     pub(crate) fn unreachable(&mut self, site: &SiteId, e: &Error) {
-        self.site_rt(site).unreachable = true;
+        let poll_max = self.d.options.poll_max;
+        let rt = self.site_rt(site);
+        rt.unreachable = true;
+        rt.interval = poll_max;
+        rt.error = Some(e.to_string());
         self.excluded.insert(site.clone());
+        self.d.events.emit(
+            Some(site),
+            None,
+            EventKind::SiteUnreachable {
+                error: e.to_string(),
+            },
+        );
         self.d.events.emit(
             Some(site),
             None,
@@ -542,24 +695,80 @@ impl<'a> Executor<'a> {
         );
         let mut stale = 0;
         for n in self.st.nodes.values_mut() {
-            if &n.plan.site == site && n.failed.is_none() && !n.is_running() {
+            if &n.plan.site == site && n.failed.is_none() {
                 if n.slot.is_some_and(|(bi, _)| {
                     matches!(
                         self.st.batches[bi].status,
-                        BatchStatus::Created(_) | BatchStatus::Unknown | BatchStatus::Retry
+                        BatchStatus::Created(_)
+                            | BatchStatus::Unknown
+                            | BatchStatus::Retry
+                            | BatchStatus::InFlight
                     )
                 }) {
                     stale += 1;
                 }
                 n.slot = None;
                 n.vm = None;
+                n.running_reported = false;
+                n.missing_ticks = 0;
             }
         }
         stale += self.pending_deletes.get(site).map_or(0, BTreeSet::len);
         self.pending_deletes.remove(site);
+        // VMs left there by earlier passes (nodes moved away before) count too.
+        let journaled = super::report::journaled_unowned(&self.st)
+            .get(site)
+            .copied()
+            .unwrap_or(0);
+        let stale = stale.max(journaled);
         if stale > 0 {
-            *self.stale.entry(site.clone()).or_default() += stale;
+            let e = self.stale.entry(site.clone()).or_default();
+            *e = (*e).max(stale);
         }
+    }
+
+    /// Every journaled link with its real state: `unreachable` when a site at either
+    /// end is, else as last polled (`connected` when the pass never polled it: no
+    /// fabric wait, e.g. a status-free resume).
+    pub(crate) fn link_reports(&self) -> Vec<super::report::LinkReport> {
+        let dead = self.unreachable_sites();
+        self.st
+            .links
+            .iter()
+            .map(|(between, link)| super::report::LinkReport {
+                between: between.clone(),
+                link: link.clone(),
+                state: if between.iter().any(|s| dead.contains_key(s)) {
+                    "unreachable".to_owned()
+                } else {
+                    self.link_states
+                        .get(between)
+                        .cloned()
+                        .unwrap_or_else(|| "connected".to_owned())
+                },
+            })
+            .collect()
+    }
+
+    /// Sites that do not answer at the end of this pass, with the error: declared
+    /// unreachable and not heard since, or failing their last call (a probe, a
+    /// listing). Rollback and the link wait do not wait for them.
+    pub(crate) fn unreachable_sites(&self) -> BTreeMap<SiteId, String> {
+        self.sites
+            .iter()
+            .filter(|(_, r)| r.unreachable || r.failing_since.is_some())
+            .filter_map(|(s, r)| r.error.clone().map(|e| (s.clone(), e)))
+            .collect()
+    }
+
+    /// Whether nodes may be placed on `site` now: not excluded, not failing, and
+    /// answering (its last listing, if any, succeeded).
+    pub(crate) fn healthy(&self, site: &SiteId) -> bool {
+        !self.excluded.contains(site)
+            && self
+                .sites
+                .get(site)
+                .is_none_or(|r| !r.unreachable && r.failing_since.is_none())
     }
 
     /// VMs of this deployment left on sites that could not be cleaned.

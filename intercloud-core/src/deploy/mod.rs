@@ -288,8 +288,12 @@ impl Deployer {
         }
         let wanted = ex.st.nodes.len();
         let running = ex.st.running();
-        let result = if running == wanted && links_ok {
+        let complete = running == wanted && links_ok;
+        let result = if complete && ex.leftovers().is_empty() {
             DeployResult::Ok
+        } else if complete {
+            // Every node runs, but VMs on a site that stopped answering are unverified.
+            DeployResult::Partial
         } else {
             let enough = match ex.st.policy {
                 FailurePolicy::BestEffort { min_fraction } => {
@@ -317,6 +321,11 @@ impl Deployer {
             // A repair pass that changed nothing leaves the journal alone (`watch`).
             ex.record(journal::Record::Finished { result })?;
         }
+        let report = self.report(ex, result);
+        for (site, vms) in &report.leftovers {
+            self.events
+                .emit(Some(site), None, EventKind::Leftovers { vms: *vms });
+        }
         self.events.emit(
             None,
             None,
@@ -326,7 +335,7 @@ impl Deployer {
                 wanted: ex.st.nodes.len(),
             },
         );
-        Ok(self.report(ex, result))
+        Ok(report)
     }
 
     /// Deletes what this deployment made (members, then links, then endpoints) and
@@ -342,14 +351,36 @@ impl Deployer {
             }),
             unsettled: &unsettled,
         };
-        let purged = purge(
+        // A site found unreachable in this pass is not waited for (`cleanup_timeout`):
+        // what the journal says it holds is reported as leftovers instead.
+        let known_dead = ex.unreachable_sites();
+        let unsure: Vec<SiteId> = ex
+            .st
+            .sites_touched()
+            .into_iter()
+            .filter(|s| !known_dead.contains_key(s))
+            .collect();
+        // One bounded listing first, so that a site that died quietly (nothing to do
+        // there lately) is not waited for either.
+        ex.probe(unsure).await;
+        let dead = ex.unreachable_sites();
+        let reachable: std::collections::BTreeSet<SiteId> = ex
+            .st
+            .sites_touched()
+            .into_iter()
+            .filter(|s| !dead.contains_key(s))
+            .collect();
+        let mut unverified = report::journaled_unowned(&ex.st);
+        unverified.retain(|s, n| dead.contains_key(s) && *n > 0);
+        let mut purged = purge(
             self,
-            &ex.st.sites_touched(),
+            &reachable,
             &ex.st.plan.cluster,
             scope,
             Some(ex.journal),
         )
         .await;
+        purged.remaining.extend(unverified);
         ex.actions.deleted += purged.deleted;
         let overlay_left = ex.teardown_overlay().await;
         for n in ex.st.nodes.values_mut() {
@@ -380,7 +411,9 @@ impl Deployer {
     fn report(&self, ex: &Executor<'_>, result: DeployResult) -> DeployReport {
         let mut leftovers = ex.leftovers();
         for (s, n) in &ex.rollback_leftovers {
-            *leftovers.entry(s.clone()).or_default() += n;
+            // Both count the same VMs on an unreachable site: keep the larger.
+            let e = leftovers.entry(s.clone()).or_default();
+            *e = (*e).max(*n);
         }
         let mut nodes = report::node_reports(&ex.st);
         for n in &mut nodes {
@@ -392,21 +425,13 @@ impl Deployer {
             cluster: ex.st.plan.cluster.clone(),
             result,
             nodes,
-            links: ex
-                .st
-                .links
-                .iter()
-                .map(|(between, link)| LinkReport {
-                    between: between.clone(),
-                    link: link.clone(),
-                    state: "connected".into(),
-                })
-                .collect(),
+            links: ex.link_reports(),
             moved: ex.actions.moved.clone(),
             recreated: ex.actions.recreated.clone(),
             started: ex.starts.started.clone(),
             deleted: ex.actions.deleted,
             leftovers,
+            unreachable: ex.unreachable_sites(),
         }
     }
 }

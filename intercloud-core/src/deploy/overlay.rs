@@ -7,6 +7,7 @@
 //! Every site's overlay subnet is the cluster's overlay CIDR: node addresses come from
 //! one address space, so fabrics route the whole CIDR.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
@@ -167,26 +168,53 @@ impl Executor<'_> {
             return true;
         };
         let deadline = Instant::now() + self.d.options.timeout;
-        let mut pending: Vec<([SiteId; 2], crate::vpn::LinkId)> = self
-            .st
-            .links
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let dead = self.unreachable_sites();
+        // Links to a site that does not answer are reported `unreachable`, not waited
+        // for; they matter only when nodes still want that site.
+        let wanted = self.st.sites_in_use();
+        let mut pending: Vec<([SiteId; 2], crate::vpn::LinkId)> = Vec::new();
+        let mut dead_ok = true;
+        for (k, v) in &self.st.links {
+            if k.iter().any(|s| dead.contains_key(s)) {
+                dead_ok &= !k.iter().any(|s| dead.contains_key(s) && wanted.contains(s));
+            } else {
+                self.link_states.insert(k.clone(), "pending".into());
+                pending.push((k.clone(), v.clone()));
+            }
+        }
         let mut interval = self.d.options.poll_min;
+        let site_timeout = self.d.options.site_timeout;
+        // When each link's status calls began to fail (temporarily).
+        let mut erring: BTreeMap<[SiteId; 2], Instant> = BTreeMap::new();
         while !pending.is_empty() {
             let mut still = Vec::new();
             for (between, link) in pending {
-                match fabric.link_status(&link).await {
-                    Ok(LinkState::Up) => self.d.events.emit(
-                        Some(&between[0]),
-                        None,
-                        EventKind::LinkUp {
-                            peer: between[1].clone(),
-                            link,
-                        },
-                    ),
+                let asked = Instant::now();
+                let status =
+                    match tokio::time::timeout(site_timeout, fabric.link_status(&link)).await {
+                        Ok(r) => r,
+                        Err(_) => Err(crate::Error::new(
+                            crate::ErrorKind::Timeout,
+                            format!(
+                                "link {link}: no status within site_timeout = {} s",
+                                site_timeout.as_secs()
+                            ),
+                        )),
+                    };
+                match status {
+                    Ok(LinkState::Up) => {
+                        self.link_states.insert(between.clone(), "connected".into());
+                        self.d.events.emit(
+                            Some(&between[0]),
+                            None,
+                            EventKind::LinkUp {
+                                peer: between[1].clone(),
+                                link,
+                            },
+                        )
+                    }
                     Ok(LinkState::Failed(why)) => {
+                        self.link_states.insert(between.clone(), "failed".into());
                         self.d.events.emit(
                             Some(&between[0]),
                             None,
@@ -198,6 +226,7 @@ impl Executor<'_> {
                         return false;
                     }
                     Err(e) if !e.is_temporary() => {
+                        self.link_states.insert(between.clone(), "failed".into());
                         self.d.events.emit(
                             Some(&between[0]),
                             None,
@@ -208,7 +237,32 @@ impl Executor<'_> {
                         );
                         return false;
                     }
-                    Ok(_) | Err(_) => still.push((between, link)),
+                    Err(e)
+                        if erring
+                            .get(&between)
+                            .is_some_and(|t| t.elapsed() >= site_timeout) =>
+                    {
+                        // Its site (or gateway) stopped answering: not waited for longer.
+                        self.link_states
+                            .insert(between.clone(), "unreachable".into());
+                        self.d.events.emit(
+                            Some(&between[0]),
+                            None,
+                            EventKind::StepFailed {
+                                step: format!("link {link}"),
+                                error: format!("no status for {} s: {e}", site_timeout.as_secs()),
+                            },
+                        );
+                        return false;
+                    }
+                    Err(_) => {
+                        erring.entry(between.clone()).or_insert(asked);
+                        still.push((between, link));
+                    }
+                    Ok(_) => {
+                        erring.remove(&between);
+                        still.push((between, link));
+                    }
                 }
             }
             pending = still;
@@ -221,7 +275,7 @@ impl Executor<'_> {
             tokio::time::sleep(interval).await;
             interval = interval.mul_f64(1.5).min(self.d.options.poll_max);
         }
-        true
+        dead_ok
     }
 
     /// Disconnects every link, then releases every endpoint; returns what is left.

@@ -46,6 +46,24 @@ impl DeployResult {
 }
 
 /// Timings and limits of the executor.
+///
+/// # Bounds
+/// - **A dead site is noticed within `poll_max + site_timeout`** (defaults: 20 s +
+///   60 s = 80 s) of its last answer: every tick of a site (its creates, deletes,
+///   poll wait and listing) is cut at `site_timeout` after the first call of the
+///   site's current failing streak (or after the tick's wait plus `site_timeout` when
+///   the site was healthy), and a site whose calls have failed for `site_timeout`, or
+///   whose listing failed `max_list_failures` times in a row (or once with an error
+///   that is not temporary: refused credentials, an answer that is not a cloud's),
+///   is unreachable. Its nodes
+///   then move to other healthy sites only when the request's constraints still hold
+///   after the move; its VMs are reported as leftovers and deleted as soon as it
+///   answers (in this pass, or by the next resume, repair or destroy).
+/// - **A pass returns within `timeout` + the link wait (at most `timeout`) +
+///   `cleanup_timeout`** (rollback); a site found unreachable is not waited for by the
+///   rollback (every site is probed once, within `poll_max`, before it) or the link
+///   wait: its VMs and links are reported instead, and a link whose status calls
+///   fail or hang for `site_timeout` is reported `unreachable`.
 #[derive(Debug, Clone)]
 pub struct DeployOptions {
     /// The first poll interval after a site's creates, and the interval after a change.
@@ -56,6 +74,10 @@ pub struct DeployOptions {
     pub max_create_attempts: u32,
     /// Consecutive failed listings before a site counts as unreachable.
     pub max_list_failures: u32,
+    /// How long a site may fail every call (or not answer) before it counts as
+    /// unreachable, whatever `max_list_failures` says; also the longest a single tick
+    /// of a site may take beyond its poll wait.
+    pub site_timeout: Duration,
     /// Times one node may be recreated (failed VM) in one pass before it counts as failed.
     pub max_node_attempts: u32,
     /// Ticks a created VM may be absent from listings before it counts as lost.
@@ -78,6 +100,7 @@ impl Default for DeployOptions {
             poll_max: Duration::from_secs(20),
             max_create_attempts: 8,
             max_list_failures: 6,
+            site_timeout: Duration::from_secs(60),
             max_node_attempts: 3,
             missing_grace_ticks: 3,
             timeout: Duration::from_secs(30 * 60),

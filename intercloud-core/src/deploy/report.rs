@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::policy::DeployResult;
-use super::state::State;
+use super::state::{BatchStatus, State};
 use crate::model::{SiteId, VmId};
 use crate::vpn::LinkId;
 
@@ -38,7 +38,9 @@ pub struct LinkReport {
     pub between: [SiteId; 2],
     /// The fabric's id.
     pub link: LinkId,
-    /// Its last known state (`up`, `pending`, …).
+    /// Its last known state: `connected` (carries traffic), `pending` (not up when
+    /// the pass ended), `failed` (the fabric said so), or `unreachable` (a site at
+    /// one end does not answer; the link is not verified).
     pub state: String,
 }
 
@@ -76,8 +78,13 @@ pub struct DeployReport {
     /// VMs deleted (surplus, failed, rolled back).
     pub deleted: usize,
     /// Alive VMs of this deployment that could not be deleted, by site (their site
-    /// was unreachable); a later repair or destroy removes them.
+    /// was unreachable); a later repair or destroy removes them. While any are
+    /// reported the result is at best `Partial`.
     pub leftovers: BTreeMap<SiteId, usize>,
+    /// Sites found unreachable in this pass that had not answered again by its end,
+    /// with the error (site and cause).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unreachable: BTreeMap<SiteId, String>,
 }
 
 pub(crate) fn node_reports(st: &State) -> Vec<NodeReport> {
@@ -112,4 +119,45 @@ pub(crate) fn node_reports(st: &State) -> Vec<NodeReport> {
             error: n.failed.clone(),
         })
         .collect()
+}
+
+/// Per site, the VMs the journal says this deployment made there (created, or whose
+/// create may have taken effect) and that no current node owns: after a site outage,
+/// the VMs it may still run although their nodes moved or failed. An upper bound (a
+/// VM deleted by hand, or a create whose outcome is unknown, counts until the site
+/// is listed); what status reports as unverified leftovers for a site it cannot
+/// list.
+pub(crate) fn journaled_unowned(st: &State) -> BTreeMap<SiteId, usize> {
+    let mut out: BTreeMap<SiteId, usize> = BTreeMap::new();
+    if st.destroyed {
+        return out;
+    }
+    for (bi, b) in st.batches.iter().enumerate() {
+        if !st.keys.contains(b.batch.key.as_str()) {
+            continue;
+        }
+        let site = &b.batch.site;
+        let made: Vec<u32> = match &b.status {
+            BatchStatus::Created(ids) => (0..ids.len() as u32)
+                .filter(|i| {
+                    !st.deleted
+                        .contains(&(site.clone(), ids[*i as usize].clone()))
+                })
+                .collect(),
+            BatchStatus::Planned | BatchStatus::Failed => continue,
+            _ => (0..b.batch.count()).collect(),
+        };
+        let unowned = made
+            .into_iter()
+            .filter(|i| {
+                !st.nodes
+                    .values()
+                    .any(|n| n.slot == Some((bi, *i)) && n.plan.site == b.batch.site)
+            })
+            .count();
+        if unowned > 0 {
+            *out.entry(b.batch.site.clone()).or_default() += unowned;
+        }
+    }
+    out
 }

@@ -82,6 +82,8 @@ pub(crate) struct State {
     pub(crate) destroyed: bool,
     /// Rebuilt from a journal (resume, repair, status) rather than a fresh plan.
     pub(crate) replayed: bool,
+    /// VMs whose delete the journal records as done.
+    pub(crate) deleted: BTreeSet<(SiteId, VmId)>,
 }
 
 impl State {
@@ -142,6 +144,7 @@ impl State {
             last_result: None,
             destroyed: false,
             replayed: false,
+            deleted: BTreeSet::new(),
         }
     }
 
@@ -244,7 +247,10 @@ impl State {
             }
             Record::Finished { result } => self.last_result = Some(*result),
             Record::Destroyed => self.destroyed = true,
-            Record::DeleteIntent { .. } | Record::Deleted { .. } => {}
+            Record::Deleted { site, vm_id } => {
+                self.deleted.insert((site.clone(), vm_id.clone()));
+            }
+            Record::DeleteIntent { .. } => {}
         }
     }
 
@@ -301,14 +307,17 @@ impl State {
         self.nodes.values().map(|n| n.plan.clone()).collect()
     }
 
-    /// VMs the journal says were made at `site` (created batches' ids, and every VM
-    /// of a create cut short), for reports when the site cannot be listed.
+    /// VMs the journal says were made at `site` and not deleted (created batches' ids,
+    /// and every VM of a create cut short), for reports when the site cannot be listed.
     pub(crate) fn created_at(&self, site: &SiteId) -> usize {
         self.batches
             .iter()
             .filter(|b| &b.batch.site == site && self.keys.contains(b.batch.key.as_str()))
             .map(|b| match &b.status {
-                BatchStatus::Created(ids) => ids.len(),
+                BatchStatus::Created(ids) => ids
+                    .iter()
+                    .filter(|id| !self.deleted.contains(&(site.clone(), (*id).clone())))
+                    .count(),
                 BatchStatus::Planned | BatchStatus::Failed => 0,
                 _ => b.batch.nodes.len(),
             })

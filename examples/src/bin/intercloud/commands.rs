@@ -101,7 +101,12 @@ fn deployer(
     overlay: Option<(Arc<dyn VpnFabric>, OverlayBoot)>,
     fabric_file: Option<PathBuf>,
 ) -> Deployer {
-    let d = Deployer::new(fed.providers.iter().cloned());
+    let d = Deployer::new(fed.providers.iter().cloned()).with_options(
+        crate::bounds::deploy_options().unwrap_or_else(|e| {
+            eprintln!("warning: {e}; using the default");
+            Default::default()
+        }),
+    );
     let max_user_data = d
         .capabilities()
         .into_iter()

@@ -6,6 +6,7 @@
 //!
 //! Exit codes: 0 done, 1 failed, 2 bad input, 3 partial (best effort).
 
+mod bounds;
 mod commands;
 mod creds;
 mod federation;
