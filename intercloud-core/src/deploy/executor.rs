@@ -150,7 +150,7 @@ impl<'a> Executor<'a> {
             Err(e) => {
                 let err = Error::new(
                     ErrorKind::Journal,
-                    format!("journal write failed, deployment stopped: {e}"),
+                    format!("journal write failed, deployment stopped: {}", e.message()),
                 );
                 self.d.events.emit(
                     None,

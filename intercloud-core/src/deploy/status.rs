@@ -39,6 +39,11 @@ pub struct SiteStatus {
     /// place, and destroy deletes them.
     #[serde(default)]
     pub untracked: usize,
+    /// When the site could not be listed: the VMs its journal says this deployment
+    /// made there and no node owns (nodes moved away), which may still run there
+    /// unverified; a repair, resume or destroy deletes them once the site answers.
+    #[serde(default)]
+    pub unverified: usize,
     /// The listing error, when the site could not be listed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -178,30 +183,50 @@ impl Deployer {
                 out.entry(vm.site.clone()).or_default().surplus += 1;
             }
         }
+        let unowned = super::report::journaled_unowned(&st);
+        for (site, s) in &mut out {
+            if s.error.is_some() {
+                s.unverified = unowned.get(site).copied().unwrap_or(0);
+            }
+        }
         let running = st.running();
         // A pass that was interrupted (no `Finished` record) is incomplete, not failed:
         // `resume` goes on with it.
         let interrupted = st.last_result.is_none();
+        // Every node runs, but VMs to remove remain or a site cannot be checked.
+        let unclean = out
+            .values()
+            .any(|s| s.surplus > 0 || s.unverified > 0 || s.error.is_some());
         let result = if st.destroyed || (running == 0 && !interrupted) {
             DeployResult::Failed
-        } else if running == st.nodes.len() {
+        } else if running == st.nodes.len() && !unclean {
             DeployResult::Ok
         } else {
             DeployResult::Partial
         };
+        let links = st
+            .links
+            .iter()
+            .map(|(between, link)| LinkReport {
+                between: between.clone(),
+                link: link.clone(),
+                // What a listing can tell: a link to a site that does not answer is
+                // unreachable; the fabric is asked by `resume` and `repair`.
+                state: if between
+                    .iter()
+                    .any(|s| out.get(s).is_some_and(|s| s.error.is_some()))
+                {
+                    "unreachable".into()
+                } else {
+                    "connected".into()
+                },
+            })
+            .collect();
         Ok(ClusterStatus {
             cluster,
             result,
             nodes: super::report::node_reports(&st),
-            links: st
-                .links
-                .iter()
-                .map(|(between, link)| LinkReport {
-                    between: between.clone(),
-                    link: link.clone(),
-                    state: "connected".into(),
-                })
-                .collect(),
+            links,
             sites: out,
         })
     }

@@ -212,7 +212,7 @@ pub(crate) fn placement_table(counts: &PlacementCounts) -> String {
 /// Per-site wanted versus observed.
 pub(crate) fn site_table(sites: &BTreeMap<SiteId, SiteStatus>) -> String {
     let mut out = format!(
-        "{:<10} {:>6} {:>7} {:>7} {:>6} {:>7} {:>7} {:>9} {:>7}\n",
+        "{:<10} {:>6} {:>7} {:>7} {:>6} {:>7} {:>7} {:>10} {:>9} {:>7}\n",
         "SITE",
         "WANTED",
         "RUNNING",
@@ -220,13 +220,14 @@ pub(crate) fn site_table(sites: &BTreeMap<SiteId, SiteStatus>) -> String {
         "BROKEN",
         "MISSING",
         "SURPLUS",
+        "UNVERIFIED",
         "UNTRACKED",
         "FOREIGN"
     );
     for (s, st) in sites {
         let _ = writeln!(
             out,
-            "{:<10} {:>6} {:>7} {:>7} {:>6} {:>7} {:>7} {:>9} {:>7}{}",
+            "{:<10} {:>6} {:>7} {:>7} {:>6} {:>7} {:>7} {:>10} {:>9} {:>7}{}",
             s.as_str(),
             st.wanted,
             st.running,
@@ -234,6 +235,7 @@ pub(crate) fn site_table(sites: &BTreeMap<SiteId, SiteStatus>) -> String {
             st.broken,
             st.missing,
             st.surplus,
+            st.unverified,
             st.untracked,
             st.foreign,
             st.error
