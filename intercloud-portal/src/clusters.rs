@@ -418,7 +418,7 @@ pub fn start_destroy(rec: Arc<ClusterRecord>) {
     tokio::spawn(async move {
         let out = forwarding(&rec, rec.deployer.destroy(&rec.tag, Some(&rec.journal))).await;
         let phase = match out {
-            Ok(r) if r.remaining == 0 => {
+            Ok(r) if r.is_clean() => {
                 rec.push(
                     "portal",
                     format!("deleted {} VMs; verified none left", r.deleted),
@@ -426,8 +426,16 @@ pub fn start_destroy(rec: Arc<ClusterRecord>) {
                 Phase::Destroyed
             }
             Ok(r) => Phase::Failed(format!(
-                "destroy deleted {} VMs but {} remain (a site was unreachable); destroy again",
-                r.deleted, r.remaining
+                "destroy deleted {} VMs but {} remain and {} sites could not be checked ({}); \
+                 destroy again",
+                r.deleted,
+                r.remaining,
+                r.unverified.len(),
+                r.unverified
+                    .keys()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
             Err(e) => Phase::Failed(e.to_string()),
         };
