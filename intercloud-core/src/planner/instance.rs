@@ -9,6 +9,7 @@ use crate::model::{
     INTRA_SITE_RTT_MS,
 };
 use crate::{Error, ErrorKind, Result};
+use super::Constraint;
 
 /// Rounds per job when a traffic pattern does not say (`rounds_per_job` omitted).
 pub const DEFAULT_ROUNDS_PER_JOB: f64 = 1.0;
@@ -135,7 +136,8 @@ impl Instance {
                     return Err(Error::invalid(format!(
                         "group {:?}: sites = [] allows no site; remove the key to allow all",
                         g.role
-                    )));
+                    ))
+                    .with_constraint(Constraint::Pinning));
                 }
                 for p in pins {
                     if !topo.sites.contains_key(p) {
@@ -143,7 +145,8 @@ impl Instance {
                             "group {:?} is pinned to site {p}, which is not in the federation (sites: {})",
                             g.role,
                             sites.iter().map(SiteId::as_str).collect::<Vec<_>>().join(", ")
-                        )));
+                        ))
+                        .with_constraint(Constraint::Pinning));
                     }
                 }
             }

@@ -75,6 +75,12 @@
 //! placement exists but the chosen method did not find one within the budget (only
 //! possible with [`SearchMode::HeuristicOnly`] or a budget too short for the exact
 //! search).
+//!
+//! An infeasible request's error also names its constraints machine-readably:
+//! [`crate::Error::constraints`] (e.g. `[Constraint::Capacity]`, or
+//! `[Pinning, SurviveSiteLoss]` when only both together fail), and its
+//! [`crate::Error::class`] is [`crate::ErrorClass::UserInput`]: the request must
+//! change (or the federation grow), retrying cannot help.
 
 // Sites and groups are indices into dense matrices; index loops read as the formulas.
 #![allow(clippy::needless_range_loop)]
@@ -377,7 +383,7 @@ pub fn evaluate(
         .into_iter()
         .find(|v| v.constraint == Constraint::Link)
     {
-        return Err(Error::invalid(v.message));
+        return Err(Error::invalid(v.message).with_constraint(v.constraint));
     }
     Ok(cost::cost(&inst, &x, objective))
 }
