@@ -555,8 +555,8 @@ mod tests {
         let failed_vm = Error::unavailable("VM 7 is failed").with_temporary(false);
         assert_eq!(failed_vm.class(), ErrorClass::CloudRefused);
         // Any kind marked temporary is transient.
-        let flaky = Error::new(ErrorKind::QuotaExceeded, "insufficient capacity now")
-            .with_temporary(true);
+        let flaky =
+            Error::new(ErrorKind::QuotaExceeded, "insufficient capacity now").with_temporary(true);
         assert_eq!(flaky.class(), ErrorClass::Transient);
         // A planner shortfall names its constraint: the request must change.
         let short = Error::new(ErrorKind::QuotaExceeded, "capacity: short by 3")
@@ -574,7 +574,9 @@ mod tests {
     fn retries_spent_is_off_unless_set_and_survives_a_new_message() {
         let e = Error::unavailable("down").with_site("tokyo");
         assert!(!e.retries_spent());
-        let spent = e.with_retries_spent(true).with_constraint(Constraint::Pinning);
+        let spent = e
+            .with_retries_spent(true)
+            .with_constraint(Constraint::Pinning);
         let again = spent.with_message("down (again)");
         assert!(again.retries_spent());
         assert!(again.is_temporary());
@@ -614,6 +616,10 @@ mod tests {
     #[test]
     fn the_error_stays_small_enough_to_return_by_value() {
         // clippy's result_large_err warns from 128 bytes.
-        assert!(std::mem::size_of::<Error>() <= 128, "{}", std::mem::size_of::<Error>());
+        assert!(
+            std::mem::size_of::<Error>() <= 128,
+            "{}",
+            std::mem::size_of::<Error>()
+        );
     }
 }

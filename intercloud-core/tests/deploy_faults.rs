@@ -206,3 +206,64 @@ async fn without_idempotent_create_an_ambiguous_create_is_adopted_not_repeated()
     );
     assert_eq!(a.all_vms().len(), 5);
 }
+
+/// A site behind `wrap::Retry` whose creates keep failing temporarily: the wrapper's
+/// spent error is final for the executor, which moves the nodes at once instead of
+/// calling the wrapper again (`max_create_attempts` × the wrapper's attempts).
+#[tokio::test(start_paused = true)]
+async fn a_create_whose_retries_are_spent_is_not_retried_by_the_executor() {
+    use intercloud_core::wrap::{Retry, RetryPolicy};
+    use intercloud_core::ErrorClass;
+    use std::time::Duration;
+
+    let (ps, topo) = federation(&[site("a", true), site("b", true)], 12);
+    for _ in 0..100 {
+        ps[1].fail_next(Method::Create, ErrorKind::Unavailable, FaultTiming::Before);
+    }
+    let policy = RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(100),
+        rate_limited_delay: Duration::from_millis(100),
+        max_delay: Duration::from_millis(400),
+        max_elapsed: Duration::from_secs(30),
+    };
+    let b = Arc::new(Retry::new(ps[1].clone(), policy).with_seed(5));
+    let providers: Vec<Arc<dyn CloudProvider>> = vec![ps[0].clone(), b];
+    let mut d = Deployer::new(providers).with_options(options());
+    let mut rx = d.subscribe();
+    let req = request("spent", vec![group("worker", 4, None)]);
+    let pl = placement(&[("worker", "a", 2), ("worker", "b", 2)]);
+    let plan = d.plan(&req, &topo, &pl).unwrap();
+    let report = d
+        .deploy(plan, FailurePolicy::AllOrNothing, &MemoryJournal::new())
+        .await
+        .unwrap();
+    assert_eq!(report.result, DeployResult::Ok, "{report:#?}");
+    assert_exact(&ps, &report);
+    assert_eq!(report.moved.len(), 2, "{:?}", report.moved);
+    // One executor attempt: exactly the wrapper's three calls, never more.
+    assert_eq!(ps[1].calls(Method::Create), 3);
+    let ev = drain(&mut rx);
+    assert_eq!(
+        count(
+            &ev,
+            |k| matches!(k, EventKind::Retry { step, .. } if step.starts_with("create"))
+        ),
+        0,
+        "the executor announced no retry of its own"
+    );
+    let failed: Vec<_> = ev
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::StepFailed { step, error } if step.starts_with("create") => Some(error),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].retries_spent, "{:?}", failed[0]);
+    assert_eq!(failed[0].class, ErrorClass::Transient);
+    assert_eq!(failed[0].kind, ErrorKind::Unavailable);
+    assert!(failed[0].to_string().contains("gave up after 3 attempts"));
+    d.destroy("spent", None).await.unwrap();
+    assert_none_left(&ps, "spent");
+}

@@ -125,7 +125,7 @@ impl Deployer {
                                 EventKind::Retry {
                                     step: "list".into(),
                                     attempt,
-                                    error: e.to_string(),
+                                    error: e.info(),
                                 },
                             );
                             last = Some(e);
@@ -181,7 +181,7 @@ impl Deployer {
                         None,
                         EventKind::StepFailed {
                             step: "preflight".into(),
-                            error: e.to_string(),
+                            error: e.info(),
                         },
                     );
                     // The kind and the site go on the new error, the cause's words in it.

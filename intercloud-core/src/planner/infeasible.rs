@@ -156,9 +156,7 @@ pub(crate) fn precheck(inst: &Instance) -> Result<()> {
                     thousands(u64::from(grp.count) - room)
                 ),
             );
-            return Err(named
-                .into_iter()
-                .fold(err, |e, c| e.with_constraint(c)));
+            return Err(named.into_iter().fold(err, |e, c| e.with_constraint(c)));
         }
     }
     let hosts: Vec<usize> = (0..n)

@@ -4,12 +4,12 @@
 //! dense `site × site` matrix. Its size depends on the number of sites and groups,
 //! never on the number of VMs.
 
+use super::Constraint;
 use crate::model::{
     ClusterRequest, ServiceLevel, SiteId, Topology, TrafficPattern, INTRA_SITE_BANDWIDTH_MBPS,
     INTRA_SITE_RTT_MS,
 };
 use crate::{Error, ErrorKind, Result};
-use super::Constraint;
 
 /// Rounds per job when a traffic pattern does not say (`rounds_per_job` omitted).
 pub const DEFAULT_ROUNDS_PER_JOB: f64 = 1.0;
