@@ -267,3 +267,80 @@ async fn a_create_whose_retries_are_spent_is_not_retried_by_the_executor() {
     d.destroy("spent", None).await.unwrap();
     assert_none_left(&ps, "spent");
 }
+
+/// A site behind `wrap::Retry` that stops answering mid-deploy: the first listing
+/// whose retries are spent makes it unreachable (not `max_list_failures` of them),
+/// its nodes move, and its VMs are deleted once it answers again.
+#[tokio::test(start_paused = true)]
+async fn a_listing_whose_retries_are_spent_makes_the_site_unreachable_at_once() {
+    use intercloud_core::wrap::{Retry, RetryPolicy};
+    use std::time::Duration;
+
+    let (ps, topo) = federation(&[site("a", true), site("b", true)], 13);
+    let policy = RetryPolicy {
+        max_attempts: 2,
+        base_delay: Duration::from_millis(100),
+        rate_limited_delay: Duration::from_millis(100),
+        max_delay: Duration::from_millis(100),
+        max_elapsed: Duration::from_secs(30),
+    };
+    let b = Arc::new(Retry::new(ps[1].clone(), policy).with_seed(2));
+    let providers: Vec<Arc<dyn CloudProvider>> = vec![ps[0].clone(), b];
+    let mut d = Deployer::new(providers).with_options(options());
+    let mut rx = d.subscribe();
+    let req = request("listing", vec![group("worker", 4, None)]);
+    let pl = placement(&[("worker", "a", 2), ("worker", "b", 2)]);
+    let plan = d.plan(&req, &topo, &pl).unwrap();
+    // b's creates go through; then it fails every call until 60 s.
+    let down = ps[1].clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        down.set_outage(true);
+        tokio::time::sleep(Duration::from_secs(59)).await;
+        down.set_outage(false);
+    });
+    let report = d
+        .deploy(plan, FailurePolicy::AllOrNothing, &MemoryJournal::new())
+        .await
+        .unwrap();
+    // Every node runs on a; b's two VMs are leftovers until it answers: partial.
+    assert_eq!(report.result, DeployResult::Partial, "{report:#?}");
+    assert!(report
+        .nodes
+        .iter()
+        .all(|n| n.site.as_str() == "a" && n.error.is_none()));
+    assert_eq!(report.moved.len(), 2, "{:?}", report.moved);
+    assert_eq!(report.leftovers.get("b"), Some(&2));
+    assert!(
+        report.unreachable["b"].contains("1 failed listings"),
+        "{:?}",
+        report.unreachable
+    );
+    let ev = drain(&mut rx);
+    let on_b =
+        |e: &&intercloud_core::deploy::Event| e.site.as_ref().is_some_and(|s| s.as_str() == "b");
+    let unreachable = ev
+        .iter()
+        .filter(on_b)
+        .position(|e| matches!(e.kind, EventKind::SiteUnreachable { .. }))
+        .expect("b is unreachable");
+    let b_events: Vec<_> = ev.iter().filter(on_b).collect();
+    let failed_lists = b_events[..unreachable]
+        .iter()
+        .filter(|e| matches!(&e.kind, EventKind::Retry { step, .. } if step == "list"))
+        .count();
+    assert_eq!(
+        failed_lists, 1,
+        "one spent listing is enough: {b_events:#?}"
+    );
+    match &b_events[unreachable].kind {
+        EventKind::SiteUnreachable { error } => {
+            assert!(error.retries_spent, "{error:?}");
+            assert_eq!(error.class, intercloud_core::ErrorClass::Transient);
+        }
+        other => panic!("{other:?}"),
+    }
+    tokio::time::sleep(Duration::from_secs(61)).await; // b answers again
+    d.destroy("listing", None).await.unwrap();
+    assert_none_left(&ps, "listing");
+}
