@@ -344,3 +344,37 @@ async fn a_listing_whose_retries_are_spent_makes_the_site_unreachable_at_once() 
     d.destroy("listing", None).await.unwrap();
     assert_none_left(&ps, "listing");
 }
+
+/// The check before a deployment does not retry a listing whose retries a
+/// `wrap::Retry` spent: it fails at once, naming the site, with nothing created.
+#[tokio::test(start_paused = true)]
+async fn the_site_check_does_not_retry_a_spent_listing() {
+    use intercloud_core::wrap::{Retry, RetryPolicy};
+    use std::time::Duration;
+
+    let (ps, topo) = federation(&[site("a", true), site("b", true)], 14);
+    ps[1].set_outage(true);
+    let policy = RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(100),
+        rate_limited_delay: Duration::from_millis(100),
+        max_delay: Duration::from_millis(100),
+        max_elapsed: Duration::from_secs(30),
+    };
+    let b = Arc::new(Retry::new(ps[1].clone(), policy).with_seed(4));
+    let providers: Vec<Arc<dyn CloudProvider>> = vec![ps[0].clone(), b];
+    let d = Deployer::new(providers).with_options(options());
+    let req = request("checked", vec![group("worker", 2, None)]);
+    let pl = placement(&[("worker", "a", 1), ("worker", "b", 1)]);
+    let plan = d.plan(&req, &topo, &pl).unwrap();
+    let t0 = tokio::time::Instant::now();
+    let err = d
+        .deploy(plan, FailurePolicy::AllOrNothing, &MemoryJournal::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.site().map(|s| s.as_str()), Some("b"), "{err}");
+    assert!(err.retries_spent(), "{err:?}");
+    assert_eq!(ps[1].calls(Method::List), 3, "the wrapper's attempts only");
+    assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+    assert!(alive(&ps, "checked").is_empty());
+}
