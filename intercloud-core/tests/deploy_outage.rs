@@ -467,17 +467,34 @@ async fn a_site_refusing_credentials_mid_deploy_is_unreachable_at_once_and_clean
             &placement(&[("worker", "a", 2), ("worker", "b", 2), ("worker", "c", 2)]),
         )
         .unwrap();
-    // b's creates go through, then its next listing says the key is refused.
-    ps[1].fail_next(
-        Method::List,
-        ErrorKind::Unauthenticated,
-        FaultTiming::Before,
-    );
+    // b passes the check before the deployment; once its creates are asked for, its
+    // next listing says the key is refused.
+    let b = ps[1].clone();
+    let watcher = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        let mut armed = false;
+        while let Some(ev) = rx.recv().await {
+            if !armed
+                && ev.site.as_ref().is_some_and(|s| s.as_str() == "b")
+                && matches!(ev.kind, EventKind::VmRequested { .. })
+            {
+                b.fail_next(
+                    Method::List,
+                    ErrorKind::Unauthenticated,
+                    FaultTiming::Before,
+                );
+                armed = true;
+            }
+            seen.push(ev);
+        }
+        seen
+    });
     let report = d
         .deploy(plan, FailurePolicy::AllOrNothing, &MemoryJournal::new())
         .await
         .unwrap();
-    let events = drain(&mut rx);
+    drop(d);
+    let events = watcher.await.unwrap();
     let seen = unreachable_event(&events, "b").expect("b is unreachable");
     assert!(
         seen.elapsed < options().site_timeout,
