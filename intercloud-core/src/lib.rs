@@ -5,7 +5,8 @@
 //! - [`model`]: sites, service levels, VMs, tags, topology, cluster requests;
 //! - [`planner`]: where each VM goes, by money, capacity, latency and bandwidth;
 //! - [`CloudProvider`] and [`VpnFabric`]: the two traits backends implement;
-//! - [`Error`] / [`ErrorKind`]: one error type whose kinds callers act on;
+//! - [`Error`] / [`ErrorKind`] / [`ErrorClass`]: one error type whose kinds and
+//!   classes callers act on, and [`ErrorInfo`], its serialisable snapshot;
 //! - [`Credentials`] and the [`vault`]: API keys held as secrets, stored encrypted;
 //! - [`wrap`]: retry, rate limit and timeout around any provider;
 //! - [`deploy`]: plans, the deployer, its journal, resume, repair, destroy, status;
@@ -31,7 +32,7 @@ pub mod vpn;
 pub mod wrap;
 
 pub use credentials::{CredentialRef, Credentials};
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorClass, ErrorInfo, ErrorKind, Result};
 pub use memory::{FaultTiming, MemoryProvider, MemoryProviderBuilder, Method};
 pub use model::*;
 pub use provider::{CloudProvider, CloudProviderExt};

@@ -18,6 +18,35 @@ use crate::Result;
 /// retry, rate limit, timeout — wraps any provider (see [`crate::wrap`]) and is never
 /// written inside a backend. Use it as `Arc<dyn CloudProvider>`.
 ///
+/// ```
+/// use intercloud_core::{
+///     CloudProvider, IdempotencyKey, MemoryProvider, VmFilter, VmSpec, VmState,
+/// };
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> intercloud_core::Result<()> {
+/// let site = MemoryProvider::builder("tokyo").offering("Small", 1, 1024).build();
+/// let key = IdempotencyKey::new("ic-demo-1")?;
+/// let spec = VmSpec::new("demo", "worker", key.clone(), "S", "Small");
+///
+/// let ids = site.create_vms(&spec, 2).await?;
+/// // Same key again: no new VM, the same ids by index.
+/// assert_eq!(site.create_vms(&spec, 2).await?, ids);
+///
+/// // Progress comes from one listing, by cluster tag (or by key).
+/// let vms = site.list_vms(&VmFilter::cluster("demo")).await?;
+/// assert_eq!(vms.len(), 2);
+/// assert!(vms.iter().all(|v| v.state == VmState::Running)); // instant boot here
+///
+/// for id in &ids {
+///     site.delete_vm(id).await?;
+///     site.delete_vm(id).await?; // gone already: still Ok
+/// }
+/// assert!(site.list_vms(&VmFilter::key(&key)).await?.is_empty());
+/// # Ok(())
+/// # }
+/// ```
+///
 /// # Contract
 /// - **Idempotent create by key.** `create_vms(spec, n)` makes VMs with indices
 ///   `0..n`, each named `spec.key.vm_name(i)` and tagged with `spec.tags_for(i)`.
@@ -25,16 +54,41 @@ use crate::Result;
 ///   exists: the backend passes the key as the middleware's idempotency token, or
 ///   lists by the key tag and creates only the missing indices. It returns the ids of
 ///   all `n` VMs, those made earlier included, ordered by index.
+/// - **Create does not wait for `Running`.** `Ok` means the middleware accepted every
+///   VM: each is listed from then on, `Pending` or already `Running`. Callers poll
+///   [`list_vms`](Self::list_vms) for `Running` (the testkit's
+///   `state_progresses_to_running`). A backend may wait longer to surface failures
+///   as errors — CloudStack waits, by default, for its deploy jobs to finish
+///   (`wait_for_running`) — but no caller may rely on it.
+/// - **Partial failure is an error, never a short list.** When some VMs of the call
+///   could not be made, `create_vms` returns `Err`; the VMs that were made (and, for
+///   a temporary error, possibly more: the reply was lost) exist tagged with the key
+///   and their index. Repeating the call with the same key makes only the missing
+///   indices (the testkit's `retried_create_is_idempotent`); listing by
+///   [`VmFilter::key`] finds the rest for deletion. A backend may remove what the
+///   call made when the error is permanent (CloudStack does; OpenNebula keeps them
+///   for the retry; EC2's `RunInstances` and the memory provider make all or
+///   none), so callers must not assume either. Capacity is refused as
+///   `QuotaExceeded` (the testkit's `capacity_exceeded`).
 /// - **Batch polling.** `list_vms` is one logical listing (the backend may page) and
 ///   returns exactly the VMs that pass [`VmFilter::matches`]; callers poll progress of
 ///   a whole cluster with one call per site per tick.
 /// - **Delete is idempotent.** Deleting a VM that is gone already returns `Ok(())`.
+/// - **Unknown figures stay unknown.** [`capacity`](Self::capacity) reports `None` for
+///   any figure the middleware does not give (see [`Limit`](crate::Limit)); it never
+///   invents a zero or a limit.
+/// - **Capabilities are honest data.** [`capabilities`](Self::capabilities) makes no
+///   call; see [`Capabilities`] for every field's meaning and default.
 /// - **No secrets** appear in errors, logs or `Debug` output.
+///
+/// The conformance scenarios in `testkit` (feature `testkit`) check these on any
+/// provider; every backend runs them.
 ///
 /// # Errors
 /// Every method returns [`crate::Error`] with the site set; kinds as documented on
-/// [`crate::ErrorKind`]. A create that may or may not have happened (timeout, dropped
-/// connection) is reported as a temporary error: retrying it with the same key is safe.
+/// [`crate::ErrorKind`], classes on [`crate::ErrorClass`]. A create that may or may
+/// not have happened (timeout, dropped connection) is reported as a temporary error:
+/// retrying it with the same key is safe.
 #[async_trait]
 pub trait CloudProvider: Send + Sync + fmt::Debug {
     /// The site this provider talks to.
@@ -46,10 +100,18 @@ pub trait CloudProvider: Send + Sync + fmt::Debug {
     /// The offerings the site lists (service offerings, instance types, templates).
     async fn offerings(&self) -> Result<Vec<Offering>>;
 
-    /// What the account may still create at the site.
+    /// What the account may still create at the site: usage and limits of instances,
+    /// vCPUs and memory, each part `None` when the middleware does not report it.
     async fn capacity(&self) -> Result<Capacity>;
 
-    /// Creates `count` VMs from `spec` (see the contract); returns their ids by index.
+    /// Creates `count` VMs from `spec` (see the contract); returns the ids of all
+    /// `count` VMs by index once the middleware accepted them, before they run.
+    ///
+    /// # Errors
+    /// `InvalidRequest` for a `count` above [`Capabilities::max_batch`] or an unknown
+    /// offering (before any call); `QuotaExceeded` when the site has no room; a
+    /// temporary error when the outcome is unknown. After an error some VMs of the
+    /// call may exist (see the contract): retry with the same key or delete by key.
     async fn create_vms(&self, spec: &VmSpec, count: u32) -> Result<Vec<VmId>>;
 
     /// Lists the VMs passing `filter`, in one logical call.

@@ -271,7 +271,7 @@ async fn a_move_that_would_break_min_sites_is_refused_and_the_result_is_never_ok
     let failed: Vec<_> = report.nodes.iter().filter(|n| n.error.is_some()).collect();
     assert_eq!(failed.len(), 2);
     for n in &failed {
-        let why = n.error.as_deref().unwrap();
+        let why = n.error.as_ref().unwrap().to_string();
         assert_eq!(n.site.as_str(), "b");
         assert!(why.contains("site b") && why.contains("outage"), "{why}");
         assert!(
@@ -328,7 +328,7 @@ async fn a_move_that_would_break_survive_site_loss_is_refused() {
     let failed: Vec<_> = report.nodes.iter().filter(|n| n.error.is_some()).collect();
     assert_eq!(failed.len(), 2);
     for n in failed {
-        let why = n.error.as_deref().unwrap();
+        let why = n.error.as_ref().unwrap().to_string();
         assert!(why.contains("site b"), "{why}");
         assert!(why.contains("a would break survive-site-loss"), "{why}");
     }
@@ -434,8 +434,13 @@ async fn when_every_site_dies_deploy_returns_within_its_bounds_naming_each_site(
         assert!(report.unreachable[&SiteId::new(s)].contains(&format!("site {s}")));
     }
     for n in &report.nodes {
-        let why = n.error.as_deref().expect("every node failed with a reason");
-        assert!(why.contains(&format!("site {}", n.site)), "{why}");
+        let why = n.error.as_ref().expect("every node failed with a reason");
+        assert!(
+            why.to_string().contains(&format!("site {}", n.site)),
+            "{why}"
+        );
+        // Typed: the site that did not answer, and a class a front end acts on.
+        assert_eq!(why.site.as_ref(), Some(&n.site), "{why:?}");
     }
     let total: usize = report.leftovers.values().sum();
     assert!(total >= 4, "{:?}", report.leftovers);
@@ -498,10 +503,15 @@ async fn a_site_refusing_credentials_mid_deploy_is_unreachable_at_once_and_clean
     );
     match &seen.kind {
         EventKind::SiteUnreachable { error } => {
+            let text = error.to_string();
             assert!(
-                error.contains("site b") && error.contains("unauthenticated"),
+                text.contains("site b") && text.contains("unauthenticated"),
                 "{error}"
-            )
+            );
+            // Typed: refused credentials are the operator's to fix, not transient.
+            assert_eq!(error.kind, intercloud_core::ErrorKind::Unauthenticated);
+            assert_eq!(error.class, intercloud_core::ErrorClass::OperatorConfig);
+            assert_eq!(error.site.as_ref().map(|s| s.as_str()), Some("b"));
         }
         other => panic!("{other:?}"),
     }

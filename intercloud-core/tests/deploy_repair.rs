@@ -287,7 +287,11 @@ async fn a_stopped_vm_that_cannot_be_started_is_replaced_and_the_report_says_why
     let n = &after.nodes[0];
     assert_eq!(n.name, w1.name);
     assert_ne!(n.vm_id.as_ref(), Some(&old_id), "a new VM replaced it");
-    let why = n.error.as_deref().unwrap_or_default();
+    let why = n
+        .error
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     assert!(
         why.starts_with("stopped VM could not be started:") && why.contains("injected fault"),
         "{why}"

@@ -14,7 +14,7 @@ use intercloud_core::planner::estimate::{
 use intercloud_core::planner::{
     check, evaluate, Constraint, Method, Objective, Planner, Proof, SearchMode,
 };
-use intercloud_core::ErrorKind;
+use intercloud_core::{ErrorClass, ErrorKind};
 
 fn counts(groups: &[(&str, &[(&str, u32)])]) -> PlacementCounts {
     groups
@@ -180,6 +180,10 @@ fn capacity_shortfall_names_the_level_the_sites_and_the_gap() {
         err.message(),
         "capacity: need 2,000 × L, the federation can host 1,240: hokkaido 800, tokyo 440 (short by 760)"
     );
+    // Machine-readable: the constraint, and a class a front end acts on (the
+    // request must change, though the kind is the cloud's `QuotaExceeded`).
+    assert_eq!(err.constraints(), &[Constraint::Capacity]);
+    assert_eq!(err.class(), ErrorClass::UserInput);
 }
 
 #[test]
@@ -195,6 +199,7 @@ fn colocated_group_larger_than_any_site_is_refused_with_the_largest_site() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::QuotaExceeded);
     assert!(err.message().starts_with("colocate: group master"), "{err}");
+    assert_eq!(err.constraints(), &[Constraint::Colocate]);
     assert!(
         err.message().contains("b, can host 3 (short by 1)"),
         "{err}"
@@ -212,6 +217,8 @@ fn pin_to_unknown_site_and_impossible_spread_are_invalid_requests() {
     assert_eq!(err.kind(), ErrorKind::InvalidRequest);
     assert!(err.message().contains("site nowhere,"), "{err}");
     assert!(!err.message().contains("SiteId"), "{err}");
+    assert_eq!(err.constraints(), &[Constraint::Pinning]);
+    assert_eq!(err.class(), ErrorClass::UserInput);
 
     let mut req = request(vec![group("worker", 2, "S")]);
     req.spread.min_sites = 2;
@@ -220,6 +227,40 @@ fn pin_to_unknown_site_and_impossible_spread_are_invalid_requests() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidRequest);
     assert!(err.message().starts_with("min-sites:"), "{err}");
+    assert_eq!(err.constraints(), &[Constraint::MinSites]);
+}
+
+#[test]
+fn constraints_that_fail_only_together_are_all_named() {
+    // Pinned to two sites of 3 each, and at most 2 per site to survive a loss.
+    let topo = Topology::new(
+        [
+            site("a", &[("S", 0.1, 3)]),
+            site("b", &[("S", 0.1, 3)]),
+            site("c", &[("S", 0.1, 30)]),
+        ],
+        vec![
+            link("a", "b", 5.0, 1000.0),
+            link("a", "c", 5.0, 1000.0),
+            link("b", "c", 5.0, 1000.0),
+        ],
+    );
+    let mut g = group("worker", 5, "S");
+    g.sites = Some(vec![SiteId::new("a"), SiteId::new("b")]);
+    let mut req = request(vec![g]);
+    req.spread.survive_site_loss = Some(0.5);
+    let err = planner()
+        .plan(&topo, &req, &Objective::money())
+        .unwrap_err();
+    assert!(
+        err.message().starts_with("pinning + survive-site-loss:"),
+        "{err}"
+    );
+    assert_eq!(
+        err.constraints(),
+        &[Constraint::Pinning, Constraint::SurviveSiteLoss]
+    );
+    assert_eq!(err.class(), ErrorClass::UserInput);
 }
 
 #[test]
@@ -235,6 +276,7 @@ fn rtt_limit_that_no_capacity_meets_is_named() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidRequest);
     assert!(err.message().starts_with("max-rtt:"), "{err}");
+    assert_eq!(err.constraints(), &[Constraint::MaxRtt]);
 }
 
 #[test]
@@ -259,6 +301,7 @@ fn vpn_bandwidth_shortfall_names_the_link_and_its_usable_bandwidth() {
     assert_eq!(err.kind(), ErrorKind::InvalidRequest);
     let m = err.message();
     assert!(m.starts_with("vpn-bandwidth:"), "{m}");
+    assert_eq!(err.constraints(), &[Constraint::VpnBandwidth]);
     assert!(m.contains("hokkaido <-> nii (790 Mbit/s usable)"), "{m}");
     assert!(m.contains("vpn.bandwidth_mbps = 1000"), "{m}");
     req.vpn.bandwidth_mbps = Some(790.0);

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use intercloud_core::wrap::{Retry, RetryEvent, RetryHook, RetryPolicy};
 use intercloud_core::{
-    CloudProvider, ErrorKind, FaultTiming, MemoryProvider, Method, VmFilter, VmId, TAG_KEY,
+    CloudProvider, ErrorClass, ErrorKind, FaultTiming, MemoryProvider, Method, VmFilter, VmId,
+    TAG_KEY,
 };
 use tokio::time::Instant;
 use wrap_support::{spec, Probe};
@@ -63,6 +64,9 @@ async fn retries_stop_at_the_attempt_cap() {
         err.to_string().contains("gave up after 4 attempts"),
         "{err}"
     );
+    // Temporary → spent: still transient, but outer loops must not retry it at once.
+    assert!(err.retries_spent());
+    assert_eq!(err.class(), ErrorClass::Transient);
     let seen = seen.lock().unwrap().clone();
     assert_eq!(
         seen.iter().map(|s| s.1).collect::<Vec<_>>(),
@@ -100,6 +104,10 @@ async fn retries_stop_at_the_time_cap() {
         let attempts = probe.count();
 
         assert_eq!(err.kind(), ErrorKind::Timeout);
+        assert!(
+            err.retries_spent(),
+            "seed {seed}: the time cap spends retries too"
+        );
         // No attempt started after the cap; each wait is at most 1 s, so giving up
         // means the next wait would have crossed it: more than 9 s have passed.
         assert!(
@@ -134,6 +142,7 @@ async fn permanent_errors_are_returned_at_once_unchanged() {
         let err = retry.delete_vm(&VmId::new("7")).await.unwrap_err();
         assert_eq!(err.kind(), kind);
         assert_eq!(err.message(), "delete_vm failed (scripted)");
+        assert!(!err.retries_spent(), "{kind} was never retried");
         assert_eq!(probe.count(), 1, "{kind} must not be retried");
         assert!(seen.lock().unwrap().is_empty());
         assert_eq!(t0.elapsed(), Duration::ZERO);
@@ -287,6 +296,10 @@ async fn ambiguous_create_is_not_retried_without_idempotent_create() {
     assert_eq!(err.kind(), ErrorKind::Unavailable);
     assert_eq!(err.site().map(|s| s.as_str()), Some("legacy"));
     assert_eq!(mem.calls(Method::Create), 1, "not retried");
+    assert!(
+        !err.retries_spent(),
+        "nothing was spent: the caller may look up and retry"
+    );
     assert!(seen.lock().unwrap().is_empty());
     assert_eq!(t0.elapsed(), Duration::ZERO, "returned at once");
     // The first call did take effect: the caller must look the key up, not retry.
@@ -344,6 +357,35 @@ async fn zero_attempts_means_one_attempt() {
     let err = retry.offerings().await.unwrap_err();
     assert_eq!(probe.count(), 1);
     assert_eq!(err.message(), "offerings failed (scripted)");
+    // A policy of one attempt retries nothing, so it spends nothing either.
+    assert!(!err.retries_spent());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_success_after_retries_and_a_permanent_error_after_retries_are_not_spent() {
+    let probe = Arc::new(Probe::new("s").script(&[ErrorKind::Unavailable, ErrorKind::NotFound]));
+    let retry = Retry::new(probe.clone(), policy(5, Duration::from_secs(60))).with_seed(1);
+    let err = retry.delete_vm(&VmId::new("9")).await.unwrap_err();
+    assert_eq!(probe.count(), 2);
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(!err.is_temporary());
+    assert!(
+        !err.retries_spent(),
+        "the last error was not one the layer retries"
+    );
+    assert_eq!(err.class(), ErrorClass::CloudRefused);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_spent_error_stays_spent_through_an_outer_retry_layer() {
+    let probe = Arc::new(Probe::new("s").always_fail(ErrorKind::RateLimited));
+    let inner = Retry::new(probe.clone(), policy(2, Duration::from_secs(600))).with_seed(3);
+    // An outer layer of one attempt keeps what the inner one spent.
+    let outer = Retry::new(inner, RetryPolicy::none());
+    let err = outer.list_vms(&VmFilter::default()).await.unwrap_err();
+    assert_eq!(probe.count(), 2);
+    assert!(err.retries_spent());
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
 }
 
 #[tokio::test(start_paused = true)]
@@ -357,7 +399,7 @@ async fn works_over_arc_dyn_and_forwards_site_and_capabilities() {
     assert_eq!(retry.list_vms(&VmFilter::default()).await.unwrap().len(), 1);
     retry.delete_vm(&ids[0]).await.unwrap();
     assert!(retry.offerings().await.unwrap().is_empty());
-    assert_eq!(retry.capacity().await.unwrap().instances.used, 0);
+    assert_eq!(retry.capacity().await.unwrap().instances.used, Some(0));
     assert!(format!("{retry:?}").contains("Retry"));
 }
 

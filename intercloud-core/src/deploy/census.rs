@@ -101,7 +101,8 @@ impl Deployer {
     }
 
     /// The alive VMs tagged with `cluster`, per site; a temporary error is retried
-    /// (after `poll_min`) until `timeout`.
+    /// (after `poll_min`) until `timeout`, unless a retry layer spent its retries on
+    /// it already ([`crate::Error::retries_spent`]).
     async fn list_everywhere(
         &self,
         cluster: &str,
@@ -118,14 +119,15 @@ impl Deployer {
                     attempt += 1;
                     match p.list_vms(&filter).await {
                         Ok(vms) => return Ok(vms),
-                        Err(e) if e.is_temporary() => {
+                        // Not one a retry layer already spent its retries on.
+                        Err(e) if e.is_temporary() && !e.retries_spent() => {
                             events.emit(
                                 Some(site),
                                 None,
                                 EventKind::Retry {
                                     step: "list".into(),
                                     attempt,
-                                    error: e.to_string(),
+                                    error: e.info(),
                                 },
                             );
                             last = Some(e);
@@ -181,20 +183,19 @@ impl Deployer {
                         None,
                         EventKind::StepFailed {
                             step: "preflight".into(),
-                            error: e.to_string(),
+                            error: e.info(),
                         },
                     );
-                    // The kind and the site go on the new error, the cause's words in it.
-                    return Err(Error::new(
-                        e.kind(),
-                        format!(
+                    // The kind, class, retry state and site go on the new error, the
+                    // cause's words in it.
+                    return Err(e
+                        .with_message(format!(
                             "failed its check before anything was created: {}; fix its \
                              endpoint or credentials in the federation, or leave the site out",
                             e.message()
-                        ),
-                    )
-                    .with_site(site)
-                    .with_temporary(false));
+                        ))
+                        .with_site(site)
+                        .with_temporary(false));
                 }
                 Err(e) => {
                     tracing::warn!(%site, error = %e, "a site the plan does not use cannot be listed");

@@ -134,7 +134,8 @@ pub(crate) async fn purge(
                 None,
                 EventKind::StepFailed {
                     step: "cleanup".into(),
-                    error: error.clone(),
+                    error: crate::ErrorInfo::new(crate::ErrorKind::Config, error.clone())
+                        .with_site(site.clone()),
                 },
             );
             return (site.clone(), 0, Left::Unverified(error));
@@ -245,7 +246,7 @@ async fn purge_site(
                                 EventKind::Retry {
                                     step: format!("delete {}", vm.id),
                                     attempt,
-                                    error: e.to_string(),
+                                    error: e.info(),
                                 },
                             );
                         }
@@ -267,7 +268,7 @@ async fn purge_site(
                     EventKind::Retry {
                         step: "list".into(),
                         attempt,
-                        error: e.to_string(),
+                        error: e.info(),
                     },
                 );
                 if list_failures >= limits.max_list_failures {

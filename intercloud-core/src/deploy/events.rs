@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use super::policy::DeployResult;
 use crate::model::{SiteId, VmId};
 use crate::vpn::LinkId;
+use crate::ErrorInfo;
 
 /// One thing that happened, with where and when.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,15 +82,15 @@ pub enum EventKind {
         step: String,
         /// The attempt that failed (1-based).
         attempt: u32,
-        /// The error.
-        error: String,
+        /// The error; `Display` gives the text it always had.
+        error: ErrorInfo,
     },
     /// A step failed for good.
     StepFailed {
         /// What failed.
         step: String,
-        /// The error.
-        error: String,
+        /// The error; `Display` gives the text it always had.
+        error: ErrorInfo,
     },
     /// A node moved to another site (capacity, outage).
     Replaced {
@@ -118,7 +119,7 @@ pub enum EventKind {
     /// may still run are leftovers until it answers.
     SiteUnreachable {
         /// The last error, naming the site and the cause.
-        error: String,
+        error: ErrorInfo,
     },
     /// An unreachable site answers again: its leftovers are being deleted.
     SiteAnswers,

@@ -11,8 +11,9 @@
 //!   address, in a new batch with a new key;
 //! - a VM of this deployment that no node owns (a failed VM, an adopted duplicate) is
 //!   deleted;
-//! - a site that refuses creates for good (capacity, credentials) or stops answering
-//!   is excluded, and its nodes move to other healthy sites when the request's
+//! - a site that refuses creates for good (capacity, credentials, a temporary error
+//!   a retry layer already [spent its retries on](crate::Error::retries_spent): it is
+//!   not retried again here) or stops answering is excluded, and its nodes move to other healthy sites when the request's
 //!   constraints still hold after the move ([`super::replace`]); otherwise they fail
 //!   with the site's error and the constraint.
 //!
@@ -21,7 +22,8 @@
 //! current failing streak, or its poll wait plus `site_timeout` for a healthy site. A
 //! site whose calls keep failing for `site_timeout` (or whose listing fails
 //! `max_list_failures` times in a row, or once with an error that is not temporary:
-//! credentials refused, an answer that is not a cloud's) is **unreachable**: its
+//! credentials refused, an answer that is not a cloud's — or once with an error whose
+//! [retries are spent](crate::Error::retries_spent)) is **unreachable**: its
 //! nodes are freed, the VMs it may still run are counted as leftovers, and it keeps
 //! being listed in the background (every `poll_max`, without delaying the end of the
 //! pass): as soon as it answers, those VMs are deleted (the pass then waits for those
@@ -50,7 +52,7 @@ use super::state::{BatchStatus, State};
 use super::Deployer;
 use crate::model::{SiteId, Vm, VmFilter, VmId, VmSpec};
 use crate::provider::CloudProvider;
-use crate::{Error, ErrorKind, Result};
+use crate::{Error, ErrorInfo, ErrorKind, Result};
 
 /// Per-site runtime bookkeeping.
 #[derive(Debug, Clone)]
@@ -69,7 +71,7 @@ pub(crate) struct SiteRt {
     /// The last successful listing.
     pub(crate) last_ok: Option<Instant>,
     /// Why the site is unusable (unreachable, or refusing creates), while it is.
-    pub(crate) error: Option<String>,
+    pub(crate) error: Option<ErrorInfo>,
 }
 
 struct TickOut {
@@ -157,7 +159,7 @@ impl<'a> Executor<'a> {
                     None,
                     EventKind::StepFailed {
                         step: "journal".into(),
-                        error: err.to_string(),
+                        error: err.info(),
                     },
                 );
                 self.halted = Some(Error::new(ErrorKind::Journal, err.message().to_owned()));
@@ -258,7 +260,10 @@ impl<'a> Executor<'a> {
         let secs = self.d.options.timeout.as_secs();
         for n in self.st.nodes.values_mut() {
             if !n.is_running() && n.failed.is_none() {
-                n.failed = Some(format!("not running after {secs} s"));
+                n.failed = Some(
+                    ErrorInfo::new(ErrorKind::Timeout, format!("not running after {secs} s"))
+                        .with_site(n.plan.site.clone()),
+                );
             }
         }
     }
@@ -342,7 +347,7 @@ impl<'a> Executor<'a> {
             let user_data = match self.d.configurer.user_data(&ctx, &batch) {
                 Ok(u) => u,
                 Err(e) => {
-                    self.fail_batch_nodes(bi, &format!("user data: {e}"));
+                    self.fail_batch_nodes(bi, e.info().with_message(format!("user data: {e}")));
                     continue;
                 }
             };
@@ -485,7 +490,9 @@ impl<'a> Executor<'a> {
                         vm_ids: ids,
                     });
                 }
-                Err(e) if e.is_temporary() => {
+                // A retry layer that spent its retries on it already waited: trying
+                // again here would multiply its attempts (see `Error::retries_spent`).
+                Err(e) if e.is_temporary() && !e.retries_spent() => {
                     let since = *self
                         .site_rt(&site)
                         .create_failing_since
@@ -509,7 +516,7 @@ impl<'a> Executor<'a> {
                             EventKind::Retry {
                                 step: format!("create {key}"),
                                 attempt,
-                                error: e.to_string(),
+                                error: e.info(),
                             },
                         );
                     }
@@ -538,7 +545,7 @@ impl<'a> Executor<'a> {
                     EventKind::Retry {
                         step: format!("delete {id}"),
                         attempt: 1,
-                        error: e.to_string(),
+                        error: e.info(),
                     },
                 ),
             }
@@ -567,7 +574,7 @@ impl<'a> Executor<'a> {
             }
             Err(e) if background => {
                 tracing::debug!(site = %site, error = %e, "unreachable site still silent");
-                self.site_rt(&site).error = Some(e.to_string());
+                self.site_rt(&site).error = Some(e.info());
             }
             Err(e) => {
                 let rt = self.site_rt(&site);
@@ -583,24 +590,24 @@ impl<'a> Executor<'a> {
                     EventKind::Retry {
                         step: "list".into(),
                         attempt,
-                        error: e.to_string(),
+                        error: e.info(),
                     },
                 );
                 // An error that is not temporary (credentials refused, not a cloud's
-                // answer) will not go away by waiting.
+                // answer) will not go away by waiting; one a retry layer spent its
+                // retries on has been waited for already.
                 if !e.is_temporary()
+                    || e.retries_spent()
                     || attempt >= self.d.options.max_list_failures
                     || since.elapsed() >= site_timeout
                 {
                     let secs = since.elapsed().as_secs();
-                    let why = Error::new(
-                        e.kind(),
-                        format!(
+                    let why = e
+                        .with_message(format!(
                             "{} (no successful call for {secs} s, {attempt} failed listings)",
                             e.message()
-                        ),
-                    )
-                    .with_site(&site);
+                        ))
+                        .with_site(&site);
                     self.unreachable(&site, &why);
                 }
             }
@@ -628,13 +635,11 @@ impl<'a> Executor<'a> {
             Some(&role),
             EventKind::StepFailed {
                 step: format!("create {key}"),
-                error: e.to_string(),
+                error: e.info(),
             },
         );
         self.excluded.insert(site.clone());
-        self.site_rt(&site)
-            .error
-            .get_or_insert_with(|| e.to_string());
+        self.site_rt(&site).error.get_or_insert_with(|| e.info());
         let _ = self.record(Record::CreateFailed {
             site,
             key,
@@ -650,7 +655,7 @@ impl<'a> Executor<'a> {
         }
     }
 
-    fn fail_batch_nodes(&mut self, bi: usize, why: &str) {
+    fn fail_batch_nodes(&mut self, bi: usize, why: ErrorInfo) {
         self.st.batches[bi].status = BatchStatus::Failed;
         let b = &self.st.batches[bi].batch;
         self.d.events.emit(
@@ -658,12 +663,12 @@ impl<'a> Executor<'a> {
             Some(&b.role),
             EventKind::StepFailed {
                 step: format!("create {}", b.key),
-                error: why.to_owned(),
+                error: why.clone(),
             },
         );
         for n in self.st.nodes.values_mut() {
             if n.slot.is_some_and(|(b, _)| b == bi) {
-                n.failed = Some(why.to_owned());
+                n.failed = Some(why.clone());
             }
         }
     }
@@ -676,21 +681,19 @@ impl<'a> Executor<'a> {
         let rt = self.site_rt(site);
         rt.unreachable = true;
         rt.interval = poll_max;
-        rt.error = Some(e.to_string());
+        rt.error = Some(e.info());
         self.excluded.insert(site.clone());
         self.d.events.emit(
             Some(site),
             None,
-            EventKind::SiteUnreachable {
-                error: e.to_string(),
-            },
+            EventKind::SiteUnreachable { error: e.info() },
         );
         self.d.events.emit(
             Some(site),
             None,
             EventKind::StepFailed {
                 step: "site".into(),
-                error: format!("site unreachable: {e}"),
+                error: e.info().with_message(format!("site unreachable: {e}")),
             },
         );
         let mut stale = 0;
@@ -757,7 +760,7 @@ impl<'a> Executor<'a> {
         self.sites
             .iter()
             .filter(|(_, r)| r.unreachable || r.failing_since.is_some())
-            .filter_map(|(s, r)| r.error.clone().map(|e| (s.clone(), e)))
+            .filter_map(|(s, r)| r.error.as_ref().map(|e| (s.clone(), e.to_string())))
             .collect()
     }
 

@@ -2,21 +2,89 @@
 //! overlay endpoints, links, member VMs — with a crash-safe journal, a failure policy,
 //! resume, repair, status and destroy.
 //!
-//! ```ignore
-//! let mut deployer = Deployer::new(providers)        // Arc<dyn CloudProvider> per site,
-//!     .with_fabric(fabric)                            // already wrapped (retry, rate limit)
-//!     .with_configurer(Arc::new(my_cloud_init));
-//! let mut events = deployer.subscribe();
-//! let plan = deployer.plan(&request, &topology, &placement)?;
-//! println!("{}", plan.explain());
-//! let journal = FileJournal::open(state_dir.join("journal.log"))?;
-//! let report = deployer.deploy(plan, FailurePolicy::AllOrNothing, &journal).await?;
-//! // later, from another process, with the journal file alone:
-//! let report = deployer.resume(&FileJournal::open(path)?, ResumeMode::Continue).await?;
-//! let status = deployer.status(&journal).await?;
-//! let repaired = deployer.repair(&journal).await?;
-//! let gone = deployer.destroy("hadoop-demo", Some(&journal)).await?;
+//! Plan a small cluster over two sites, deploy it on in-memory clouds with a journal,
+//! check it, then destroy it (virtual time: the polls take no real seconds):
+//!
 //! ```
+//! use std::sync::Arc;
+//!
+//! use intercloud_core::config::{cluster_from_toml, FederationConfig};
+//! use intercloud_core::deploy::{DeployResult, Deployer, FailurePolicy, MemoryJournal};
+//! use intercloud_core::planner::{Objective, Planner};
+//! use intercloud_core::{CloudProvider, MemoryProvider};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> intercloud_core::Result<()> {
+//! let federation = FederationConfig::from_toml(
+//!     r#"
+//! [[site]]
+//! id = "hokkaido"
+//! middleware = "opennebula"
+//! endpoint = "http://one.hokkaido.example:2633/RPC2"
+//! credentials = "env:HOKKAIDO"
+//! [site.levels.S]
+//! offering = "small"
+//! price_per_hour = 0.02
+//! capacity = 2
+//!
+//! [[site]]
+//! id = "tokyo"
+//! middleware = "opennebula"
+//! endpoint = "http://one.tokyo.example:2633/RPC2"
+//! credentials = "env:TOKYO"
+//! [site.levels.S]
+//! offering = "small"
+//! price_per_hour = 0.03
+//! capacity = 10
+//!
+//! [[link]]
+//! between = ["hokkaido", "tokyo"]
+//! rtt_ms = 20
+//! bandwidth_mbps = 1000
+//! "#,
+//!     "federation.toml",
+//! )?;
+//! let request = cluster_from_toml(
+//!     "name = \"demo\"\n[[group]]\nrole = \"worker\"\ncount = 3\nlevel = \"S\"\n",
+//!     "cluster.toml",
+//! )?;
+//! let topology = federation.topology();
+//! // The cheapest placement: hokkaido's 2, then 1 on tokyo.
+//! let placed = Planner::new().plan(&topology, &request, &Objective::money())?;
+//!
+//! // One provider per site: a backend (wrapped by `wrap::stack`) in production.
+//! let providers: Vec<Arc<dyn CloudProvider>> = ["hokkaido", "tokyo"]
+//!     .into_iter()
+//!     .map(|site| {
+//!         let cloud = MemoryProvider::builder(site).offering("small", 1, 1024).build();
+//!         Arc::new(cloud) as Arc<dyn CloudProvider>
+//!     })
+//!     .collect();
+//! let mut deployer = Deployer::new(providers);
+//! let mut events = deployer.subscribe(); // progress, for a CLI or a portal
+//!
+//! let plan = deployer.plan(&request, &topology, &placed.placement)?;
+//! let journal = MemoryJournal::new(); // `FileJournal` survives a crash
+//! let report = deployer.deploy(plan, FailurePolicy::AllOrNothing, &journal).await?;
+//! assert_eq!(report.result, DeployResult::Ok);
+//! assert_eq!(report.nodes.len(), 3);
+//! assert!(report.nodes.iter().all(|n| n.state == "running" && n.error.is_none()));
+//! assert!(events.try_recv().is_ok());
+//!
+//! // Wanted versus what the sites list, from the journal alone.
+//! let status = deployer.status(&journal).await?;
+//! assert_eq!(status.result, DeployResult::Ok);
+//!
+//! let gone = deployer.destroy("demo", Some(&journal)).await?;
+//! assert_eq!((gone.deleted, gone.remaining), (3, 0));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The same deployer resumes an interrupted deployment from its journal
+//! ([`Deployer::resume`]), repairs a running one ([`Deployer::repair`]) and links
+//! the sites when given a fabric ([`Deployer::with_fabric`]); a
+//! [`NodeConfigurer`] ([`Deployer::with_configurer`]) writes each node's user data.
 //!
 //! # Guarantees
 //! - Before every create, the journal durably holds its intent (site, key, spec

@@ -9,6 +9,7 @@ use super::journal::Record;
 use super::start::OnStopped;
 use super::state::BatchStatus;
 use crate::model::{SiteId, Vm, VmId, VmState};
+use crate::{ErrorClass, ErrorInfo, ErrorKind};
 
 impl Executor<'_> {
     /// A listed VM of this deployment whose planned create has no intent in the
@@ -178,10 +179,17 @@ impl Executor<'_> {
                             n.running_reported = false;
                             n.attempts += 1;
                             if n.attempts > max_attempts {
-                                n.failed = Some(format!(
-                                    "its VM reached state {state} {} times",
-                                    n.attempts
-                                ));
+                                n.failed = Some(
+                                    ErrorInfo::new(
+                                        ErrorKind::Unavailable,
+                                        format!(
+                                            "its VM reached state {state} {} times",
+                                            n.attempts
+                                        ),
+                                    )
+                                    .with_class(ErrorClass::CloudRefused)
+                                    .with_site(site.clone()),
+                                );
                             } else {
                                 self.actions.recreated.push(name.clone());
                             }
@@ -200,7 +208,10 @@ impl Executor<'_> {
                         n.missing_ticks = 0;
                         n.attempts += 1;
                         if n.attempts > max_attempts {
-                            n.failed = Some("its VM keeps disappearing".into());
+                            n.failed = Some(
+                                ErrorInfo::new(ErrorKind::NotFound, "its VM keeps disappearing")
+                                    .with_site(site.clone()),
+                            );
                         } else {
                             self.actions.recreated.push(name.clone());
                         }

@@ -46,7 +46,7 @@ where
                     EventKind::Retry {
                         step: step.to_owned(),
                         attempt: n,
-                        error: e.to_string(),
+                        error: e.info(),
                     },
                 );
                 tokio::time::sleep(backoff * n).await;
@@ -57,7 +57,7 @@ where
                     None,
                     EventKind::StepFailed {
                         step: step.to_owned(),
-                        error: e.to_string(),
+                        error: e.info(),
                     },
                 );
                 return Err(e);
@@ -220,7 +220,10 @@ impl Executor<'_> {
                             None,
                             EventKind::StepFailed {
                                 step: format!("link {link}"),
-                                error: why,
+                                // The fabric says so: waiting will not bring it up.
+                                error: crate::ErrorInfo::new(crate::ErrorKind::Unavailable, why)
+                                    .with_class(crate::ErrorClass::CloudRefused)
+                                    .with_site(between[0].clone()),
                             },
                         );
                         return false;
@@ -232,7 +235,7 @@ impl Executor<'_> {
                             None,
                             EventKind::StepFailed {
                                 step: format!("link {link}"),
-                                error: e.to_string(),
+                                error: e.info(),
                             },
                         );
                         return false;
@@ -250,7 +253,10 @@ impl Executor<'_> {
                             None,
                             EventKind::StepFailed {
                                 step: format!("link {link}"),
-                                error: format!("no status for {} s: {e}", site_timeout.as_secs()),
+                                error: e.info().with_message(format!(
+                                    "no status for {} s: {e}",
+                                    site_timeout.as_secs()
+                                )),
                             },
                         );
                         return false;

@@ -54,7 +54,8 @@ impl DeployResult {
 ///   site's current failing streak (or after the tick's wait plus `site_timeout` when
 ///   the site was healthy), and a site whose calls have failed for `site_timeout`, or
 ///   whose listing failed `max_list_failures` times in a row (or once with an error
-///   that is not temporary: refused credentials, an answer that is not a cloud's),
+///   that is not temporary: refused credentials, an answer that is not a cloud's; or
+///   once with an error a retry layer spent its retries on),
 ///   is unreachable. Its nodes
 ///   then move to other healthy sites only when the request's constraints still hold
 ///   after the move; its VMs are reported as leftovers and deleted as soon as it
@@ -71,8 +72,12 @@ pub struct DeployOptions {
     /// The longest poll interval; the interval grows 1.5x per unchanged tick up to it.
     pub poll_max: Duration,
     /// Create attempts per batch on temporary errors before the site counts as unusable.
+    /// An error whose retries are spent ([`crate::Error::retries_spent`], set by
+    /// [`crate::wrap::Retry`]) counts as the last attempt: the wrapper's attempts are
+    /// not multiplied by these.
     pub max_create_attempts: u32,
-    /// Consecutive failed listings before a site counts as unreachable.
+    /// Consecutive failed listings before a site counts as unreachable (one, when the
+    /// listing's error has its retries spent).
     pub max_list_failures: u32,
     /// How long a site may fail every call (or not answer) before it counts as
     /// unreachable, whatever `max_list_failures` says; also the longest a single tick

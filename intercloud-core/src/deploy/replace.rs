@@ -27,6 +27,7 @@ use super::state::{BatchState, BatchStatus};
 use super::state::State;
 use crate::model::{PlacementCounts, SiteId, VmFilter};
 use crate::planner::Constraint;
+use crate::{ErrorInfo, ErrorKind};
 
 /// The site `node` should move to, or why no site will do.
 ///
@@ -182,16 +183,22 @@ impl Executor<'_> {
                         .sites
                         .get(&from)
                         .and_then(|r| r.error.clone())
-                        .unwrap_or_else(|| format!("site {from} cannot host it"));
+                        .unwrap_or_else(|| {
+                            ErrorInfo::new(
+                                ErrorKind::QuotaExceeded,
+                                format!("site {from} cannot host it"),
+                            )
+                            .with_site(from.clone())
+                        });
                     let n = self.st.nodes.get_mut(&name).expect("listed above");
-                    n.failed = Some(format!("{cause}; {why}"));
+                    n.failed = Some(cause.clone().with_message(format!("{cause}; {why}")));
                     let role = n.plan.role.clone();
                     self.d.events.emit(
                         Some(&from),
                         Some(&role),
                         EventKind::StepFailed {
                             step: format!("place {name}"),
-                            error: format!("no site can host it: {why}"),
+                            error: cause.with_message(format!("no site can host it: {why}")),
                         },
                     );
                     continue;
@@ -265,7 +272,7 @@ impl Executor<'_> {
                     Err(e) => {
                         for name in chunk {
                             if let Some(n) = self.st.nodes.get_mut(name) {
-                                n.failed = Some(e.to_string());
+                                n.failed = Some(e.info());
                             }
                         }
                         continue;
@@ -306,7 +313,7 @@ impl Executor<'_> {
             .filter(|s| !self.healthy(s) || !self.d.providers.contains_key(*s))
             .map(|s| {
                 let rt = self.sites.get(s);
-                let why = match rt.and_then(|r| r.error.clone()) {
+                let why = match rt.and_then(|r| r.error.as_ref()) {
                     _ if !self.d.providers.contains_key(s) => "no provider".to_owned(),
                     Some(e) if rt.is_some_and(|r| r.unreachable) => format!("unreachable ({e})"),
                     Some(e) if self.excluded.contains(s) => format!("given up ({e})"),
@@ -371,8 +378,12 @@ impl Executor<'_> {
                     self.site_rt(site).last_ok = Some(Instant::now());
                     continue;
                 }
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => format!("site {site}: no answer within {} s", bound.as_secs()),
+                Ok(Err(e)) => e.info(),
+                Err(_) => ErrorInfo::new(
+                    ErrorKind::Timeout,
+                    format!("site {site}: no answer within {} s", bound.as_secs()),
+                )
+                .with_site(site.clone()),
             };
             self.d.events.emit(
                 Some(site),

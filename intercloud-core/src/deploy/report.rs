@@ -8,6 +8,7 @@ use super::policy::DeployResult;
 use super::state::{BatchStatus, State};
 use crate::model::{SiteId, VmId};
 use crate::vpn::LinkId;
+use crate::ErrorInfo;
 
 /// One node as the CLI prints it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,9 +27,11 @@ pub struct NodeReport {
     pub overlay_ip: String,
     /// Its private address at the site, when listed.
     pub private_ip: Option<String>,
-    /// Why it failed, when it did.
+    /// Why it failed (or why its VM was replaced), when it did: typed, for a front end
+    /// to act on; its `Display` is the text the CLI prints (`--json`: the node's
+    /// `"error"` string).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub error: Option<ErrorInfo>,
 }
 
 /// One link.

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use super::events::EventKind;
 use super::executor::Executor;
 use crate::model::{SiteId, VmId};
-use crate::{Error, ErrorKind, Result};
+use crate::{Error, ErrorClass, ErrorInfo, ErrorKind, Result};
 
 /// What to do with a node whose VM is stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub(crate) enum OnStopped {
     /// A start is queued for the site's next tick: keep the VM.
     Start,
     /// Replace the VM (delete it, recreate the node), for this reason.
-    Replace(String),
+    Replace(ErrorInfo),
 }
 
 /// The deployer's starts of one pass.
@@ -37,11 +37,11 @@ pub(crate) struct Starts {
     /// Start calls made per node in this pass.
     attempts: BTreeMap<String, u32>,
     /// Nodes whose VM could not be started, with the reason.
-    given_up: BTreeMap<String, String>,
+    given_up: BTreeMap<String, ErrorInfo>,
     /// Nodes whose stopped VM was started (in order, once each).
     pub(crate) started: Vec<String>,
     /// Nodes replaced because their stopped VM could not be started, with the reason.
-    pub(crate) replaced: BTreeMap<String, String>,
+    pub(crate) replaced: BTreeMap<String, ErrorInfo>,
 }
 
 impl Starts {
@@ -57,17 +57,30 @@ impl Starts {
         let reason = if let Some(why) = self.given_up.remove(node) {
             Some(why)
         } else if !can_start {
-            Some(format!(
-                "stopped VM could not be started: site {site} cannot start VMs through \
-                 intercloud (unsupported), so it was replaced"
-            ))
+            Some(
+                ErrorInfo::new(
+                    ErrorKind::Unsupported,
+                    format!(
+                        "stopped VM could not be started: site {site} cannot start VMs \
+                         through intercloud (unsupported), so it was replaced"
+                    ),
+                )
+                .with_site(site.clone()),
+            )
         } else {
             let n = self.attempts.entry(node.to_owned()).or_default();
             if *n >= max_attempts {
-                Some(format!(
-                    "stopped VM could not be started: still stopped after {n} starts, so it \
-                     was replaced"
-                ))
+                Some(
+                    ErrorInfo::new(
+                        ErrorKind::Unavailable,
+                        format!(
+                            "stopped VM could not be started: still stopped after {n} \
+                             starts, so it was replaced"
+                        ),
+                    )
+                    .with_class(ErrorClass::CloudRefused)
+                    .with_site(site.clone()),
+                )
             } else {
                 *n += 1;
                 None
@@ -136,7 +149,7 @@ impl Executor<'_> {
                         EventKind::Retry {
                             step: format!("start {vm_id}"),
                             attempt,
-                            error: e.to_string(),
+                            error: e.info(),
                         }
                     } else {
                         self.starts
@@ -144,7 +157,7 @@ impl Executor<'_> {
                             .insert(node.clone(), give_up_reason(&e));
                         EventKind::StepFailed {
                             step: format!("start {vm_id}"),
-                            error: e.to_string(),
+                            error: e.info(),
                         }
                     };
                     self.d.events.emit(Some(site), role.as_deref(), event);
@@ -155,8 +168,10 @@ impl Executor<'_> {
     }
 }
 
-fn give_up_reason(e: &Error) -> String {
-    format!("stopped VM could not be started: {e}; it was replaced")
+fn give_up_reason(e: &Error) -> ErrorInfo {
+    e.info().with_message(format!(
+        "stopped VM could not be started: {e}; it was replaced"
+    ))
 }
 
 #[cfg(test)]
@@ -176,7 +191,10 @@ mod tests {
         let OnStopped::Replace(why) = s.on_stopped(&site, "w-1", &vm, true, 2) else {
             panic!("a third stop within two attempts must be replaced");
         };
-        assert!(why.starts_with("stopped VM could not be started: still stopped after 2"));
+        assert!(why
+            .message
+            .starts_with("stopped VM could not be started: still stopped after 2"));
+        assert_eq!(why.class, ErrorClass::CloudRefused);
         assert_eq!(s.replaced.get("w-1"), Some(&why));
     }
 
@@ -187,7 +205,8 @@ mod tests {
         let OnStopped::Replace(why) = s.on_stopped(&site, "w-2", &VmId::new("1"), false, 3) else {
             panic!("unsupported start must replace");
         };
-        assert!(why.contains("site b cannot start VMs"), "{why}");
+        assert!(why.message.contains("site b cannot start VMs"), "{why}");
+        assert_eq!(why.kind, ErrorKind::Unsupported);
         assert!(!s.has_pending(&site));
     }
 }

@@ -49,7 +49,7 @@ pub(crate) struct NodeState {
     /// Recreations in this pass.
     pub(crate) attempts: u32,
     /// Given up, with the reason.
-    pub(crate) failed: Option<String>,
+    pub(crate) failed: Option<crate::ErrorInfo>,
     /// Given a new VM (new batch) in this pass.
     pub(crate) rebuilt: bool,
 }

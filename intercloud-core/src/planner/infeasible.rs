@@ -5,8 +5,14 @@
 //! [`ErrorKind::InvalidRequest`] when the constraints contradict each other whatever
 //! the capacity (a pin to an unknown site, `survive_site_loss = 1`, `min_sites`
 //! above the sites that can host anything, sites with no link between them).
+//!
+//! Every such error names its constraints machine-readably too
+//! ([`Error::constraints`], the same names as the message's prefix), which makes its
+//! class [`crate::ErrorClass::UserInput`]. The one exception is the planner's
+//! `Timeout` (a placement exists but was not found in the budget): it names none.
 
 use super::instance::{thousands, Instance};
+use super::Constraint;
 use crate::{Error, ErrorKind, Result};
 
 fn site_list(inst: &Instance, per_site: &[(usize, u32)]) -> String {
@@ -58,7 +64,8 @@ pub(crate) fn precheck(inst: &Instance) -> Result<()> {
             return Err(Error::invalid(format!(
                 "group {}: spread.survive_site_loss leaves no site able to hold any of its {} VMs; lower it below 1",
                 grp.role, grp.count
-            )));
+            ))
+            .with_constraint(Constraint::SurviveSiteLoss));
         }
     }
     // Each level against the sites any of its groups may use.
@@ -84,7 +91,8 @@ pub(crate) fn precheck(inst: &Instance) -> Result<()> {
                     site_list(inst, &per),
                     thousands(demand - room)
                 ),
-            ));
+            )
+            .with_constraint(Constraint::Capacity));
         }
     }
     for grp in &inst.groups {
@@ -107,24 +115,28 @@ pub(crate) fn precheck(inst: &Instance) -> Result<()> {
                         thousands(u64::from(most)),
                         thousands(u64::from(grp.count - most))
                     ),
-                ));
+                )
+                .with_constraint(Constraint::Colocate));
             }
             continue;
         }
         let room: u64 = per.iter().map(|p| u64::from(p.1)).sum();
         if room < u64::from(grp.count) {
-            let mut why = Vec::new();
+            let mut named = Vec::new();
             if grp.allowed.iter().any(|a| !a) {
-                why.push("pinning");
+                named.push(Constraint::Pinning);
             }
             if grp.survive_cap < grp.count {
-                why.push("survive-site-loss");
+                named.push(Constraint::SurviveSiteLoss);
             }
-            let why = if why.is_empty() {
-                "capacity".to_owned()
-            } else {
-                why.join(" + ")
-            };
+            if named.is_empty() {
+                named.push(Constraint::Capacity);
+            }
+            let why = named
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(" + ");
             let cap_note = if grp.survive_cap < grp.count {
                 format!(
                     " (survive_site_loss allows at most {} per site)",
@@ -133,7 +145,7 @@ pub(crate) fn precheck(inst: &Instance) -> Result<()> {
             } else {
                 String::new()
             };
-            return Err(Error::new(
+            let err = Error::new(
                 ErrorKind::QuotaExceeded,
                 format!(
                     "{why}: group {} needs {} × {level}, its allowed sites can host {}{cap_note}: {} (short by {})",
@@ -143,7 +155,8 @@ pub(crate) fn precheck(inst: &Instance) -> Result<()> {
                     site_list(inst, &per),
                     thousands(u64::from(grp.count) - room)
                 ),
-            ));
+            );
+            return Err(named.into_iter().fold(err, |e, c| e.with_constraint(c)));
         }
     }
     let hosts: Vec<usize> = (0..n)
@@ -155,7 +168,8 @@ pub(crate) fn precheck(inst: &Instance) -> Result<()> {
             inst.min_sites,
             hosts.len(),
             hosts.iter().map(|&s| inst.sites[s].as_str()).collect::<Vec<_>>().join(", ")
-        )));
+        ))
+        .with_constraint(Constraint::MinSites));
     }
     Ok(())
 }
@@ -187,7 +201,8 @@ pub(crate) fn diagnose(inst: &Instance, solvable: impl Fn(&Instance) -> bool) ->
         return Error::invalid(format!(
             "max-rtt: no placement keeps every group within its max_rtt_ms [{}] with the capacity near enough; raise max_rtt_ms or add capacity at nearby sites",
             groups.join(", ")
-        ));
+        ))
+        .with_constraint(Constraint::MaxRtt);
     }
     let mut relaxed = inst.clone();
     for a in 0..n {
@@ -202,14 +217,16 @@ pub(crate) fn diagnose(inst: &Instance, solvable: impl Fn(&Instance) -> bool) ->
         return Error::invalid(format!(
             "vpn-bandwidth: the cluster needs sites joined by links below vpn.bandwidth_mbps = {wish}: {}; lower [vpn] bandwidth_mbps to at most what a link has usable or add bandwidth",
             narrow_links(inst)
-        ));
+        ))
+        .with_constraint(Constraint::VpnBandwidth);
     }
     let mut relaxed = inst.clone();
     relaxed.linked.iter_mut().for_each(|l| *l = true);
     if relaxed.linked != inst.linked && solvable(&relaxed) {
         return Error::invalid(
             "link: the sites needed to host the cluster are not all linked to each other; add [[link]] entries between them",
-        );
+        )
+        .with_constraint(Constraint::Link);
     }
     let mut relaxed = inst.clone();
     relaxed.min_sites = 1;
@@ -217,10 +234,12 @@ pub(crate) fn diagnose(inst: &Instance, solvable: impl Fn(&Instance) -> bool) ->
         return Error::invalid(format!(
             "min-sites: no placement spreads over spread.min_sites = {} sites under the other constraints",
             inst.min_sites
-        ));
+        ))
+        .with_constraint(Constraint::MinSites);
     }
     Error::new(
         ErrorKind::QuotaExceeded,
         "capacity: groups of the same level together exceed the capacity left on the sites they may share; add capacity or relax pinning",
     )
+    .with_constraint(Constraint::Capacity)
 }

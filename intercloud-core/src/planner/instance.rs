@@ -4,6 +4,7 @@
 //! dense `site × site` matrix. Its size depends on the number of sites and groups,
 //! never on the number of VMs.
 
+use super::Constraint;
 use crate::model::{
     ClusterRequest, ServiceLevel, SiteId, Topology, TrafficPattern, INTRA_SITE_BANDWIDTH_MBPS,
     INTRA_SITE_RTT_MS,
@@ -135,7 +136,8 @@ impl Instance {
                     return Err(Error::invalid(format!(
                         "group {:?}: sites = [] allows no site; remove the key to allow all",
                         g.role
-                    )));
+                    ))
+                    .with_constraint(Constraint::Pinning));
                 }
                 for p in pins {
                     if !topo.sites.contains_key(p) {
@@ -143,7 +145,8 @@ impl Instance {
                             "group {:?} is pinned to site {p}, which is not in the federation (sites: {})",
                             g.role,
                             sites.iter().map(SiteId::as_str).collect::<Vec<_>>().join(", ")
-                        )));
+                        ))
+                        .with_constraint(Constraint::Pinning));
                     }
                 }
             }

@@ -75,6 +75,12 @@
 //! placement exists but the chosen method did not find one within the budget (only
 //! possible with [`SearchMode::HeuristicOnly`] or a budget too short for the exact
 //! search).
+//!
+//! An infeasible request's error also names its constraints machine-readably:
+//! [`crate::Error::constraints`] (e.g. `[Constraint::Capacity]`, or
+//! `[Pinning, SurviveSiteLoss]` when only both together fail), and its
+//! [`crate::Error::class`] is [`crate::ErrorClass::UserInput`]: the request must
+//! change (or the federation grow), retrying cannot help.
 
 // Sites and groups are indices into dense matrices; index loops read as the formulas.
 #![allow(clippy::needless_range_loop)]
@@ -200,10 +206,61 @@ impl Planner {
 
     /// Places the request's groups on the topology's sites, minimising `objective`.
     ///
+    /// ```
+    /// use intercloud_core::config::{cluster_from_toml, FederationConfig};
+    /// use intercloud_core::planner::{Constraint, Method, Objective, Planner};
+    /// use intercloud_core::{ErrorClass, ErrorKind, SiteId};
+    ///
+    /// # fn main() -> intercloud_core::Result<()> {
+    /// let site = |id: &str, price: f64, capacity: u32| {
+    ///     format!(
+    ///         "[[site]]\nid = \"{id}\"\nmiddleware = \"opennebula\"\n\
+    ///          endpoint = \"http://{id}.example:2633/RPC2\"\ncredentials = \"env:X\"\n\
+    ///          [site.levels.S]\noffering = \"small\"\n\
+    ///          price_per_hour = {price}\ncapacity = {capacity}\n"
+    ///     )
+    /// };
+    /// let federation = FederationConfig::from_toml(
+    ///     &format!(
+    ///         "{}{}[[link]]\nbetween = [\"hokkaido\", \"tokyo\"]\nrtt_ms = 20\n\
+    ///          bandwidth_mbps = 1000\n",
+    ///         site("hokkaido", 0.02, 4),
+    ///         site("tokyo", 0.05, 10),
+    ///     ),
+    ///     "federation.toml",
+    /// )?;
+    /// let topology = federation.topology();
+    /// let cluster = |count: u32| {
+    ///     cluster_from_toml(
+    ///         &format!("name = \"demo\"\n[[group]]\nrole = \"worker\"\ncount = {count}\nlevel = \"S\"\n"),
+    ///         "cluster.toml",
+    ///     )
+    /// };
+    ///
+    /// // Six workers, cheapest first: hokkaido's four, then two on tokyo; proven optimal.
+    /// let placed = Planner::new().plan(&topology, &cluster(6)?, &Objective::money())?;
+    /// let workers = &placed.placement["worker"];
+    /// assert_eq!(workers[&SiteId::new("hokkaido")], 4);
+    /// assert_eq!(workers[&SiteId::new("tokyo")], 2);
+    /// assert_eq!(placed.method, Method::Optimal);
+    ///
+    /// // Twenty do not fit: the error names the constraint, for people and programs.
+    /// let err = Planner::new()
+    ///     .plan(&topology, &cluster(20)?, &Objective::money())
+    ///     .unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::QuotaExceeded);
+    /// assert_eq!(err.constraints(), &[Constraint::Capacity]);
+    /// assert_eq!(err.class(), ErrorClass::UserInput);
+    /// assert!(err.message().ends_with("(short by 6)"), "{err}");
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// # Errors
     /// `Config` for a malformed topology or request; `InvalidRequest` for a bad
     /// objective or contradictory constraints; `QuotaExceeded` when capacity is short.
-    /// Each message names the constraint and the shortfall.
+    /// Each message names the constraint and the shortfall; [`Error::constraints`]
+    /// names them for programs (class [`crate::ErrorClass::UserInput`]).
     pub fn plan(
         &self,
         topology: &Topology,
@@ -377,7 +434,7 @@ pub fn evaluate(
         .into_iter()
         .find(|v| v.constraint == Constraint::Link)
     {
-        return Err(Error::invalid(v.message));
+        return Err(Error::invalid(v.message).with_constraint(v.constraint));
     }
     Ok(cost::cost(&inst, &x, objective))
 }

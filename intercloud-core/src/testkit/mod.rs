@@ -6,9 +6,16 @@
 //! backend against moto. Every scenario uses fresh random cluster names and deletes
 //! what it created, so it can run against a long-lived server.
 //!
-//! ```ignore
-//! let fx = Fixture::new("Small Instance");
-//! intercloud_core::testkit::run_all(&provider, &fx).await;
+//! ```
+//! use intercloud_core::testkit::{self, Fixture};
+//! use intercloud_core::MemoryProvider;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! // A backend's test passes its own provider (against the simulator, moto, a cloud).
+//! let provider = MemoryProvider::builder("mem").offering("Small Instance", 1, 1024).build();
+//! testkit::run_all(&provider, &Fixture::new("Small Instance")).await;
+//! # }
 //! ```
 
 mod addresses;

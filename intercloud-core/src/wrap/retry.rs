@@ -124,6 +124,11 @@ pub type RetryHook = Arc<dyn Fn(&RetryEvent<'_>) + Send + Sync>;
 ///   later than [`RetryPolicy::max_elapsed`] after the first, measured on tokio's clock
 ///   (so `tokio::time::pause()` drives it). The last error is returned, its message
 ///   saying how many attempts were made; the original error is its source.
+/// - An error it would have retried but for those caps comes back with
+///   [`Error::retries_spent`] set (it stays temporary): outer loops — the deployer's
+///   executor among them — do not retry it again at once. Not with a policy of one
+///   attempt ([`RetryPolicy::none`]: nothing was spent), nor for errors it does not
+///   retry (not temporary, a create on a provider that is not idempotent).
 /// - Jitter comes from an injectable RNG: [`Retry::with_seed`] makes it reproducible.
 pub struct Retry<P> {
     inner: P,
@@ -212,14 +217,16 @@ impl<P: CloudProvider> Retry<P> {
                 Err(e) => e,
             };
             if !self.may_retry(method, &err) {
-                return Err(gave_up(err, attempt, start));
+                return Err(gave_up(err, attempt, start, false));
             }
+            // Retries were allowed and their budget ran out.
+            let spent = max_attempts > 1;
             if attempt >= max_attempts {
-                return Err(gave_up(err, attempt, start));
+                return Err(gave_up(err, attempt, start, spent));
             }
             let delay = self.next_delay(attempt, err.kind());
             if start.elapsed().saturating_add(delay) > self.policy.max_elapsed {
-                return Err(gave_up(err, attempt, start));
+                return Err(gave_up(err, attempt, start, spent));
             }
             tracing::debug!(
                 site = %self.inner.site(),
@@ -244,29 +251,23 @@ impl<P: CloudProvider> Retry<P> {
     }
 }
 
-/// The error a caller sees after `attempts` attempts: unchanged after one attempt;
-/// after several, the same kind, site and resource with the count in the message and
-/// the last attempt's error as source.
-fn gave_up(err: Error, attempts: u32, start: Instant) -> Error {
+/// The error a caller sees after `attempts` attempts: after one attempt the same
+/// error; after several, the same kind, site, resource, class and constraints with
+/// the count in the message and the last attempt's error as source. Either way marked
+/// [`Error::retries_spent`] when `spent` (or when an inner layer had spent its own).
+fn gave_up(err: Error, attempts: u32, start: Instant, spent: bool) -> Error {
+    let spent = spent || err.retries_spent();
     if attempts <= 1 {
-        return err;
+        return err.with_retries_spent(spent);
     }
-    let mut out = Error::new(
-        err.kind(),
-        format!(
-            "{} (gave up after {attempts} attempts in {:.1} s)",
-            err.message(),
-            start.elapsed().as_secs_f64()
-        ),
-    )
-    .with_temporary(err.is_temporary());
-    if let Some(site) = err.site() {
-        out = out.with_site(site.clone());
-    }
-    if let Some(resource) = err.resource() {
-        out = out.with_resource(resource.to_owned());
-    }
-    out.with_source(err)
+    err.with_message(format!(
+        "{} (gave up after {attempts} attempts in {:.1} s)",
+        err.message(),
+        start.elapsed().as_secs_f64()
+    ))
+    .with_temporary(err.is_temporary())
+    .with_retries_spent(spent)
+    .with_source(err)
 }
 
 #[deny(clippy::missing_trait_methods)]

@@ -120,7 +120,8 @@ fn node_doc(n: &NodeReport) -> serde_json::Value {
         "private_ip": n.private_ip,
     });
     if let Some(e) = &n.error {
-        doc["error"] = e.clone().into();
+        // The contract: a string, the error's text (its typed fields stay in the library).
+        doc["error"] = e.to_string().into();
     }
     doc
 }
@@ -347,4 +348,33 @@ pub(crate) fn write_inventory(
             .map_err(|e| Error::config(format!("cannot write {}: {e}", path.display())))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use intercloud_core::{ErrorInfo, ErrorKind, SiteId};
+
+    #[test]
+    fn a_node_error_stays_a_string_in_json() {
+        let text = "site b: capacity exceeded: 2 alive of 2, 1 more requested [quota_exceeded]";
+        let node = NodeReport {
+            name: "w-1".into(),
+            role: "worker".into(),
+            site: SiteId::new("b"),
+            vm_id: None,
+            state: "missing".into(),
+            overlay_ip: "10.77.0.3".into(),
+            private_ip: None,
+            error: Some(ErrorInfo::new(ErrorKind::QuotaExceeded, text).with_site("b")),
+        };
+        let doc = node_doc(&node);
+        assert_eq!(doc["error"], serde_json::Value::String(text.into()));
+        assert!(node_doc(&NodeReport {
+            error: None,
+            ..node
+        })
+        .get("error")
+        .is_none());
+    }
 }

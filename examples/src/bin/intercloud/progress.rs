@@ -67,10 +67,10 @@ impl Site {
             }
             EventKind::Retry { error, .. } => {
                 self.retries += 1;
-                self.trouble = Some(error.clone());
+                self.trouble = Some(error.to_string());
             }
             EventKind::StepFailed { .. } => self.failed += 1,
-            EventKind::SiteUnreachable { error } => self.unreachable = Some(error.clone()),
+            EventKind::SiteUnreachable { error } => self.unreachable = Some(error.to_string()),
             EventKind::SiteAnswers => {
                 self.unreachable = None;
                 self.trouble = None;
@@ -232,6 +232,11 @@ async fn draw_with(
 mod tests {
     use super::*;
 
+    /// An event's error with `text` as its whole message.
+    fn info(text: &str) -> intercloud_core::ErrorInfo {
+        intercloud_core::ErrorInfo::new(intercloud_core::ErrorKind::Unauthenticated, text)
+    }
+
     fn ev(site: &str, kind: EventKind) -> Event {
         Event {
             elapsed: Duration::ZERO,
@@ -251,11 +256,11 @@ mod tests {
         s.apply(&EventKind::Retry {
             step: "list".into(),
             attempt: 1,
-            error: "site b: refused".into(),
+            error: info("site b: refused"),
         });
         assert!(s.line(now).contains("retrying (site b: refused)"));
         s.apply(&EventKind::SiteUnreachable {
-            error: "site b: no answer within 60 s".into(),
+            error: info("site b: no answer within 60 s"),
         });
         assert!(s
             .line(now)
@@ -287,7 +292,7 @@ mod tests {
         tx.send(ev(
             "b",
             EventKind::SiteUnreachable {
-                error: "site b: refused".into(),
+                error: info("site b: refused"),
             },
         ))
         .unwrap();
@@ -296,7 +301,7 @@ mod tests {
             "b",
             EventKind::StepFailed {
                 step: "create".into(),
-                error: "refused".into(),
+                error: info("refused"),
             },
         ))
         .unwrap();
