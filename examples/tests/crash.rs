@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{alive, cli, command, start_sim_with, Sim};
+use common::{alive, cli, command, hadoop_cluster, start_sim_with, Sim};
 use intercloud_core::{Vm, TAG_INDEX, TAG_KEY};
 
 /// Rounds of kill + recovery.
@@ -28,28 +28,7 @@ const PARALLEL: usize = 4;
 const DEFAULT_SEED: u64 = 20_261_125;
 
 fn cluster_toml(name: &str) -> String {
-    format!(
-        r#"name = "{name}"
-profile = "hadoop"
-
-[[group]]
-role = "master"
-count = 1
-level = "L"
-
-[[group]]
-role = "worker"
-count = {WORKERS}
-level = "S"
-traffic = {{ pattern = "all-to-all", bytes_per_job = 1e9 }}
-
-[spread]
-min_sites = 3
-
-[vpn]
-fabric = "wireguard"
-"#
-    )
+    hadoop_cluster(name, WORKERS)
 }
 
 /// splitmix64: a tiny seeded generator, enough to spread kill points reproducibly.

@@ -13,44 +13,13 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{alive, cli, command, start_sim, Sim};
+use common::{alive, cli, command, hadoop_cluster, rt, start_sim, Sim};
 use serde_json::Value;
 
-fn cluster_toml(name: &str, workers: u32) -> String {
-    format!(
-        r#"name = "{name}"
-profile = "hadoop"
-
-[[group]]
-role = "master"
-count = 1
-level = "L"
-
-[[group]]
-role = "worker"
-count = {workers}
-level = "S"
-
-[spread]
-min_sites = 3
-
-[vpn]
-fabric = "wireguard"
-"#
-    )
-}
-
-fn write_cluster(dir: &Path, name: &str, workers: u32) -> String {
+fn write_cluster(dir: &Path, name: &str, workers: usize) -> String {
     let file = dir.join(format!("{name}.toml"));
-    std::fs::write(&file, cluster_toml(name, workers)).unwrap();
+    std::fs::write(&file, hadoop_cluster(name, workers)).unwrap();
     file.to_str().unwrap().to_owned()
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// (site, VM id) of every alive VM of the cluster, as the clouds list them.
@@ -298,7 +267,7 @@ fn status_right_after_a_kill_sees_every_vm_that_exists() {
         // Workers on CloudStack, which tags a VM only after deploying it: a kill in
         // between leaves VMs without the cluster's tag.
         let file = dir.path().join(format!("{name}.toml"));
-        let text = cluster_toml(&name, 39)
+        let text = hadoop_cluster(&name, 39)
             .replace("min_sites = 3", "min_sites = 1")
             .replace("level = \"S\"", "level = \"S\"\nsites = [\"hokkaido\"]");
         std::fs::write(&file, text).unwrap();

@@ -15,52 +15,10 @@ mod common;
 
 use std::time::Instant;
 
-use common::{cli, provider, site_ids, start_sim_with, Sim};
-use intercloud_core::{Vm, VmFilter};
+use common::{alive, cli, hadoop_cluster, start_sim_with};
 
 const WORKERS: usize = 1999;
 const NODES: usize = WORKERS + 1;
-
-fn cluster_toml(name: &str) -> String {
-    format!(
-        r#"name = "{name}"
-profile = "hadoop"
-
-[[group]]
-role = "master"
-count = 1
-level = "L"
-
-[[group]]
-role = "worker"
-count = {WORKERS}
-level = "S"
-traffic = {{ pattern = "all-to-all", bytes_per_job = 1e9 }}
-
-[spread]
-min_sites = 3
-
-[vpn]
-fabric = "wireguard"
-"#
-    )
-}
-
-/// The cluster's VMs alive on every site, listed through each cloud's own API.
-fn alive(sim: &Sim, rt: &tokio::runtime::Runtime, cluster: &str) -> Vec<Vm> {
-    let filter = VmFilter::default().with_terminated();
-    let prefix = format!("{cluster}-");
-    let mut out = Vec::new();
-    for site in site_ids(sim) {
-        let vms = rt
-            .block_on(provider(sim, &site).list_vms(&filter))
-            .unwrap_or_else(|e| panic!("listing {site}: {e}"));
-        out.extend(vms.into_iter().filter(|v| {
-            v.state.is_alive() && (v.cluster() == Some(cluster) || v.name.starts_with(&prefix))
-        }));
-    }
-    out
-}
 
 #[test]
 fn two_thousand_node_hadoop_cluster_deploys_and_goes_away() {
@@ -78,7 +36,7 @@ fn two_thousand_node_hadoop_cluster_deploys_and_goes_away() {
     let sim = start_sim_with(dir.path(), "0.002", Some(&config));
     let state = dir.path().join("state");
     let file = dir.path().join("cluster.toml");
-    std::fs::write(&file, cluster_toml("hadoop-2k")).unwrap();
+    std::fs::write(&file, hadoop_cluster("hadoop-2k", WORKERS)).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
 
     let t0 = Instant::now();

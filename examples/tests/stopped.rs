@@ -9,7 +9,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
-use common::{alive, cli, start_sim, Sim};
+use common::{alive, cli, rt, start_sim, Sim};
 use intercloud_core::config::FederationConfig;
 use intercloud_core::{Credentials, Middleware, Vm, VmState};
 use intercloud_sim::SimCredentials;
@@ -34,13 +34,6 @@ min_sites = 3
 [vpn]
 fabric = "wireguard"
 "#;
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// Each site's middleware, loopback address, credentials and zone, from the
 /// federation file and the simulator's environment.

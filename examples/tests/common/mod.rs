@@ -173,3 +173,38 @@ pub fn alive(sim: &Sim, rt: &tokio::runtime::Runtime, cluster: &str) -> Vec<Vm> 
     }
     out
 }
+
+/// A current-thread runtime for calling backends from a synchronous test.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// A Hadoop cluster: one master `L`, `workers` workers `S` exchanging all-to-all,
+/// on at least 3 sites, over WireGuard.
+pub fn hadoop_cluster(name: &str, workers: usize) -> String {
+    format!(
+        r#"name = "{name}"
+profile = "hadoop"
+
+[[group]]
+role = "master"
+count = 1
+level = "L"
+
+[[group]]
+role = "worker"
+count = {workers}
+level = "S"
+traffic = {{ pattern = "all-to-all", bytes_per_job = 1e9 }}
+
+[spread]
+min_sites = 3
+
+[vpn]
+fabric = "wireguard"
+"#
+    )
+}
