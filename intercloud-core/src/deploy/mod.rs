@@ -438,8 +438,13 @@ impl Deployer {
             .into_iter()
             .filter(|s| !dead.contains_key(s))
             .collect();
-        let mut unverified = report::journaled_unowned(&ex.st);
-        unverified.retain(|s, n| dead.contains_key(s) && *n > 0);
+        // A site that cannot be listed holds, as far as anyone knows, every VM the
+        // journal says this deployment made there and did not delete.
+        let unlisted: BTreeMap<SiteId, usize> = dead
+            .keys()
+            .map(|s| (s.clone(), ex.st.created_at(s)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
         let mut purged = purge(
             self,
             &reachable,
@@ -448,7 +453,7 @@ impl Deployer {
             Some(ex.journal),
         )
         .await;
-        purged.remaining.extend(unverified);
+        purged.remaining.extend(unlisted);
         ex.actions.deleted += purged.deleted;
         let overlay_left = ex.teardown_overlay().await;
         for n in ex.st.nodes.values_mut() {
@@ -468,7 +473,7 @@ impl Deployer {
         } else {
             let mut left = purged.remaining;
             for site in purged.unverified.keys() {
-                // Not listable: as many as the journal says were made there.
+                // It stopped answering during the purge: counted as a dead site is.
                 left.insert(site.clone(), ex.st.created_at(site));
             }
             ex.rollback_leftovers = left;
